@@ -1,0 +1,310 @@
+"""The ``totalplace`` command: one thin sub-command per stage, over the Python API."""
+
+from __future__ import annotations
+
+import functools
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from totalplace import __version__
+from totalplace.errors import StageNotAvailable, TotalplaceError
+
+console = Console(stderr=False, highlight=False)
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def friendly_errors(fn):
+    """Turn the library's errors into one clear message and a non-zero exit, no traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except StageNotAvailable as e:
+            raise click.ClickException(str(e)) from None
+        except TotalplaceError as e:
+            raise click.ClickException(str(e)) from None
+        except FileNotFoundError as e:
+            raise click.ClickException(f"{e.filename}: file not found") from None
+
+    return wrapper
+
+
+PLACE_DIR = click.argument("place_dir", type=click.Path(file_okay=True, dir_okay=True, path_type=Path))
+
+
+def _open(place_dir: Path, engine: str = "duckdb"):
+    from totalplace.place import Place
+
+    return Place.open(place_dir, engine=engine)
+
+
+def _print_result(result) -> None:
+    for line in result.summary:
+        console.print(line)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="totalplace")
+def main():
+    """totalplace: see a place whole.
+
+    Link the records that councils, the NHS, the police, housing and others hold about
+    the same residents; understand demand (and how much of it is failure demand), the
+    people and families behind it, their journeys between services and all the public
+    money spent on them; and build the case for prevention.
+
+    A place is a folder with a place.yaml describing each agency's extracts. Stages run
+    in order: ingest -> link -> analyse -> appraise -> report.
+
+    Example, from nothing to a report:
+
+    \b
+        totalplace synth --residents 20000 --seed 1 --out anytown
+        totalplace run anytown
+    """
+
+
+@main.command()
+@click.option("--residents", type=click.IntRange(min=100), default=20_000, show_default=True,
+              help="number of residents to create")
+@click.option("--seed", type=int, default=1, show_default=True, help="random seed (same seed, same bytes)")
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="folder to write the place into")
+@click.option("--force", is_flag=True, help="overwrite a non-empty --out folder")
+@friendly_errors
+def synth(residents: int, seed: int, out: Path, force: bool):
+    """Create Anytown, a synthetic place with its ground truth.
+
+    Writes every agency's extracts, a place.yaml that maps them, and OUT/truth/ with the
+    true identities, demand types, needs, transitions and programme effects.
+
+    Example:
+
+    \b
+        totalplace synth --residents 20000 --seed 1 --out /tmp/anytown
+    """
+    try:
+        from totalplace.synth import generate
+    except ImportError:
+        raise StageNotAvailable("synth") from None
+    t0 = time.perf_counter()
+    with console.status(f"Creating Anytown with {residents:,} residents..."):
+        summary = generate(residents=residents, seed=seed, out=out, force=force)
+    console.print(f"Created {out} in {time.perf_counter() - t0:.1f}s")
+    for line in getattr(summary, "lines", []) or []:
+        console.print(line)
+
+
+@main.command()
+@PLACE_DIR
+@friendly_errors
+def ingest(place_dir: Path):
+    """Read the agencies' extracts into the place store, losing nothing.
+
+    Every row is either loaded into source_people, events or spend, or rejected into the
+    rejects table with the file, row number, the raw row and a reason. A file that cannot
+    be read at all stops ingest with an error that names it, and nothing is written.
+
+    Example:
+
+    \b
+        totalplace ingest examples/minitown
+    """
+    with _open(place_dir) as place:
+        _print_result(place.ingest.run())
+
+
+@main.command()
+@PLACE_DIR
+@click.option("--reviews", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="CSV of clerically reviewed pairs; decisions override the model")
+@click.option("--engine", type=click.Choice(["duckdb", "spark"]), default="duckdb", show_default=True)
+@friendly_errors
+def link(place_dir: Path, reviews: Path | None, engine: str):
+    """Link every agency's person records into people and households (Splink).
+
+    Example:
+
+    \b
+        totalplace link /tmp/anytown --reviews reviewed_pairs.csv
+    """
+    with _open(place_dir) as place:
+        _print_result(place.link.run(reviews=reviews, engine=engine))
+
+
+@main.command(name="link-files", context_settings={"ignore_unknown_options": False})
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--id-col", "id_cols", multiple=True,
+              help="ID column; give once for all files or once per file, in order")
+@click.option("--map", "maps", multiple=True,
+              help="canonical=SOURCE pairs, comma separated (given_name, family_name, dob, postcode, "
+                   "address, nhs_number, sex); once for all files or once per file")
+@click.option("--dob-format", "dob_formats", multiple=True, help="strptime format of dob (default: detected)")
+@click.option("--engine", type=click.Choice(["duckdb", "spark"]), default="duckdb", show_default=True)
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="folder for clusters.csv and summary.json")
+@friendly_errors
+def link_files(files, id_cols, maps, dob_formats, engine, out):
+    """Link lists of people without a place: two or more CSV/Parquet files.
+
+    Duplicates within one file are found too. Writes OUT/clusters.csv (file, id,
+    person_id, match_probability) and OUT/summary.json.
+
+    Example:
+
+    \b
+        totalplace link-files fsm.csv benefits.csv --id-col ID \\
+          --map given_name=FORENAME,family_name=SURNAME,dob=DOB,postcode=POSTCODE --out matched
+    """
+    try:
+        from totalplace.link.files import link_files as run_link_files
+    except ImportError:
+        raise StageNotAvailable("link-files") from None
+    summary = run_link_files(list(files), id_cols=list(id_cols), maps=list(maps),
+                             dob_formats=list(dob_formats), engine=engine, out=out)
+    console.print_json(data=summary)
+
+
+def _not_yet(stage: str):
+    def cmd(place_dir: Path):
+        from totalplace.place import stage_class
+
+        stage_class(stage)  # says "not available yet" before anything else
+        with _open(place_dir) as place:
+            _print_result(place.stage(stage).run())
+
+    return friendly_errors(cmd)
+
+
+for _name, _doc in [
+    ("analyse", "Demand, people, journeys and money analyses.\n\n    Example:\n\n    \b\n        totalplace analyse /tmp/anytown"),
+    ("appraise", "Prevention business cases with benefits split by agency.\n\n    Example:\n\n    \b\n        totalplace appraise /tmp/anytown"),
+    ("report", "Write the HTML report (disclosure-controlled).\n\n    Example:\n\n    \b\n        totalplace report /tmp/anytown"),
+]:
+    main.command(name=_name, help=_doc)(PLACE_DIR(_not_yet(_name)))
+
+
+@main.command()
+@PLACE_DIR
+@click.option("--port", type=int, default=8000, show_default=True)
+@friendly_errors
+def serve(place_dir: Path, port: int):
+    """Serve the web app for the staff who do the work.
+
+    Example:
+
+    \b
+        totalplace serve /tmp/anytown --port 8000
+    """
+    raise StageNotAvailable("serve")
+
+
+@main.command()
+@PLACE_DIR
+@friendly_errors
+def run(place_dir: Path):
+    """Run every available stage in order, then print a one-screen summary.
+
+    Example:
+
+    \b
+        totalplace run examples/minitown
+    """
+    from totalplace.place import STAGES, available_stages
+
+    stages = available_stages()
+    results = []
+    with _open(place_dir) as place:
+        with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
+                      TextColumn("{task.completed}/{task.total} stages"), TimeElapsedColumn(),
+                      console=console, transient=False) as progress:
+            task = progress.add_task("running", total=len(stages))
+            for name in stages:
+                progress.update(task, description=f"{name}: {next(s.help for s in STAGES if s.name == name)}")
+                t0 = time.perf_counter()
+                result = place.stage(name).run()
+                results.append((name, result, time.perf_counter() - t0))
+                progress.advance(task)
+        table = Table(title=f"{place.manifest.name}: {len(results)} stages run")
+        table.add_column("stage")
+        table.add_column("seconds", justify="right")
+        table.add_column("tables published")
+        table.add_column("summary")
+        for name, result, secs in results:
+            tables = ", ".join(f"{t} {n:,}" for t, n in result.tables.items())
+            table.add_row(name, f"{secs:.1f}", tables, "\n".join(result.summary[:4]))
+        console.print(table)
+        missing = [s.name for s in STAGES if s.name not in stages]
+        if missing:
+            console.print(f"Not available yet in this version: {', '.join(missing)}")
+        console.print(f"Store: {place.manifest.store_path}")
+
+
+@main.command()
+@click.option("--residents", type=click.IntRange(min=100), default=100_000, show_default=True)
+@click.option("--seed", type=int, default=1, show_default=True)
+@click.option("--out", type=click.Path(path_type=Path), default=Path("demo/anytown"), show_default=True)
+@click.pass_context
+@friendly_errors
+def demo(ctx, residents: int, seed: int, out: Path):
+    """Build the demo place and run the whole pipeline on it (what `make demo` does).
+
+    Uses the synthetic place generator when it is available, otherwise the small
+    hand-made example place in examples/minitown.
+
+    Example:
+
+    \b
+        totalplace demo --residents 20000 --out demo/anytown
+    """
+    try:
+        import totalplace.synth  # noqa: F401
+
+        has_synth = hasattr(totalplace.synth, "generate")
+    except ImportError:
+        has_synth = False
+    if has_synth:
+        ctx.invoke(synth, residents=residents, seed=seed, out=out, force=True)
+    else:
+        example = REPO_ROOT / "examples" / "minitown"
+        console.print(f"The synthetic generator is not available yet; using the example place {example}")
+        if out.exists():
+            shutil.rmtree(out)
+        shutil.copytree(example, out)
+    ctx.invoke(run, place_dir=out)
+    console.print(f"\nOutputs are in {out.resolve()} (store: {out.resolve() / 'place.duckdb'})")
+
+
+@main.command()
+@click.option("--only", multiple=True, help="run only these suites (e.g. synth, link)")
+@click.option("--residents", type=int, multiple=True, help="sizes to run (default: each suite's own)")
+@click.option("--out", type=click.Path(path_type=Path), default=Path("benchmarks/results"), show_default=True)
+@friendly_errors
+def bench(only, residents, out):
+    """Run the benchmarks; results go to OUT as JSON and a markdown table.
+
+    Example:
+
+    \b
+        totalplace bench --only synth --residents 100000
+    """
+    bench_dir = REPO_ROOT / "benchmarks"
+    if not (bench_dir / "__main__.py").exists():
+        raise click.ClickException(f"no benchmarks found at {bench_dir} (they live in the source tree)")
+    args = [sys.executable, "-m", "benchmarks", "--out", str(out)]
+    for o in only:
+        args += ["--only", o]
+    for r in residents:
+        args += ["--residents", str(r)]
+    raise SystemExit(subprocess.call(args, cwd=REPO_ROOT))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,281 @@
+"""The place manifest, ``place.yaml``: what a user writes to describe one place.
+
+A manifest names the place, its analysis period, and each agency with its extract files and
+a mapping from the agency's own column names and formats to the canonical tables
+(see ``totalplace.tables``). No code is needed for a new extract layout, only YAML::
+
+    name: Minitown
+    period: {start: 2024-04-01, end: 2025-03-31}
+    agencies:
+      - id: acute
+        name: Minitown Hospitals NHS Trust
+        sector: health
+        files:
+          - table: source_people
+            path: acute/patients.csv
+            date_format: "%d/%m/%Y"
+            columns:
+              source_id: PatientID
+              nhs_number: NHSNo
+              given_name: Forename
+              family_name: Surname
+              dob: DateOfBirth
+              sex: {column: Gender, map: {"1": M, "2": F}}
+              postcode: PostCode
+
+A column mapping is either the source column's name, or an object with ``column`` (the
+source column), ``format`` (a strptime date format, overriding the file's ``date_format``)
+and ``map`` (source value -> canonical value), or ``value`` (a constant for every row).
+
+``load_manifest(path)`` validates the YAML and reports every problem at once, each with the
+file and its key path, e.g. ``agencies[3].files[0].columns.dob: unknown source column
+'DateOfBirth'; available: DOB, Forename, ...``. The result is frozen: stages read it, they
+never change it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from totalplace.errors import ManifestError
+from totalplace.tables import CANONICAL
+
+MANIFEST_NAME = "place.yaml"
+
+Sector = Literal[
+    "health", "mental_health", "social_care", "children", "police", "justice", "housing",
+    "welfare", "education", "council", "public_health", "fire", "voluntary", "other",
+]
+FileFormat = Literal["csv", "parquet", "xlsx"]
+TableName = Literal["source_people", "events", "spend"]
+
+# Columns each canonical table cannot do without (the rest may be absent from an extract).
+REQUIRED: dict[str, tuple[str, ...]] = {
+    "source_people": ("source_id",),
+    "events": ("event_id", "activity", "start_at"),
+    "spend": ("year", "service", "amount_gbp"),
+}
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ColumnSpec(_Frozen):
+    """How one canonical column is filled from an extract."""
+
+    column: str | None = Field(None, description="the source column's name, as in the header")
+    value: str | int | float | bool | None = Field(None, description="a constant for every row")
+    format: str | None = Field(None, description="strptime format for dates and timestamps")
+    map: dict[str, str | None] | None = Field(None, description="source value -> canonical value")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> ColumnSpec:
+        if (self.column is None) == (self.value is None):
+            raise ValueError("give exactly one of 'column' (a source column) or 'value' (a constant)")
+        return self
+
+
+class FileSpec(_Frozen):
+    """One extract file and how its columns map to a canonical table."""
+
+    table: TableName
+    path: str = Field(description="relative to the place folder")
+    format: FileFormat | None = Field(None, description="csv, parquet or xlsx; default from the extension")
+    encoding: str = Field("auto", description="'auto' detects UTF-8, cp1252 or latin-1")
+    delimiter: str | None = Field(None, description="CSV delimiter; default ','")
+    sheet: str | None = Field(None, description="XLSX sheet name; required when there are several")
+    date_format: str | None = Field(None, description="default strptime format for date columns")
+    timezone: str | None = Field(None, description="zone of naive timestamps; default the place's")
+    columns: dict[str, str | ColumnSpec]
+
+    @property
+    def resolved_format(self) -> FileFormat:
+        if self.format:
+            return self.format
+        suffix = Path(self.path).suffix.lower().lstrip(".")
+        return {"csv": "csv", "txt": "csv", "tsv": "csv", "parquet": "parquet", "pq": "parquet",
+                "xlsx": "xlsx", "xlsm": "xlsx"}.get(suffix, "csv")  # type: ignore[return-value]
+
+    def column_specs(self) -> dict[str, ColumnSpec]:
+        """Every mapping as a ColumnSpec (plain strings become ``ColumnSpec(column=...)``)."""
+        return {k: (ColumnSpec(column=v) if isinstance(v, str) else v) for k, v in self.columns.items()}
+
+
+class Agency(_Frozen):
+    id: str = Field(pattern=r"^[a-z][a-z0-9_]*$", description="short id: lower case, digits, _")
+    name: str
+    sector: Sector
+    files: list[FileSpec] = Field(default_factory=list)
+
+
+class Period(_Frozen):
+    start: dt.date
+    end: dt.date
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Period:
+        if self.end < self.start:
+            raise ValueError(f"end ({self.end}) is before start ({self.start})")
+        return self
+
+
+class DateRange(_Frozen):
+    """Plausible dates: anything outside is rejected as a data error."""
+
+    min: dt.date = dt.date(1900, 1, 1)
+    max: dt.date | None = Field(None, description="default: the period's end plus one year")
+
+
+class Manifest(_Frozen):
+    """A validated place manifest. Build it with ``load_manifest``."""
+
+    name: str
+    period: Period
+    timezone: str = "Europe/London"
+    store: str = "place.duckdb"
+    price_year: str | None = Field(None, description="financial year money is shown in, e.g. '2025/26'")
+    plausible_dates: DateRange = DateRange()
+    agencies: list[Agency]
+    # Stage settings are validated by the stage that owns them; kept here as plain mappings.
+    linkage: dict[str, Any] = Field(default_factory=dict)
+    options: dict[str, Any] = Field(default_factory=dict)
+    # Where the manifest was read from; set by load_manifest.
+    root: Path = Field(Path("."), exclude=True)
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> Manifest:
+        problems: list[str] = []
+        seen: dict[str, int] = {}
+        for i, a in enumerate(self.agencies):
+            if a.id in seen:
+                problems.append(f"agencies[{i}].id: duplicate agency id {a.id!r} (also agencies[{seen[a.id]}])")
+            seen.setdefault(a.id, i)
+            for j, f in enumerate(a.files):
+                table = CANONICAL[f.table]
+                where = f"agencies[{i}].files[{j}]"
+                for col in f.columns:
+                    if col not in table.mappable:
+                        problems.append(
+                            f"{where}.columns.{col}: {f.table} has no column {col!r}; "
+                            f"expected one of: {', '.join(table.mappable)}"
+                        )
+                for col in REQUIRED[f.table]:
+                    if col not in f.columns:
+                        problems.append(f"{where}.columns: {f.table} needs a mapping for {col!r}")
+        if problems:
+            raise ValueError("\n".join(problems))
+        return self
+
+    @property
+    def max_plausible_date(self) -> dt.date:
+        return self.plausible_dates.max or self.period.end.replace(year=self.period.end.year + 1)
+
+    def agency(self, agency_id: str) -> Agency:
+        for a in self.agencies:
+            if a.id == agency_id:
+                return a
+        raise KeyError(f"no agency {agency_id!r}; agencies: {', '.join(a.id for a in self.agencies)}")
+
+    def files(self) -> list[tuple[Agency, FileSpec]]:
+        """Every (agency, file) pair in manifest order."""
+        return [(a, f) for a in self.agencies for f in a.files]
+
+    def path_of(self, f: FileSpec) -> Path:
+        return (self.root / f.path).resolve()
+
+    @property
+    def store_path(self) -> Path:
+        return (self.root / self.store).resolve()
+
+
+def _loc(loc: Sequence[str | int]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part in ("str", "ColumnSpec", "function-after[_one_source(), ColumnSpec]"):
+            continue  # pydantic's union-branch labels mean nothing to a user
+        else:
+            out += ("." if out else "") + str(part)
+    return out or "(top level)"
+
+
+def _pydantic_problems(err: ValidationError) -> list[str]:
+    problems: list[str] = []
+    for e in err.errors():
+        msg = e["msg"].removeprefix("Value error, ")
+        loc = _loc(e["loc"])
+        if e["type"] == "extra_forbidden":
+            msg = "unknown key (check its spelling and indentation)"
+        elif e["type"] == "missing":
+            msg = "required key is missing"
+        if "\n" in msg and loc == "(top level)":
+            problems.extend(msg.splitlines())  # our cross-checks already carry their own paths
+        else:
+            problems.append(f"{loc}: {msg}" + ("" if e["type"] in ("extra_forbidden", "missing", "value_error")
+                                               else f" (found {e.get('input')!r})"))
+    # A union field reports once per branch; keep the first of identical lines.
+    return list(dict.fromkeys(problems))
+
+
+HeaderReader = Callable[[Path, FileSpec], list[str]]
+
+
+def load_manifest(path: str | Path, header_reader: HeaderReader | None = None) -> Manifest:
+    """Read and validate ``place.yaml`` (or the ``place.yaml`` inside a folder).
+
+    With ``header_reader`` (the ingest stage passes one), every file is also opened and each
+    mapped source column checked against its header. All problems are reported together in
+    one ``ManifestError``.
+
+    >>> m = load_manifest("examples/minitown")          # doctest: +SKIP
+    >>> [a.id for a in m.agencies]                       # doctest: +SKIP
+    ['acute', 'police', 'council']
+    """
+    p = Path(path)
+    if p.is_dir():
+        p = p / MANIFEST_NAME
+    if not p.exists():
+        raise ManifestError(str(p), [f"file not found (expected a {MANIFEST_NAME} here)"])
+    try:
+        data = yaml.safe_load(p.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as e:
+        raise ManifestError(str(p), [f"not valid YAML: {e}"]) from None
+    if not isinstance(data, dict):
+        raise ManifestError(str(p), [f"expected a mapping at the top level, found {type(data).__name__}"])
+    try:
+        m = Manifest.model_validate({**data, "root": p.parent.resolve()})
+    except ValidationError as e:
+        raise ManifestError(str(p), _pydantic_problems(e)) from None
+
+    problems: list[str] = []
+    for i, a in enumerate(m.agencies):
+        for j, f in enumerate(a.files):
+            where = f"agencies[{i}].files[{j}]"
+            fp = m.path_of(f)
+            if not fp.exists():
+                problems.append(f"{where}.path: file not found: {fp}")
+                continue
+            if header_reader is None:
+                continue
+            try:
+                header = header_reader(fp, f)
+            except Exception as e:  # the reader's own message names the problem
+                problems.append(f"{where}.path: {e}")
+                continue
+            for col, spec in f.column_specs().items():
+                if spec.column is not None and spec.column not in header:
+                    problems.append(
+                        f"{where}.columns.{col}: unknown source column {spec.column!r}; "
+                        f"available: {', '.join(header)}"
+                    )
+    if problems:
+        raise ManifestError(str(p), problems)
+    return m
