@@ -41,9 +41,12 @@ def friendly_errors(fn):
 PLACE_DIR = click.argument("place_dir", type=click.Path(file_okay=True, dir_okay=True, path_type=Path))
 
 
-def _open(place_dir: Path, engine: str = "duckdb"):
-    from totalplace.place import Place
+def _open(place_dir: Path, stage: str | None = None, engine: str = "duckdb"):
+    """Open a place; with ``stage``, first say plainly if that stage is not available yet."""
+    from totalplace.place import Place, stage_class
 
+    if stage:
+        stage_class(stage)
     return Place.open(place_dir, engine=engine)
 
 
@@ -118,7 +121,7 @@ def ingest(place_dir: Path):
     \b
         totalplace ingest examples/minitown
     """
-    with _open(place_dir) as place:
+    with _open(place_dir, "ingest") as place:
         _print_result(place.ingest.run())
 
 
@@ -136,7 +139,7 @@ def link(place_dir: Path, reviews: Path | None, engine: str):
     \b
         totalplace link /tmp/anytown --reviews reviewed_pairs.csv
     """
-    with _open(place_dir) as place:
+    with _open(place_dir, "link") as place:
         _print_result(place.link.run(reviews=reviews, engine=engine))
 
 
@@ -174,10 +177,7 @@ def link_files(files, id_cols, maps, dob_formats, engine, out):
 
 def _not_yet(stage: str):
     def cmd(place_dir: Path):
-        from totalplace.place import stage_class
-
-        stage_class(stage)  # says "not available yet" before anything else
-        with _open(place_dir) as place:
+        with _open(place_dir, stage) as place:
             _print_result(place.stage(stage).run())
 
     return friendly_errors(cmd)
