@@ -216,3 +216,52 @@ def _start_session(warehouse: Path, master: str, shuffle_partitions: int, driver
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
     return spark
+
+
+# --- Splink on Spark --------------------------------------------------------------------
+_OWNED_FOR_SPLINK: dict[int, SparkEngine] = {}
+
+
+def splink_db_api(engine: SparkEngine | None = None, *, break_lineage_method: str = "persist"):
+    """A Splink ``SparkAPI`` for the link stage's ``engine="spark"`` path.
+
+    Uses ``engine``'s session when given (a place whose store is on Spark); else the Spark
+    engine already open in this process; else starts a local session (``local[2]``, small
+    shuffle partitions, Splink's similarity UDF jar loaded). Pass the result to
+    ``stop_splink_db_api`` when done: it stops a session this function started and leaves
+    any other alone.
+
+    Example::
+
+        from splink import Linker
+        api = splink_db_api()
+        try:
+            linker = Linker(records, settings, db_api=api)
+            ...
+        finally:
+            stop_splink_db_api(api)
+
+    Args:
+        engine: the Spark engine whose session to use.
+        break_lineage_method: how Splink cuts Spark's query plans between steps: ``"persist"``
+            (cache; fast for places that fit in memory) or ``"parquet"`` (write to the
+            checkpoint folder; for big places).
+    """
+    from splink import SparkAPI
+
+    owned = None
+    if engine is None:
+        engine = _ACTIVE[0] if _ACTIVE else None
+    if engine is None:
+        owned = engine = SparkEngine(":memory:")
+    api = SparkAPI(spark_session=engine.spark, break_lineage_method=break_lineage_method)
+    if owned is not None:
+        _OWNED_FOR_SPLINK[id(api)] = owned
+    return api
+
+
+def stop_splink_db_api(api) -> None:
+    """Stop the Spark session ``splink_db_api`` started for ``api`` (no-op otherwise)."""
+    owned = _OWNED_FOR_SPLINK.pop(id(api), None)
+    if owned is not None:
+        owned.close()
