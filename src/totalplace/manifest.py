@@ -36,14 +36,15 @@ never change it.
 from __future__ import annotations
 
 import datetime as dt
+import zoneinfo
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from totalplace.errors import ManifestError
+from totalplace.errors import InputFileError, ManifestError
 from totalplace.tables import CANONICAL
 
 MANIFEST_NAME = "place.yaml"
@@ -65,6 +66,16 @@ REQUIRED: dict[str, tuple[str, ...]] = {
 
 class _Frozen(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _check_zone(value: str | None) -> str | None:
+    if value is not None:
+        try:
+            zoneinfo.ZoneInfo(value)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}; expected an IANA name such as "
+                             "'Europe/London' or 'UTC'") from None
+    return value
 
 
 class ColumnSpec(_Frozen):
@@ -93,7 +104,10 @@ class FileSpec(_Frozen):
     sheet: str | None = Field(None, description="XLSX sheet name; required when there are several")
     date_format: str | None = Field(None, description="default strptime format for date columns")
     timezone: str | None = Field(None, description="zone of naive timestamps; default the place's")
+    allow_negative: bool = Field(False, description="spend only: accept negative amounts (refunds, credits)")
     columns: dict[str, str | ColumnSpec]
+
+    _zone = field_validator("timezone")(_check_zone)
 
     @property
     def resolved_format(self) -> FileFormat:
@@ -148,6 +162,8 @@ class Manifest(_Frozen):
     options: dict[str, Any] = Field(default_factory=dict)
     # Where the manifest was read from; set by load_manifest.
     root: Path = Field(Path("."), exclude=True)
+
+    _zone = field_validator("timezone")(_check_zone)
 
     @model_validator(mode="after")
     def _cross_checks(self) -> Manifest:
@@ -232,8 +248,9 @@ def load_manifest(path: str | Path, header_reader: HeaderReader | None = None) -
     """Read and validate ``place.yaml`` (or the ``place.yaml`` inside a folder).
 
     With ``header_reader`` (the ingest stage passes one), every file is also opened and each
-    mapped source column checked against its header. All problems are reported together in
-    one ``ManifestError``.
+    mapped source column checked against its header (see ``check_sources``); without one,
+    the extract files are not touched, so later stages work after the extracts are archived.
+    All problems are reported together in one ``ManifestError``.
 
     >>> m = load_manifest("examples/minitown")          # doctest: +SKIP
     >>> [a.id for a in m.agencies]                       # doctest: +SKIP
@@ -255,27 +272,53 @@ def load_manifest(path: str | Path, header_reader: HeaderReader | None = None) -
     except ValidationError as e:
         raise ManifestError(str(p), _pydantic_problems(e)) from None
 
+    if header_reader is not None:
+        check_sources(m, header_reader, str(p))
+    return m
+
+
+def check_sources(m: Manifest, header_reader: HeaderReader, manifest_path: str | None = None) -> None:
+    """Open every file the manifest names and check its mapped columns against its header.
+
+    A file that cannot be read at all (missing, empty, not the promised format) raises an
+    ``InputFileError`` naming it (the first one; the message counts any others). Mapped
+    columns the header lacks are all reported together in one ``ManifestError``.
+    """
+    unreadable: list[tuple[str, str]] = []
     problems: list[str] = []
     for i, a in enumerate(m.agencies):
         for j, f in enumerate(a.files):
             where = f"agencies[{i}].files[{j}]"
             fp = m.path_of(f)
             if not fp.exists():
-                problems.append(f"{where}.path: file not found: {fp}")
-                continue
-            if header_reader is None:
+                unreadable.append((f.path, f"file not found ({where}.path in place.yaml; looked for {fp})"))
                 continue
             try:
                 header = header_reader(fp, f)
-            except Exception as e:  # the reader's own message names the problem
-                problems.append(f"{where}.path: {e}")
+            except InputFileError as e:
+                unreadable.append((f.path, e.problem))
                 continue
+            counts: dict[str, int] = {}
+            for h in header:
+                counts[h] = counts.get(h, 0) + 1
             for col, spec in f.column_specs().items():
-                if spec.column is not None and spec.column not in header:
+                if spec.column is None:
+                    continue
+                if spec.column not in header:
                     problems.append(
                         f"{where}.columns.{col}: unknown source column {spec.column!r}; "
                         f"available: {', '.join(header)}"
                     )
+                elif counts[spec.column] > 1:
+                    problems.append(
+                        f"{where}.columns.{col}: source column {spec.column!r} is ambiguous: the "
+                        f"header of {f.path} has it {counts[spec.column]} times"
+                    )
+    if unreadable:
+        path, problem = unreadable[0]
+        if len(unreadable) > 1:
+            others = ", ".join(u[0] for u in unreadable[1:])
+            problem += f" (and {len(unreadable) - 1} more file(s) cannot be read: {others})"
+        raise InputFileError(path, problem)
     if problems:
-        raise ManifestError(str(p), problems)
-    return m
+        raise ManifestError(manifest_path or str(m.root / MANIFEST_NAME), problems)
