@@ -1,0 +1,117 @@
+"""Clerical review: the file of uncertain pairs, and reviewed decisions overriding the model."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pytest
+
+from totalplace.errors import InputFileError
+from totalplace.link.review import apply_reviews, read_reviews, review_pairs_sql, write_review_file
+
+EDGES = pa.table({
+    "unique_id_l": ["a|1", "a|1", "a|2", "a|3"],
+    "unique_id_r": ["b|1", "b|2", "b|2", "b|3"],
+    "match_weight": [10.0, 0.5, -1.0, 2.0],
+    "match_probability": [0.999, 0.58, 0.33, 0.8],
+    "match_key": ["0", "1", "2", "3"],
+})
+RECORDS = pa.table({
+    "agency": ["a", "a", "a", "b", "b", "b"],
+    "source_id": ["1", "2", "3", "1", "2", "3"],
+    "given_name": ["ann", "bob", "cat", "ann", "rob", "kat"],
+    "family_name": ["lee", "day", "fox", "lee", "day", "fox"],
+    "dob": [dt.date(1980, 1, 2)] * 6,
+})
+
+
+def write(tmp_path, text: str):
+    p = tmp_path / "reviews.csv"
+    p.write_text(text)
+    return p
+
+
+def test_review_file_has_band_pairs_side_by_side(tmp_path):
+    out = tmp_path / "link" / "review_pairs.csv"
+    n = write_review_file(EDGES, out, band=(0.3, 0.9), records=RECORDS)
+    assert n == 3
+    t = pacsv.read_csv(out, convert_options=pacsv.ConvertOptions(strings_can_be_null=False))
+    assert t.column("unique_id_l").to_pylist() == ["a|3", "a|1", "a|2"]  # most likely first
+    cols = t.column_names
+    assert cols.index("given_name_r") == cols.index("given_name_l") + 1
+    assert t.column("given_name_r").to_pylist() == ["kat", "rob", "rob"]
+    assert str(t.column("dob_l").to_pylist()[0]) == "1980-01-02"
+    assert cols[-1] == "decision" and t.column("decision").null_count == n  # all blank
+
+
+def test_band_is_validated():
+    with pytest.raises(ValueError, match="0 <= lo < hi <= 1"):
+        review_pairs_sql("p", None, [], (0.9, 0.3))
+
+
+def test_round_trip_decisions_override_the_model(tmp_path):
+    out = tmp_path / "review_pairs.csv"
+    write_review_file(EDGES, out, records=RECORDS)
+    t = pacsv.read_csv(out, convert_options=pacsv.ConvertOptions(strings_can_be_null=False))
+    # The reviewer says a|1-b|2 is a match, a|2-b|2 is not, leaves a|3-b|3 blank.
+    decision = {("a|1", "b|2"): "match", ("a|2", "b|2"): "Non-Match ", ("a|3", "b|3"): ""}
+    pairs = zip(t.column("unique_id_l").to_pylist(), t.column("unique_id_r").to_pylist(),
+                strict=True)
+    t = t.set_column(t.column_names.index("decision"), "decision",
+                     pa.array([decision[p] for p in pairs]))
+    pacsv.write_csv(t, out)
+    edges, summary = apply_reviews(EDGES, out)
+    got = {(r["unique_id_l"], r["unique_id_r"]): (r["match_probability"], r["match_key"])
+           for r in edges.to_pylist()}
+    assert got[("a|1", "b|2")] == (1.0, "review")
+    assert got[("a|2", "b|2")] == (0.0, "review")
+    assert got[("a|3", "b|3")] == (0.8, "3")
+    assert got[("a|1", "b|1")] == (0.999, "0")
+    assert edges.schema == EDGES.schema
+    assert summary == {"rows": 3, "undecided": 1, "match": 1, "non_match": 1,
+                       "pairs_overridden": 2, "pairs_added": 0}
+
+
+def test_a_match_blocking_missed_is_added_in_id_order(tmp_path):
+    p = write(tmp_path, "unique_id_l,unique_id_r,decision\nc|9,a|3,match\n")
+    edges, summary = apply_reviews(EDGES, p)
+    (added,) = [r for r in edges.to_pylist() if r["match_key"] == "review"]
+    assert added == {"unique_id_l": "a|3", "unique_id_r": "c|9", "match_weight": None,
+                     "match_probability": 1.0, "match_key": "review"}
+    assert summary["pairs_added"] == 1 and edges.num_rows == EDGES.num_rows + 1
+
+
+def test_a_non_match_for_an_unscored_pair_changes_nothing(tmp_path):
+    p = write(tmp_path, "unique_id_l,unique_id_r,decision\nc|9,a|3,non-match\n")
+    edges, summary = apply_reviews(EDGES, p)
+    assert edges.sort_by("unique_id_r").equals(EDGES.sort_by("unique_id_r"))
+    assert summary["pairs_overridden"] == 0 and summary["pairs_added"] == 0
+
+
+def test_bad_decisions_are_named_by_line(tmp_path):
+    p = write(tmp_path, "unique_id_l,unique_id_r,decision\n"
+                        "a|1,b|1,match\n"
+                        "a|1,b|2,yes\n"
+                        "a|2,,match\n"
+                        "b|1,a|1,non-match\n")
+    with pytest.raises(InputFileError) as e:
+        read_reviews(p)
+    msg = str(e.value)
+    assert "3 problem(s)" in msg
+    assert ("line 3 (a|1 / b|2): decision must be one of 'match', 'non-match' or blank; "
+            "found 'yes'") in msg
+    assert "line 4: unique_id_l and unique_id_r must be two different record ids" in msg
+    assert "line 5 (a|1 / b|1): decision 'non-match' contradicts 'match' on line 2" in msg
+
+
+def test_missing_columns_are_named(tmp_path):
+    p = write(tmp_path, "left,right,decision\na,b,match\n")
+    with pytest.raises(InputFileError, match=r"missing column\(s\) \['unique_id_l', 'uniq"):
+        read_reviews(p)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(InputFileError, match="does not exist"):
+        read_reviews(tmp_path / "nope.csv")
