@@ -91,7 +91,7 @@ def generate(
 
     t = time.perf_counter()
     plan = RecordPlan(pop, plan_rng)
-    files, truth, extra_lines = [], {}, []
+    files, truth, extra_lines, price_year = [], {}, [], None
     if importlib.util.find_spec(ACTIVITY_MODULE) is not None:
         from totalplace.synth.activity import make_activity
 
@@ -99,6 +99,7 @@ def generate(
         files.extend(result.files)
         truth.update(result.truth)
         extra_lines = list(getattr(result, "lines", []) or [])
+        price_year = getattr(result, "price_year", None)
     timings["activity"] = time.perf_counter() - t
 
     t = time.perf_counter()
@@ -106,9 +107,11 @@ def generate(
     timings["records"] = time.perf_counter() - t
     truth["source_records"] = source_records
     truth["needs"] = pop.needs
+    truth["people"] = pop.people
+    truth["households"] = pop.households
 
     t = time.perf_counter()
-    written = write_place(out, person_files + files, truth, period, force=force)
+    written = write_place(out, person_files + files, truth, period, force=force, price_year=price_year)
     timings["write"] = time.perf_counter() - t
 
     lines = [
