@@ -1,8 +1,8 @@
 """Needs from latent factors: probit thresholds calibrated to ``data/prevalence.csv``.
 
 Each need has a liability ``loading * latent + smd_loading * complex + noise`` that is a
-standard normal for every person, so a threshold ``Phi^-1(1 - p)`` among the eligible age
-band and sex gives prevalence ``p`` on average. Because liabilities share the latent
+standard normal for every person, and the threshold is the ``1 - p`` quantile of the liability among
+the eligible age band and sex, so exactly a share ``p`` of them has the need. Because liabilities share the latent
 disadvantage score (area + household + person) and, for the Hard Edges needs, a second
 "complex needs" factor, needs cluster: P(homeless | drug use) is many times P(homeless).
 """
@@ -10,12 +10,10 @@ disadvantage score (area + household + person) and, for the Hard Edges needs, a 
 from __future__ import annotations
 
 import datetime as dt
-import statistics
 
 import numpy as np
 import pyarrow as pa
 
-_NORMAL = statistics.NormalDist()
 
 
 def need_flags(
@@ -54,7 +52,10 @@ def need_flags(
             eligible = (age >= r["age_min"]) & (age <= r["age_max"])
             if r["sex"]:
                 eligible &= sex == r["sex"]
-            flag |= eligible & (liab > _NORMAL.inv_cdf(1 - float(r["prevalence"])))
+            # Calibrate on the eligible people themselves, so the realised prevalence matches the
+            # published one even though liabilities are correlated within households and areas.
+            if eligible.any():
+                flag |= eligible & (liab > np.quantile(liab[eligible], 1 - float(r["prevalence"])))
         flags[need], liabilities[need] = flag, liab
     return flags, liabilities
 

@@ -339,8 +339,8 @@ def make_population(residents: int, rng: np.random.Generator, period: PeriodLike
     # Latent disadvantage: area + household + person, scaled to a z-score.
     area = dw.deprivation[dw.lsoa_idx[home]]
     hh_part = rng.standard_normal(h)
-    latent = (0.45 * area[hh_of] + 0.55 * hh_part[hh_of] + 0.70 * rng.standard_normal(n)) / np.sqrt(
-        0.45**2 + 0.55**2 + 0.70**2)
+    latent = 0.45 * area[hh_of] + 0.55 * hh_part[hh_of] + 0.70 * rng.standard_normal(n)
+    latent = (latent - latent.mean()) / latent.std()  # a z-score within the place
     complex_factor = rng.standard_normal(n)
 
     from totalplace.synth.needs import need_flags, need_spells
