@@ -22,3 +22,62 @@ def anytown_20k(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("anytown") / "anytown"
     generate(residents=ANYTOWN_RESIDENTS, seed=ANYTOWN_SEED, out=out)
     return out
+
+
+# --- places written by tests (used by the ingest and manifest tests) ----------------------
+REPO_ROOT = Path(__file__).resolve().parents[1]
+MINITOWN = REPO_ROOT / "examples" / "minitown"
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    """The repository's root folder."""
+    return REPO_ROOT
+
+
+@pytest.fixture
+def minitown(tmp_path) -> Path:
+    """A private copy of the hand-made example place (so tests never write into the repo)."""
+    import shutil
+
+    dst = tmp_path / "minitown"
+    shutil.copytree(MINITOWN, dst, ignore=shutil.ignore_patterns("*.duckdb", "*.wal", "*.py"))
+    return dst
+
+
+def _default_manifest(files: list[dict], agency: str = "acute", sector: str = "health", **top) -> dict:
+    return {"name": "Testtown", "period": {"start": "2024-04-01", "end": "2025-03-31"},
+            "agencies": [{"id": agency, "name": agency.title(), "sector": sector, "files": files}],
+            **top}
+
+
+@pytest.fixture
+def default_manifest():
+    """``default_manifest(files, agency="acute", sector="health", **top)``: a minimal manifest
+    dict with one agency holding ``files`` (FileSpec dicts) and any top-level keys in ``top``."""
+    return _default_manifest
+
+
+@pytest.fixture
+def make_place(tmp_path):
+    """``make_place(manifest_dict, {"rel/path.csv": str | bytes}) -> Path``: a place folder.
+
+    Text is written as UTF-8 exactly as given (no newline translation); bytes as they are.
+    """
+    import itertools
+
+    import yaml
+
+    counter = itertools.count()
+
+    def make(manifest: dict, files: dict | None = None) -> Path:
+        root = tmp_path / f"place{next(counter)}"
+        root.mkdir()
+        for rel, content in (files or {}).items():
+            p = root / rel
+            p.parent.mkdir(parents=True, exist_ok=True)
+            p.write_bytes(content if isinstance(content, bytes) else content.encode("utf-8"))
+        (root / "place.yaml").write_text(yaml.safe_dump(manifest, sort_keys=False), encoding="utf-8")
+        return root
+
+    return make
