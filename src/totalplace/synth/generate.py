@@ -61,6 +61,7 @@ def generate(
     force: bool = False,
     noise: NoiseConfig | None = None,
     period: Period | None = None,
+    activity: bool = True,
 ) -> SynthSummary:
     """Create Anytown in ``out``: every agency's extracts, ``place.yaml`` and ``truth/``.
 
@@ -71,6 +72,8 @@ def generate(
         force: replace the contents of a non-empty ``out``.
         noise: identifier-noise rates (default :class:`NoiseConfig`).
         period: analysis period (default April 2023 to March 2026).
+        activity: also generate events, spend and their truth (False: person records only,
+            e.g. for linkage experiments).
 
     Example:
         >>> s = generate(residents=2_000, seed=1, out=tmp_path / "anytown")  # doctest: +SKIP
@@ -92,7 +95,7 @@ def generate(
     t = time.perf_counter()
     plan = RecordPlan(pop, plan_rng)
     files, truth, extra_lines, price_year = [], {}, [], None
-    if importlib.util.find_spec(ACTIVITY_MODULE) is not None:
+    if activity and importlib.util.find_spec(ACTIVITY_MODULE) is not None:
         from totalplace.synth.activity import make_activity
 
         result = make_activity(pop, plan, act_rng)

@@ -49,6 +49,8 @@ def _zpad(x: np.ndarray, width: int) -> pa.Array:
 def format_ids(spec: AgencySpec, m: int, rng: np.random.Generator) -> pa.Array:
     """m distinct identifiers in the agency's scheme (random, unrelated to person_id)."""
     d = spec.id_digits
+    while spec.id_scheme in ("prefix_digits", "numeric") and 9 * 10 ** (d - 1) < 4 * m:
+        d += 1  # a bigger place needs longer numbers, as a real system would have
     if spec.id_scheme == "prefix_digits":
         u = _distinct_ints(m, 10**d - 10 ** (d - 1), rng) + 10 ** (d - 1)
         return pc.binary_join_element_wise(pa.scalar(spec.id_prefix), _zpad(u, d), "")
@@ -131,6 +133,8 @@ class RecordPlan:
             slot = np.full(n, -1, dtype=np.int64)
             slot[dup] = np.arange(int(dup.sum()))
             ids = format_ids(a, n + int(dup.sum()), rng)
+            if isinstance(ids, pa.ChunkedArray):
+                ids = ids.combine_chunks()
             self._ids[a.id] = ids.slice(0, n)
             self._dup_ids[a.id] = ids.slice(n)
             self._dup_slot[a.id] = slot
@@ -185,6 +189,22 @@ _PEOPLE_COLS = ("person_id", "household_id", "sex", "dob", "given_name", "middle
 
 def _np(t: pa.Table, name: str) -> np.ndarray:
     return t.column(name).to_numpy(zero_copy_only=False)
+
+
+def _unencodable(values: pa.Array, encoding: str) -> np.ndarray:
+    """Which values cannot be written in ``encoding`` as they are."""
+    out = np.zeros(len(values), dtype=bool)
+    non_ascii = pc.invert(pc.fill_null(pc.string_is_ascii(values), True))
+    idx = np.flatnonzero(non_ascii.to_numpy(zero_copy_only=False))
+    bad = set()
+    for v in set(values.take(pa.array(idx)).to_pylist()):  # a handful of distinct names
+        try:
+            v.encode(encoding)
+        except UnicodeEncodeError:
+            bad.add(v)
+    if bad:
+        out[idx] = pc.is_in(values.take(pa.array(idx)), pa.array(sorted(bad))).to_numpy(zero_copy_only=False)
+    return out
 
 
 def _noisy_people(spec: AgencySpec, truth: pa.Table, people: pa.Table, cfg: NoiseConfig,
@@ -264,6 +284,10 @@ def _noisy_people(spec: AgencySpec, truth: pa.Table, people: pa.Table, cfg: Nois
 
     if spec.upper_names:  # the agency's system stores names in capitals (style, not noise)
         given_a, family_a = pc.utf8_upper(given_a), pc.utf8_upper(family_a)
+    if spec.encoding.lower().replace("-", "") not in ("utf8",):
+        # The agency's code page lacks some letters (e.g. 'ś' in cp1252): the writer drops the
+        # accent. Not configurable noise, but the record differs from the truth, so say so.
+        tags["transliterated"] = _unencodable(given_a, spec.encoding) | _unencodable(family_a, spec.encoding)
     sex = P.column("sex").combine_chunks()
     sex = pc.if_else(pa.array(rng.random(m) < 0.004), pa.scalar("U"), sex)
     view = {
@@ -332,7 +356,7 @@ def person_extracts(plan: RecordPlan, cfg: NoiseConfig, rng: np.random.Generator
         files.append(ExtractFile(agency=agency_id, table="source_people", path=spec.path, data=data,
                                  columns=mapping, format=spec.format, encoding=spec.encoding,
                                  delimiter=spec.delimiter, date_format=spec.dob_format))
-        kinds = [k for k in (*cfg.kinds, *HAZARDS) if k in tags]
+        kinds = [k for k in (*cfg.kinds, *HAZARDS, "transliterated") if k in tags]
         matrix = np.column_stack([tags[k] for k in kinds])
         rows, cols_ = np.nonzero(matrix)
         offsets = np.r_[0, np.cumsum(np.bincount(rows, minlength=truth.num_rows))].astype(np.int32)
