@@ -35,6 +35,18 @@ def _line_of(offset: int, before: int, chunk: bytes) -> int:
     return before + chunk[:offset].count(b"\n") + 1
 
 
+def check_codec(path: Path, declared: str | None) -> str:
+    """The declared encoding's codec name ("auto" stays "auto"); unknown ones are an error."""
+    declared = (declared or "auto").lower()
+    if declared == "auto":
+        return declared
+    try:
+        return codecs.lookup(declared).name
+    except LookupError:
+        raise InputFileError(str(path), f"unknown encoding {declared!r}; use auto, utf-8, "
+                             "cp1252 or latin-1") from None
+
+
 def scan_text(path: Path, declared: str = "auto") -> TextInfo:
     """Scan ``path`` once and decide how to decode it.
 
@@ -45,13 +57,7 @@ def scan_text(path: Path, declared: str = "auto") -> TextInfo:
     Raises:
         InputFileError: the file is binary, or not valid in the declared encoding.
     """
-    declared = (declared or "auto").lower()
-    if declared != "auto":
-        try:
-            declared = codecs.lookup(declared).name
-        except LookupError:
-            raise InputFileError(str(path), f"unknown encoding {declared!r}; use auto, utf-8, "
-                                 "cp1252 or latin-1") from None
+    declared = check_codec(path, declared)
     with open(path, "rb") as f:
         head = f.read(4)
     if head.startswith(UTF16_BOMS) and declared in ("auto", "utf-16"):

@@ -21,9 +21,10 @@ import pyarrow as pa
 
 from totalplace.engine import Engine
 from totalplace.errors import InputFileError
-from totalplace.ingest.encoding import TextInfo, decode_head, scan_text, transcode
-from totalplace.ingest.validate import ident, lit
+from totalplace.ingest.encoding import TextInfo, check_codec, decode_head, scan_text, transcode
+from totalplace.ingest.validate import ident, kind_of, lit
 from totalplace.manifest import FileSpec
+from totalplace.tables import CANONICAL
 
 HEAD_BYTES = 1 << 20
 OTHER_DELIMITERS = (",", ";", "\t", "|")
@@ -117,6 +118,7 @@ def _csv_header(path: Path, spec: FileSpec) -> list[str]:
     if b"\x00" in head and not head.startswith((b"\xff\xfe", b"\xfe\xff")):
         raise InputFileError(str(path), "contains NUL bytes: this is a binary file or UTF-16 text "
                              "without a byte-order mark, not a CSV")
+    check_codec(path, spec.encoding)
     text = decode_head(head, spec.encoding)
     delim = delimiter_of(spec)
     rows = csv.reader(io.StringIO(text), delimiter=delim, quotechar='"')
@@ -340,7 +342,18 @@ def cell_text(v: object) -> str | None:
     return str(v)
 
 
-def _xlsx_column(values: list[object]) -> pa.Array:
+def date_formats(spec: FileSpec) -> dict[str, str]:
+    """Source column -> the strptime format the manifest reads it with (date columns only)."""
+    table = CANONICAL[spec.table]
+    out = {}
+    for name, col in spec.column_specs().items():
+        if col.column and kind_of(table, name) in ("date", "timestamp"):
+            fmt = col.format or spec.date_format
+            out[col.column] = fmt or ("%Y-%m-%d" if kind_of(table, name) == "date" else "%Y-%m-%d %H:%M:%S")
+    return out
+
+
+def _xlsx_column(values: list[object], fmt: str | None) -> pa.Array:
     present = [v for v in values if v is not None and v != ""]
     if present and all(isinstance(v, dt.datetime) for v in present):
         # A column of real Excel dates stays a date (or date-time) column, whatever format
@@ -348,7 +361,9 @@ def _xlsx_column(values: list[object]) -> pa.Array:
         if all(v.time() == dt.time(0) for v in present):
             return pa.array([v.date() if isinstance(v, dt.datetime) else None for v in values], pa.date32())
         return pa.array([v if isinstance(v, dt.datetime) else None for v in values], pa.timestamp("us"))
-    return pa.array([cell_text(v) for v in values], pa.string())
+    # A mix of real dates and text: write the real dates the way the manifest reads the text.
+    return pa.array([v.strftime(fmt) if fmt and isinstance(v, dt.datetime) else cell_text(v)
+                     for v in values], pa.string())
 
 
 def _load_xlsx(engine: Engine, path: Path, spec: FileSpec, name: str) -> Loaded:
@@ -381,8 +396,9 @@ def _load_xlsx(engine: Engine, path: Path, spec: FileSpec, name: str) -> Loaded:
                 cols[j].append(rec[j] if j < len(rec) else None)
     finally:
         wb.close()
+    fmts = date_formats(spec)
     t = pa.table({"_tp_row": pa.array(rows, pa.int64()),
-                  **{c: _xlsx_column(v) for c, v in zip(names, cols, strict=True)}})
+                  **{c: _xlsx_column(v, fmts.get(c)) for c, v in zip(names, cols, strict=True)}})
     view = f"{name}_arrow"
     engine.register(view, t)
     try:

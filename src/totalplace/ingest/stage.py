@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from totalplace.engine import SqlStep
-from totalplace.errors import StoreError
+from totalplace.errors import InputFileError, StoreError
 from totalplace.ingest.readers import Loaded, load_extract, read_header
 from totalplace.ingest.validate import (
     WARNINGS,
@@ -78,7 +78,10 @@ class Ingest:
                 store.stage_run("ingest", inputs=paths) as run:
             loaded: list[Loaded] = []
             for k, ((agency, f), path) in enumerate(zip(files, paths, strict=True)):
-                loaded.append(load_extract(engine, path, f, f"_tp_in_{k}", Path(tmp)))
+                try:
+                    loaded.append(load_extract(engine, path, f, f"_tp_in_{k}", Path(tmp)))
+                except InputFileError as e:  # name the file as place.yaml does
+                    raise InputFileError(_shown(f.path), e.problem) from None
             finals: dict[str, str] = {}
             for target, table in CANONICAL.items():
                 idx = [k for k, (_, f) in enumerate(files) if f.table == target]
