@@ -1,0 +1,242 @@
+"""Splink settings for UK person records: comparisons, blocking rules and training rules.
+
+Everything here is a pure function of which columns the data has, so the place stage and
+``link-files`` train and score with exactly the same model::
+
+    settings = splink_settings({"given_name", "family_name", "dob_str", "postcode"})
+    rules = blocking_rules({"given_name", "family_name", "dob_str", "postcode"})
+
+Comparisons (each only when its columns have data):
+
+- ``nhs_number``: exact (only numbers passing modulus 11 reach Splink).
+- ``given_name``: exact (term-frequency adjusted), nickname (shared formal name),
+  Jaro-Winkler >= 0.92 / >= 0.80, swapped with family name, else.
+- ``family_name``: exact (term-frequency adjusted), Jaro-Winkler >= 0.92 / >= 0.80,
+  swapped with given name, possible surname change (given name and dob agree exactly
+  but surname differs; its u is fixed, see ``SURNAME_CHANGE_U``), else.
+- ``dob``: exact, day and month swapped, one-character edit, same year, else.
+- ``address``: UPRN exact, address text exact, postcode full / sector / district, else.
+- ``sex``, ``email`` (Splink's email comparison), ``phone``: exact.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import splink.comparison_level_library as cll
+import splink.comparison_library as cl
+from splink import SettingsCreator, block_on
+from splink.internals.blocking_rule_creator import BlockingRuleCreator
+
+# The surname-change level is defined by given name and dob agreeing, which those two
+# comparisons already count. Estimating its u by random sampling would make that evidence
+# count twice (u would be tiny), so u is fixed at roughly P(surnames differ | non-match):
+# the level then only says "a surname difference is less damning here than usual".
+SURNAME_CHANGE_U = 0.99
+
+
+@dataclass(frozen=True)
+class NamedRule:
+    """A blocking rule with a short name for reports (``dob+given_name``)."""
+
+    name: str
+    rule: BlockingRuleCreator
+    needs: tuple[str, ...]
+
+
+def _rule(*cols: str) -> NamedRule:
+    return NamedRule("+".join(cols), block_on(*cols), cols)
+
+
+# Chosen for recall: each catches true pairs the others miss (the Link run detail
+# `blocking` reports the pairs each generates and, against truth, the recall of their
+# union). Rules that would make more pairs than the budget (``LinkageOptions
+# .rule_pair_budget`` per record, estimated by Splink before predicting) are left out, so
+# the broad rules at the end only run on small data sets.
+BLOCKING_RULES: tuple[NamedRule, ...] = (
+    _rule("nhs_number"),
+    _rule("dob_str", "given_name"),       # surname change, moved house
+    _rule("dob_str", "family_name"),      # given-name typo or nickname
+    _rule("dob_str", "postcode"),         # both names mangled
+    _rule("given_name", "family_name", "dob_year"),           # day/month errors
+    _rule("given_name", "family_name", "postcode_district"),  # any dob error, local
+    _rule("family_name", "postcode"),     # dob error and given-name variant together
+    _rule("given_name", "postcode"),      # surname change plus dob error
+    _rule("family_name", "address"),
+    _rule("given_name", "address"),
+    _rule("email"),
+    _rule("phone"),
+    # Broad: kept only while within budget.
+    _rule("given_name", "family_name"),
+    _rule("dob_str"),
+    _rule("family_name", "dob_year"),
+    _rule("given_name", "dob_year"),
+)
+
+# EM rules: each leaves the comparisons it does not block on to be estimated. Members of
+# one household share surname and address, and often a dob (twins) or full name (parent
+# and child), so a name block is full of non-matching relatives, and EM then learns that
+# e.g. a different dob is common among matches. Where valid NHS numbers exist, their block
+# (nearly all true matches) trains dob and names instead; the dob block trains the rest.
+TRAINING_RULES_WITH_NHS: tuple[NamedRule, ...] = (
+    _rule("dob_str"),                     # trains names, address, nhs, sex, email
+    _rule("nhs_number"),                  # trains names, dob, address, sex
+)
+TRAINING_RULES: tuple[NamedRule, ...] = (
+    _rule("given_name", "family_name"),   # trains dob, address, sex, email
+    _rule("dob_str"),                     # trains names, address, sex, email
+)
+
+# Near-certain rules used to estimate the prior P(two random records match).
+PRIOR_RULES: tuple[NamedRule, ...] = (
+    _rule("given_name", "family_name", "dob_str"),
+    _rule("nhs_number", "dob_str"),
+)
+
+# Deterministic pre-linking: these agree exactly -> the same person, probability 1.
+DETERMINISTIC_RULE = _rule("nhs_number", "dob_str")
+
+
+def _usable(rule: NamedRule, present: set[str]) -> bool:
+    return all(c in present for c in rule.needs)
+
+
+def blocking_rules(present: set[str]) -> list[NamedRule]:
+    """The blocking rules whose columns all have data."""
+    return [r for r in BLOCKING_RULES if _usable(r, present)]
+
+
+def training_rules(present: set[str]) -> list[NamedRule]:
+    rules = TRAINING_RULES_WITH_NHS if "nhs_number" in present else TRAINING_RULES
+    return [r for r in rules if _usable(r, present)]
+
+
+def prior_rules(present: set[str]) -> list[NamedRule]:
+    return [r for r in PRIOR_RULES if _usable(r, present)]
+
+
+def given_name_comparison(present: set[str]) -> cl.CustomComparison:
+    levels: list[Any] = [
+        cll.NullLevel("given_name"),
+        cll.ExactMatchLevel("given_name").configure(tf_adjustment_column="given_name"),
+        cll.ArrayIntersectLevel("given_name_groups", 1).configure(
+            label_for_charts="Nickname or variant of the same name"),
+        cll.JaroWinklerLevel("given_name", 0.92),
+        cll.JaroWinklerLevel("given_name", 0.80),
+    ]
+    if "family_name" in present:
+        levels.append(cll.ColumnsReversedLevel("given_name", "family_name").configure(
+            label_for_charts="Given name is the other record's family name"))
+    levels.append(cll.ElseLevel())
+    return cl.CustomComparison(levels, output_column_name="given_name",
+                               comparison_description="Given name")
+
+
+def family_name_comparison(present: set[str]) -> cl.CustomComparison:
+    levels: list[Any] = [
+        cll.NullLevel("family_name"),
+        cll.ExactMatchLevel("family_name").configure(tf_adjustment_column="family_name"),
+        cll.JaroWinklerLevel("family_name", 0.92),
+        cll.JaroWinklerLevel("family_name", 0.80),
+    ]
+    if "given_name" in present:
+        levels.append(cll.ColumnsReversedLevel("family_name", "given_name").configure(
+            label_for_charts="Family name is the other record's given name"))
+    if "given_name" in present and "dob_str" in present:
+        levels.append(cll.CustomLevel(
+            "given_name_l = given_name_r AND dob_str_l = dob_str_r",
+            label_for_charts="Different surname, same given name and dob (surname change?)",
+        ).configure(u_probability=SURNAME_CHANGE_U, fix_u_probability=True))
+    levels.append(cll.ElseLevel())
+    return cl.CustomComparison(levels, output_column_name="family_name",
+                               comparison_description="Family name")
+
+
+def dob_comparison() -> cl.CustomComparison:
+    swapped = ("substr(dob_str_l, 1, 4) = substr(dob_str_r, 1, 4) AND "
+               "substr(dob_str_l, 6, 2) = substr(dob_str_r, 9, 2) AND "
+               "substr(dob_str_l, 9, 2) = substr(dob_str_r, 6, 2)")
+    return cl.CustomComparison([
+        cll.NullLevel("dob_str"),
+        cll.ExactMatchLevel("dob_str").configure(label_for_charts="Exact match on dob"),
+        cll.CustomLevel(swapped, label_for_charts="Day and month swapped"),
+        cll.LevenshteinLevel("dob_str", 1).configure(label_for_charts="One character differs"),
+        # Starting m values: when training sees no match at these levels (dob errors are
+        # rare) Splink keeps them, rather than a generic default that is far too high.
+        cll.ExactMatchLevel("dob_year").configure(label_for_charts="Same year only",
+                                                  m_probability=0.003),
+        cll.ElseLevel().configure(m_probability=0.002),
+    ], output_column_name="dob", comparison_description="Date of birth")
+
+
+def address_comparison(present: set[str]) -> cl.CustomComparison:
+    cols = [c for c in ("uprn", "address", "postcode") if c in present]
+    null_sql = " AND ".join(f"({c}_l IS NULL OR {c}_r IS NULL)" for c in cols)
+    levels: list[Any] = [cll.CustomLevel(null_sql, "Address unknown on one side").configure(
+        is_null_level=True)]
+    if "uprn" in present:
+        levels.append(cll.ExactMatchLevel("uprn").configure(label_for_charts="Same UPRN"))
+    if "address" in present:
+        levels.append(cll.ExactMatchLevel("address").configure(label_for_charts="Same address"))
+    if "postcode" in present:
+        levels += [
+            cll.ExactMatchLevel("postcode").configure(label_for_charts="Same postcode"),
+            cll.ExactMatchLevel("postcode_sector").configure(label_for_charts="Same sector"),
+            cll.ExactMatchLevel("postcode_district").configure(label_for_charts="Same district"),
+        ]
+    levels.append(cll.ElseLevel())
+    return cl.CustomComparison(levels, output_column_name="address",
+                               comparison_description="Address: UPRN, address, postcode")
+
+
+def comparisons(present: set[str]) -> list[cl.ComparisonCreator]:
+    """Every comparison the data supports, in a fixed order."""
+    out: list[Any] = []
+    if "nhs_number" in present:
+        out.append(cl.ExactMatch("nhs_number"))
+    if "given_name" in present:
+        out.append(given_name_comparison(present))
+    if "family_name" in present:
+        out.append(family_name_comparison(present))
+    if "dob_str" in present:
+        out.append(dob_comparison())
+    if present & {"uprn", "address", "postcode"}:
+        out.append(address_comparison(present))
+    if "sex" in present:
+        out.append(cl.ExactMatch("sex"))
+    if "email" in present:
+        out.append(cl.EmailComparison("email"))
+    if "phone" in present:
+        out.append(cl.ExactMatch("phone"))
+    return out
+
+
+def splink_settings(present: set[str], rules: list[NamedRule] | None = None,
+                    extra_columns: tuple[str, ...] = ("agency", "source_id"),
+                    link_type: str = "dedupe_only") -> SettingsCreator:
+    """The SettingsCreator for data whose non-empty columns are ``present``.
+
+    Args:
+        present: columns of the prepared frame that have data (``prepare.present_columns``).
+        rules: blocking rules for prediction (default: every usable one).
+        extra_columns: carried through to predictions and clusters untouched.
+        link_type: ``dedupe_only`` (one frame holding every agency's records).
+    """
+    comps = comparisons(present)
+    if len(comps) < 2:
+        raise ValueError(
+            "linkage needs at least two of: nhs_number, given_name, family_name, dob, "
+            f"postcode/address/uprn, sex, email, phone; found data only in {sorted(present)}")
+    return SettingsCreator(
+        link_type=link_type,
+        unique_id_column_name="unique_id",
+        comparisons=comps,
+        blocking_rules_to_generate_predictions=[
+            r.rule for r in (blocking_rules(present) if rules is None else rules)],
+        additional_columns_to_retain=[c for c in extra_columns if c in present],
+        retain_intermediate_calculation_columns=False,
+        retain_matching_columns=False,
+        max_iterations=20,
+        em_convergence=0.001,
+    )

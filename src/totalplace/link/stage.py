@@ -1,0 +1,199 @@
+"""``Link``: the place stage (see the package docstring for the tables and the hooks)."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from totalplace.link.model import LinkageOptions
+from totalplace.link.pipeline import LinkOutput, hook, run_linkage, work_connection
+from totalplace.link.prepare import prepare_sql, register_nicknames
+from totalplace.place import StageResult
+
+SOURCE = "source_people"
+
+
+def interim_person_ids_sql(clusters: str) -> str:
+    """Person ids P0000001... numbered by each cluster's smallest unique_id (deterministic)."""
+    return f"""
+WITH firsts AS (SELECT cluster_id, min(unique_id) AS first_id FROM {clusters} GROUP BY cluster_id)
+SELECT c.unique_id, 'P' || lpad(CAST(row_number() OVER (ORDER BY f.first_id) AS VARCHAR), 7, '0')
+  AS person_id
+FROM firsts f JOIN {clusters} c USING (cluster_id)
+"""
+
+
+def person_links_sql(clusters: str, ids: str) -> str:
+    return f"""
+SELECT split_part(c.unique_id, '|', 1) AS agency,
+  substr(c.unique_id, strpos(c.unique_id, '|') + 1) AS source_id,
+  c.unique_id, CAST(i.person_id AS VARCHAR) AS person_id, c.cluster_id,
+  CAST(c.match_probability AS DOUBLE) AS match_probability
+FROM {clusters} c JOIN {ids} i USING (unique_id)
+"""
+
+
+def persons_sql(person_links: str, source: str, flags: str) -> str:
+    """One row per person: records, agencies, and the most common value of each field."""
+    def mode(col: str) -> str:
+        return f"mode(s.{col}) FILTER (WHERE s.{col} IS NOT NULL) AS {col}"
+
+    return f"""
+WITH f AS (
+  SELECT cluster_id, string_agg(reason, ',' ORDER BY reason) AS flag_reason,
+    string_agg(detail, '; ' ORDER BY reason) AS flag_detail
+  FROM {flags} GROUP BY cluster_id
+)
+SELECT l.person_id, count(*) AS n_records, count(DISTINCT l.agency) AS n_agencies,
+  list_sort(list(DISTINCT l.agency)) AS agencies,
+  {mode('dob')}, {mode('sex')}, {mode('given_name')}, {mode('family_name')},
+  {mode('postcode')}, {mode('uprn')},
+  min(l.match_probability) AS min_match_probability,
+  any_value(f.flag_reason) IS NOT NULL AS flagged,
+  any_value(f.flag_reason) AS flag_reason, any_value(f.flag_detail) AS flag_detail
+FROM {person_links} l
+JOIN {source} s ON s.agency = l.agency AND CAST(s.source_id AS VARCHAR) = l.source_id
+LEFT JOIN f ON f.cluster_id = l.cluster_id
+GROUP BY l.person_id
+"""
+
+
+def link_flags_sql(flags: str, person_links: str) -> str:
+    return f"""
+SELECT DISTINCT l.person_id, f.cluster_id, f.n_records, f.reason, f.detail
+FROM {flags} f JOIN {person_links} l ON l.cluster_id = f.cluster_id
+"""
+
+
+class Link:
+    """The link stage of one place: ``place.link.run()``."""
+
+    def __init__(self, place):
+        self.place = place
+
+    @property
+    def options(self) -> LinkageOptions:
+        return LinkageOptions.from_manifest(
+            self.place.manifest.linkage, str(self.place.root / "place.yaml"))
+
+    @property
+    def work_dir(self) -> Path:
+        return self.place.root / "link"
+
+    def run(self, reviews: Path | None = None, engine: str = "duckdb",
+            truth: pa.Table | None = None) -> StageResult:
+        """Link ``source_people`` into persons; publish linkage_pairs, person_links, persons.
+
+        Args:
+            reviews: CSV of clerically reviewed pairs whose decisions override the model.
+            engine: ``"duckdb"`` (default) or ``"spark"`` for Splink's backend.
+            truth: optional ``unique_id, truth_id`` table (synthetic places); when given, the
+                run detail records blocking recall against it.
+        """
+        options = self.options
+        store = self.place.store
+        store.require(SOURCE)
+        t0 = time.perf_counter()
+        self.work_dir.mkdir(parents=True, exist_ok=True)
+        model_path = self.work_dir / "model.json"
+        with store.stage_run("link", inputs=[reviews] if reviews else []) as run:
+            con = work_connection(self.work_dir)
+            try:
+                t_read = time.perf_counter()
+                source = store.engine.query(f'SELECT * FROM "{SOURCE}"')
+                con.register("_tp_source", source)
+                register_nicknames(con)
+                frame = con.sql(prepare_sql("_tp_source", source.column_names)).to_arrow_table()
+                read_s = time.perf_counter() - t_read
+                out = run_linkage(frame, options, work_dir=self.work_dir, engine=engine,
+                                  model_path=model_path, reviews=reviews, truth=truth, con=con)
+                del frame
+                tables, extra = self._tables(con, out, run.run_id, source)
+                t_pub = time.perf_counter()
+                counts = store.publish(tables)
+                out.timings["read_prepare"] = round(read_s, 3)
+                out.timings["publish"] = round(time.perf_counter() - t_pub, 3)
+                self._write_review_file(out, source, options)
+            finally:
+                con.close()
+            run.rows = {SOURCE: {"in": source.num_rows}, **{k: {"out": v} for k, v in counts.items()}}
+            run.detail = self._detail(out, options, model_path, engine, extra,
+                                      time.perf_counter() - t0)
+        return StageResult(
+            stage="link", tables=counts, detail=run.detail,
+            summary=[
+                f"Linked {source.num_rows:,} records into {counts['persons']:,} people "
+                f"(threshold p >= {out.threshold.value:.4g}, {out.threshold.method}).",
+                f"Model's estimated pairwise precision {out.threshold.estimated_precision:.4f}, "
+                f"recall {out.threshold.estimated_recall:.4f}; {out.comparisons:,} pairs compared.",
+                f"{out.flags.num_rows:,} clusters flagged for review (size or weak bridges).",
+                f"Model saved to {model_path}",
+            ])
+
+    # --- helpers ------------------------------------------------------------------------------
+    def _tables(self, con, out: LinkOutput, run_id: str, source: pa.Table) -> tuple[dict, dict]:
+        con.register("_tp_clusters", out.clusters)
+        con.register("_tp_flags", out.flags)
+        clusters = con.sql("""SELECT split_part(unique_id, '|', 1) AS agency,
+            substr(unique_id, strpos(unique_id, '|') + 1) AS source_id, unique_id, cluster_id
+            FROM _tp_clusters""").to_arrow_table()
+        extra: dict[str, Any] = {}
+        tables: dict[str, Any] = {}
+        assign = hook("stable_ids", "assign")
+        if assign is not None:
+            ids, history = assign(clusters, self.place.store, run_id)
+            extra["person_ids"] = "stable_ids.assign"
+            if history is not None:
+                tables["person_id_history"] = history
+        else:
+            ids = con.sql(interim_person_ids_sql("_tp_clusters")).to_arrow_table()
+            extra["person_ids"] = "interim numbering by smallest record id"
+        con.register("_tp_ids", ids.select(["unique_id", "person_id"]))
+        links = con.sql(person_links_sql("_tp_clusters", "_tp_ids")).to_arrow_table()
+        con.register("_tp_person_links", links)
+        tables["linkage_pairs"] = out.edges
+        tables["person_links"] = links
+        tables["persons"] = con.sql(persons_sql("_tp_person_links", "_tp_source", "_tp_flags")).to_arrow_table()
+        tables["link_flags"] = con.sql(link_flags_sql("_tp_flags", "_tp_person_links")).to_arrow_table()
+        build = hook("households", "build")
+        if build is not None:
+            # The hook sees the new links through the store's engine, before they are published.
+            self.place.store.engine.register("_tp_new_person_links", links)
+            tables.update(build(self.place.store.engine, "_tp_new_person_links", SOURCE))
+            extra["households"] = "households.build"
+        return tables, extra
+
+    def _write_review_file(self, out: LinkOutput, source: pa.Table, options: LinkageOptions) -> None:
+        write = hook("review", "write_review_file")
+        if write is None:
+            return
+        write(out.edges, self.work_dir / "review_pairs.csv", band=tuple(options.review_band),
+              records=source)
+
+    def _detail(self, out: LinkOutput, options: LinkageOptions, model_path: Path, engine: str,
+                extra: dict, seconds: float) -> dict[str, Any]:
+        curve = [c for c in out.threshold.curve if c["pairs"] > 0]
+        return {
+            "engine": engine,
+            "model_path": str(model_path),
+            "options": json.loads(options.model_dump_json()),
+            "threshold": {"value": out.threshold.value, "method": out.threshold.method,
+                          "estimated_precision": out.threshold.estimated_precision,
+                          "estimated_recall": out.threshold.estimated_recall,
+                          "curve": curve},
+            "comparisons": out.comparisons,
+            "blocking": out.blocking,
+            "blocking_recall": out.blocking_recall,
+            "rule_selection": out.detail.get("rule_selection"),
+            "training": out.training,
+            "timings": out.timings,
+            "flags": {"size": int(sum(1 for r in out.flags.column("reason").to_pylist() if r == "size")),
+                      "bridge": int(sum(1 for r in out.flags.column("reason").to_pylist() if r == "bridge"))},
+            "reviews": out.reviews,
+            "seconds": round(seconds, 2),
+            **extra,
+        }
