@@ -110,7 +110,7 @@ def synth_place(tmp_path_factory):
     except ImportError as e:
         pytest.skip(f"synth or ingest not available: {e}")
     out = tmp_path_factory.mktemp("town")
-    generate(residents=3000, seed=7, out=out, force=True)
+    generate(residents=3000, seed=7, out=out, force=True, activity=False)
     with Place.open(out) as place:
         place.ingest.run()
     return out
