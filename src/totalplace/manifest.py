@@ -167,24 +167,7 @@ class Manifest(_Frozen):
 
     @model_validator(mode="after")
     def _cross_checks(self) -> Manifest:
-        problems: list[str] = []
-        seen: dict[str, int] = {}
-        for i, a in enumerate(self.agencies):
-            if a.id in seen:
-                problems.append(f"agencies[{i}].id: duplicate agency id {a.id!r} (also agencies[{seen[a.id]}])")
-            seen.setdefault(a.id, i)
-            for j, f in enumerate(a.files):
-                table = CANONICAL[f.table]
-                where = f"agencies[{i}].files[{j}]"
-                for col in f.columns:
-                    if col not in table.mappable:
-                        problems.append(
-                            f"{where}.columns.{col}: {f.table} has no column {col!r}; "
-                            f"expected one of: {', '.join(table.mappable)}"
-                        )
-                for col in REQUIRED[f.table]:
-                    if col not in f.columns:
-                        problems.append(f"{where}.columns: {f.table} needs a mapping for {col!r}")
+        problems = cross_check_problems(self.model_dump(include={"agencies"}))
         if problems:
             raise ValueError("\n".join(problems))
         return self
@@ -211,6 +194,42 @@ class Manifest(_Frozen):
         return (self.root / self.store).resolve()
 
 
+def cross_check_problems(data: Any) -> list[str]:
+    """Checks across keys (agency ids unique, mapped columns exist, required ones mapped).
+
+    Works on the raw YAML data too, so these problems are reported alongside type errors
+    (pydantic skips a model's own checks while any field is invalid).
+    """
+    problems: list[str] = []
+    seen: dict[str, int] = {}
+    agencies = data.get("agencies") if isinstance(data, dict) else None
+    for i, a in enumerate(agencies if isinstance(agencies, list) else []):
+        if not isinstance(a, dict):
+            continue
+        aid = a.get("id")
+        if isinstance(aid, str) and aid in seen:
+            problems.append(f"agencies[{i}].id: duplicate agency id {aid!r} (also agencies[{seen[aid]}])")
+        if isinstance(aid, str):
+            seen.setdefault(aid, i)
+        files = a.get("files")
+        for j, f in enumerate(files if isinstance(files, list) else []):
+            if not isinstance(f, dict) or f.get("table") not in CANONICAL:
+                continue
+            table = CANONICAL[f["table"]]
+            columns = f.get("columns") if isinstance(f.get("columns"), dict) else {}
+            where = f"agencies[{i}].files[{j}]"
+            for col in columns:
+                if col not in table.mappable:
+                    problems.append(
+                        f"{where}.columns.{col}: {table.name} has no column {col!r}; "
+                        f"expected one of: {', '.join(table.mappable)}"
+                    )
+            for col in REQUIRED[table.name]:
+                if col not in columns:
+                    problems.append(f"{where}.columns: {table.name} needs a mapping for {col!r}")
+    return problems
+
+
 def _loc(loc: Sequence[str | int]) -> str:
     out = ""
     for part in loc:
@@ -226,6 +245,8 @@ def _loc(loc: Sequence[str | int]) -> str:
 def _pydantic_problems(err: ValidationError) -> list[str]:
     problems: list[str] = []
     for e in err.errors():
+        if e["type"] == "string_type" and isinstance(e.get("input"), dict):
+            continue  # the mapping form's own error says what is wrong with it
         msg = e["msg"].removeprefix("Value error, ")
         loc = _loc(e["loc"])
         if e["type"] == "extra_forbidden":
@@ -270,7 +291,9 @@ def load_manifest(path: str | Path, header_reader: HeaderReader | None = None) -
     try:
         m = Manifest.model_validate({**data, "root": p.parent.resolve()})
     except ValidationError as e:
-        raise ManifestError(str(p), _pydantic_problems(e)) from None
+        problems = _pydantic_problems(e)
+        problems += [q for q in cross_check_problems(data) if q not in problems]
+        raise ManifestError(str(p), problems) from None
 
     if header_reader is not None:
         check_sources(m, header_reader, str(p))
