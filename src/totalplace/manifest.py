@@ -253,11 +253,10 @@ def _pydantic_problems(err: ValidationError) -> list[str]:
             msg = "unknown key (check its spelling and indentation)"
         elif e["type"] == "missing":
             msg = "required key is missing"
-        if "\n" in msg and loc == "(top level)":
-            problems.extend(msg.splitlines())  # our cross-checks already carry their own paths
-        else:
-            problems.append(f"{loc}: {msg}" + ("" if e["type"] in ("extra_forbidden", "missing", "value_error")
-                                               else f" (found {e.get('input')!r})"))
+        if loc == "(top level)" and e["type"] == "value_error":
+            continue  # Manifest._cross_checks: load_manifest re-runs them on the raw data
+        problems.append(f"{loc}: {msg}" + ("" if e["type"] in ("extra_forbidden", "missing", "value_error")
+                                           else f" (found {e.get('input')!r})"))
     # A union field reports once per branch; keep the first of identical lines.
     return list(dict.fromkeys(problems))
 
