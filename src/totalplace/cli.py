@@ -235,11 +235,11 @@ def run(place_dir: Path):
         table = Table(title=f"{place.manifest.name}: {len(results)} stages run")
         table.add_column("stage")
         table.add_column("seconds", justify="right")
-        table.add_column("tables published")
+        table.add_column("tables published (rows)")
         table.add_column("summary")
         for name, result, secs in results:
-            tables = ", ".join(f"{t} {n:,}" for t, n in result.tables.items())
-            table.add_row(name, f"{secs:.1f}", tables, "\n".join(result.summary[:4]))
+            tables = "\n".join(f"{t} {n:,}" for t, n in result.tables.items())
+            table.add_row(name, f"{secs:.1f}", tables, result.one_line)
         console.print(table)
         missing = [s.name for s in STAGES if s.name not in stages]
         if missing:

@@ -30,6 +30,12 @@ class StageResult:
     tables: dict[str, int] = field(default_factory=dict)
     summary: list[str] = field(default_factory=list)
     detail: dict[str, Any] = field(default_factory=dict)
+    headline: str = ""
+
+    @property
+    def one_line(self) -> str:
+        """The line `totalplace run` shows for this stage."""
+        return self.headline or (self.summary[0] if self.summary else "")
 
 
 @dataclass(frozen=True)
