@@ -86,7 +86,7 @@ def make_activity(pop: Any, plan: Any, rng: np.random.Generator, config: dict[st
     grid = Grid.of(pop.period.start, pop.period.end)
     ppl = people_from(pop, grid)
     inten = intensity(ppl.n, grid.n_halves, rng, float(params["intensity"]["rho"]),
-                      float(params["intensity"]["sigma"]))
+                      float(params["intensity"]["sigma"]), float(params["intensity"].get("static", 0.0)))
     reg = Registry()
     ctx = Ctx(ppl, grid, rng, load_unit_costs(price_year), inten, reg, params)
     sim = simulate(ctx)

@@ -177,18 +177,21 @@ def need_activity(pop: Any, ppl: People, grid: Grid) -> tuple[dict[str, np.ndarr
     return out, spells
 
 
-def intensity(n: int, halves: int, rng: np.random.Generator, rho: float, sigma: float) -> np.ndarray:
-    """Person intensity per half-year: log-normal with AR(1) persistence, mean 1.
+def intensity(n: int, halves: int, rng: np.random.Generator, rho: float, sigma: float,
+              static: float = 0.0) -> np.ndarray:
+    """Person intensity per half-year: log-normal, mean 1, partly fixed and partly AR(1).
 
-    ``rho`` is the half-year to half-year correlation of the log intensity; a person who is
-    high this half-year tends to be high next half-year, but drifts back: that is what makes
-    high cost only partly persistent.
+    The log intensity is ``sigma * (sqrt(static) * u + sqrt(1 - static) * z[h])`` where ``u``
+    is fixed for the person and ``z`` follows an AR(1) with half-year correlation ``rho``: a
+    person who is high this half-year tends to stay high, but drifts back towards their own
+    level. That is what makes high cost only partly persistent.
     """
     z = np.empty((n, halves), dtype=np.float64)
     z[:, 0] = rng.standard_normal(n)
     s = np.sqrt(1 - rho * rho)
     for h in range(1, halves):
         z[:, h] = rho * z[:, h - 1] + s * rng.standard_normal(n)
+    z = np.sqrt(1 - static) * z + np.sqrt(static) * rng.standard_normal(n)[:, None]
     return np.exp(sigma * z - sigma * sigma / 2)
 
 
