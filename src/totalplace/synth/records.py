@@ -157,10 +157,11 @@ class RecordPlan:
         slot = self._dup_slot[agency][person_idx]
         use2 = (slot >= 0) & (rng.random(len(person_idx)) < second_share)
         first = self._ids[agency].take(pa.array(person_idx))
-        if not use2.any():
-            return first
-        second = self._dup_ids[agency].take(pa.array(np.where(use2, slot, 0)))
-        return pc.if_else(pa.array(use2), second, first)
+        if use2.any():
+            second = self._dup_ids[agency].take(pa.array(np.where(use2, slot, 0)))
+            first = pc.if_else(pa.array(use2), second, first)
+        # Always a plain Array (pyarrow may chunk large results), so callers can concatenate.
+        return first.combine_chunks() if isinstance(first, pa.ChunkedArray) else first
 
     def records(self, agency: str) -> pa.Table:
         """Truth for the agency's person records: source_id, person_id, duplicate (bool).
@@ -360,7 +361,10 @@ def person_extracts(plan: RecordPlan, cfg: NoiseConfig, rng: np.random.Generator
         matrix = np.column_stack([tags[k] for k in kinds])
         rows, cols_ = np.nonzero(matrix)
         offsets = np.r_[0, np.cumsum(np.bincount(rows, minlength=truth.num_rows))].astype(np.int32)
-        noise = pa.ListArray.from_arrays(pa.array(offsets), pa.array(np.array(kinds)[cols_], type=pa.string()))
+        # Dictionary-encode the kind names via their codes (a big numpy string array would
+        # come back from pa.array as a ChunkedArray, which ListArray does not take).
+        values = pa.array(np.array(kinds, dtype=object), pa.string()).take(pa.array(cols_))
+        noise = pa.ListArray.from_arrays(pa.array(offsets), values)
         pid = truth.column("person_id")
         truths.append(pa.table({
             "agency": pa.array([agency_id] * truth.num_rows, type=pa.string()),
