@@ -62,8 +62,11 @@ def childrens_social_care(ctx: Ctx) -> list[Batch]:
     lac = ep["lac_placement"]
     p, s, e = within_spells(ppl.spells["looked_after"], ppl, grid, rng, share=lac["share"], lag_days=3,
                             mean_days=None)
-    # Care ends at 18 (leaving care is a transition, modelled in transitions.py).
-    e = np.minimum(e, birthday(ppl.dob[p], 18))
+    # Care ends at 18 (leaving care is a transition, modelled in transitions.py). Most
+    # young people in care in their last year before 18 stay until then.
+    b18 = birthday(ppl.dob[p], 18)
+    stay = (e >= b18 - 365) & (s < b18) & (rng.random(len(p)) < 0.8)
+    e = np.where(stay, b18, np.minimum(e, b18))
     ok = e > np.maximum(s, grid.start)
     p, s, e = p[ok], s[ok], e[ok]
     home_p = np.clip(lac["childrens_home"] * np.exp(lac["childrens_home_complex"] * ppl.complex_factor[p]), 0, 0.6)
