@@ -119,7 +119,7 @@ def test_bad_rows_are_rejected_with_a_reason(case, make_place, ingest, default_m
     assert len(out.tables[case.table]) == case.loaded
     for r in out.tables["rejects"]:
         assert (r["agency"], r["target"], r["source_file"]) == ("acute", case.table, "extract.csv")
-    assert f"read {n_rows:,} = loaded {case.loaded:,} + rejected {len(case.reasons):,}" in out.result.summary[0]
+    assert f"read {n_rows:,} = loaded {case.loaded:,} + rejected {len(case.reasons):,}" in out.result.summary[1]
 
 
 def test_rejects_keep_row_number_and_raw_values(make_place, ingest, default_manifest):
@@ -142,7 +142,7 @@ def test_invalid_nhs_numbers_are_kept_but_flagged(make_place, ingest, default_ma
     assert got == [("A", "9434765919", True), ("B", "9434765918", False),
                    ("C", "1111111111", False), ("D", "12345", False), ("E", None, None)]
     assert out.file("extract.csv")["warnings"] == {"nhs_invalid": 3}
-    assert "3 NHS numbers fail the modulus-11 check (kept, flagged, not used for linkage)" in out.result.summary[0]
+    assert "3 NHS numbers fail the modulus-11 check (kept, flagged, not used for linkage)" in out.result.summary[1]
 
 
 def test_money_is_exact_and_accepts_pounds_commas_and_brackets(make_place, ingest, default_manifest):

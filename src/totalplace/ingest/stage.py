@@ -118,7 +118,11 @@ class Ingest:
             for name in [*finals.values(), *(x for ld in loaded for x in (ld.table, ld.parse_rejects))]:
                 engine.run(f"DROP TABLE IF EXISTS {ident(name)}")
         secs = time.perf_counter() - t0
-        summary = [_file_line(info) for info in per_file]
+        read = sum(i["read"] for i in per_file)
+        rejected = sum(i["rejected"] for i in per_file)
+        summary = [f"{len(per_file)} files: read {read:,} = loaded {read - rejected:,} + rejected "
+                   f"{rejected:,}" + (" (see the rejects table)" if rejected else "")]
+        summary += [_file_line(info) for info in per_file]
         summary.append("published " + ", ".join(f"{n} {c:,}" for n, c in counts.items())
                        + f" in {secs:.1f}s")
         return StageResult(stage="ingest", tables=counts, summary=summary, detail={"files": per_file})
