@@ -208,7 +208,7 @@ def test_unconditional_noise_at_its_rate(truth, kind):
     assert 0.6 * expected <= rate <= 1.4 * expected, (kind, rate, expected)
 
 
-@pytest.mark.parametrize("kind", ["nickname", "maiden_name", "double_barrelled", "dob_swap", "nhs_corrupt",
+@pytest.mark.parametrize("kind", ["address_format", "nickname", "maiden_name", "double_barrelled", "dob_swap", "nhs_corrupt",
                                   "old_address", "missing_nhs_number", "duplicate", "twin", "shared_name"])
 def test_conditional_noise_and_hazards_present(truth, kind):
     n = sum(kind in x for x in truth.column("noise").to_pylist())
@@ -230,6 +230,11 @@ def test_duplicates_within_agency(truth):
     counts = Counter(acute.column("person_id").to_pylist())
     share = sum(c > 1 for c in counts.values()) / len(counts)
     assert 0.015 <= share <= 0.06, share
+    # Second records carry more name noise (that is why nobody matched them at registration).
+    noise = truth.column("noise").to_pylist()
+    dup = [("typo" in x or "nickname" in x) for x in noise if "duplicate" in x]
+    rest = [("typo" in x or "nickname" in x) for x in noise if "duplicate" not in x]
+    assert sum(dup) / len(dup) > 1.5 * sum(rest) / len(rest)
 
 
 def _parse_dates(values: list[str | None], fmt: str | None) -> list[dt.date | None]:

@@ -46,6 +46,12 @@ class NoiseConfig:
         old_address: of records of people who moved during the period, the share that
             still hold the previous address, postcode and UPRN.
         case_whitespace: a name or the postcode in another case, or with stray spaces.
+        address_format: the address written another way: street types abbreviated
+            ('Rd', 'St', 'Ave'), the town left off, or in capitals.
+
+    A duplicate record (a person's second record in one agency) is three times as likely to
+    carry a typo, a nickname or a missing NHS number: that is usually why nobody matched it
+    to the first record when it was created.
     """
 
     typo: float = 0.03
@@ -61,6 +67,7 @@ class NoiseConfig:
     nhs_corrupt: float = 0.004
     old_address: float = 0.45
     case_whitespace: float = 0.04
+    address_format: float = 0.10
 
     def __post_init__(self) -> None:
         for k, v in asdict(self).items():
@@ -151,6 +158,23 @@ def case_whitespace(values: pa.Array, rng: np.random.Generator) -> pa.Array:
     upper, lower = pc.utf8_upper(values), pc.utf8_lower(values)
     spaced = pc.binary_join_element_wise(pa.scalar(" "), values, pa.scalar("  "), "")
     return pc.case_when(pc.make_struct(pa.array(style == 0), pa.array(style == 1)), upper, lower, spaced)
+
+
+_ABBREVIATIONS = (("Road", "Rd"), ("Street", "St"), ("Avenue", "Ave"), ("Lane", "Ln"), ("Drive", "Dr"),
+                  ("Close", "Cl"), ("Crescent", "Cres"), ("Gardens", "Gdns"), ("Terrace", "Terr"),
+                  ("Place", "Pl"), ("Court", "Ct"), ("Grove", "Gr"))
+
+
+def address_format(values: pa.Array, rng: np.random.Generator) -> pa.Array:
+    """The same address written differently: abbreviated, without the town, or in capitals."""
+    k = len(values)
+    style = rng.integers(0, 3, k)
+    abbreviated = values
+    for full, short in _ABBREVIATIONS:
+        abbreviated = pc.replace_substring_regex(abbreviated, rf"\b{full}\b", short)
+    no_town = pc.replace_substring_regex(values, r",\s*[A-Za-z]+$", "")
+    return pc.case_when(pc.make_struct(pa.array(style == 0), pa.array(style == 1)),
+                        abbreviated, no_town, pc.utf8_upper(values))
 
 
 # ----------------------------------------------------------------------------- dates and NHS numbers

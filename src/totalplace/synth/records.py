@@ -26,7 +26,7 @@ import pyarrow.compute as pc
 from totalplace.synth.agencies import AGENCIES, AGENCY_IDS, AgencySpec
 from totalplace.synth.extract import ExtractFile
 from totalplace.synth.noise import (
-    HAZARDS, NoiseConfig, case_whitespace, corrupt_nhs, dob_digit, dob_swap, dob_swap_ok, nicknames, typos,
+    HAZARDS, NoiseConfig, address_format, case_whitespace, corrupt_nhs, dob_digit, dob_swap, dob_swap_ok, nicknames, typos,
 )
 from totalplace.synth.population import Population
 
@@ -215,15 +215,17 @@ def _noisy_people(spec: AgencySpec, truth: pa.Table, people: pa.Table, cfg: Nois
     P = people.take(truth.column("person_id"))
     tags: dict[str, np.ndarray] = {}
 
-    def draw(rate: float, eligible: np.ndarray | None = None) -> np.ndarray:
-        sel = rng.random(m) < rate
+    dup_boost = np.where(_np(truth, "duplicate").astype(bool), 3.0, 1.0)
+
+    def draw(rate: float, eligible: np.ndarray | None = None, boost: bool = False) -> np.ndarray:
+        sel = rng.random(m) < (rate * dup_boost if boost else rate)
         return sel if eligible is None else sel & eligible
 
     given = _np(P, "given_name").astype(object)
     family = _np(P, "family_name").astype(object)
     birth = _np(P, "birth_family_name").astype(object)
 
-    sel = draw(cfg.nickname)
+    sel = draw(cfg.nickname, boost=True)
     new, has = nicknames(given[sel], rng)
     given[sel] = new
     tags["nickname"] = np.zeros(m, bool)
@@ -238,7 +240,7 @@ def _noisy_people(spec: AgencySpec, truth: pa.Table, people: pa.Table, cfg: Nois
     joined = np.where(birth_first, birth + "-" + family, family + "-" + birth)
     family = np.where(tags["maiden_name"], birth, np.where(dbl, joined, family))
 
-    tags["typo"] = draw(cfg.typo)
+    tags["typo"] = draw(cfg.typo, boost=True)
     on_given = rng.random(m) < 0.5
     g, f = tags["typo"] & on_given, tags["typo"] & ~on_given
     given[g] = typos(given[g], rng)
@@ -266,7 +268,8 @@ def _noisy_people(spec: AgencySpec, truth: pa.Table, people: pa.Table, cfg: Nois
             full = nhs.to_numpy(zero_copy_only=False).astype(object)
             full[idx] = bad.to_numpy(zero_copy_only=False)
             nhs = pa.array(full, type=pa.string())
-        tags["missing_nhs_number"] = draw(min(1.0, cfg.missing_nhs_number / 0.10 * (1 - spec.nhs_coverage)))
+        tags["missing_nhs_number"] = draw(min(1.0, cfg.missing_nhs_number / 0.10 * (1 - spec.nhs_coverage)),
+                                          boost=True)
 
     tags["case_whitespace"] = draw(cfg.case_whitespace)
     which = rng.integers(0, 3, m)
@@ -276,6 +279,9 @@ def _noisy_people(spec: AgencySpec, truth: pa.Table, people: pa.Table, cfg: Nois
     family_a = pc.if_else(pa.array(cw & (which == 1)), case_whitespace(family_a, rng), family_a)
     postcode = pc.if_else(pa.array(cw & (which == 2)), case_whitespace(postcode, rng), postcode)
 
+    if "address" in spec.cols:
+        tags["address_format"] = draw(cfg.address_format)
+        address = pc.if_else(pa.array(tags["address_format"]), address_format(address, rng), address)
     tags["missing_postcode"] = draw(cfg.missing_postcode)
     tags["missing_dob"] = draw(cfg.missing_dob)
     tags["missing_given_name"] = draw(cfg.missing_given_name)
