@@ -86,16 +86,20 @@ def write_acute() -> None:
         no = nhs(stem) if stem else ""
         no = f"{no[:3]} {no[3:6]} {no[6:]}" if no else ""
         code = {"M": "1", "F": "2"}[sex]
-        rows.append(f"RX{1001 + n},{no},{g},{f},{ddmmyyyy(dob)},{code},{pc.replace(' ', '')},\"{addr}\"")
+        rows.append(
+            f'RX{1001 + n},{no},{g},{f},{ddmmyyyy(dob)},{code},{pc.replace(" ", "")},"{addr}"'
+        )
     # Deliberately bad rows: an invalid NHS number (kept, flagged), a dob that is not a
     # date, a duplicate patient ID, a ragged row.
-    rows.append("RX2001,401 023 4510,Hannah,Cole,12/04/1990,2,MT2 3BD,\"4 Mill Lane\"")
-    rows.append("RX2002,,Oliver,Stone,31/02/1985,1,MT1 1AA,\"8 Mill Lane\"")
-    rows.append(f"RX1001,,Robert,Hughes,12/03/1948,1,MT11AA,\"1 Mill Lane\"")
+    rows.append('RX2001,401 023 4510,Hannah,Cole,12/04/1990,2,MT2 3BD,"4 Mill Lane"')
+    rows.append('RX2002,,Oliver,Stone,31/02/1985,1,MT1 1AA,"8 Mill Lane"')
+    rows.append('RX1001,,Robert,Hughes,12/03/1948,1,MT11AA,"1 Mill Lane"')
     rows.append("RX2003,,Amy,Fox,01/01/2000,2,MT1 1AA")
     (d / "patients.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
 
-    att = ["AttendanceID,PatientID,Department,ArrivalDateTime,DischargeDateTime,PresentingComplaint,Cost"]
+    att = [
+        "AttendanceID,PatientID,Department,ArrivalDateTime,DischargeDateTime,PresentingComplaint,Cost"
+    ]
     base = dt.datetime(2024, 4, 3, 9, 15)
     k = 0
     for n, i in enumerate(ACUTE):
@@ -105,8 +109,10 @@ def write_acute() -> None:
             dis = arr + dt.timedelta(hours=3 + k % 5)
             dept = ["ED", "Acute Medicine", "Frailty Unit"][(i + j) % 3]
             what = ["fall at home", "shortness of breath", "chest pain", "abdominal pain"][k % 4]
-            att.append(f"A{50000 + k},RX{1001 + n},{dept},{arr:%d/%m/%Y %H:%M},{dis:%d/%m/%Y %H:%M},"
-                       f"{what},\"£{180 + 37 * (k % 9):,}.00\"")
+            att.append(
+                f"A{50000 + k},RX{1001 + n},{dept},{arr:%d/%m/%Y %H:%M},{dis:%d/%m/%Y %H:%M},"
+                f'{what},"£{180 + 37 * (k % 9):,}.00"'
+            )
     att.append("A59001,RX1002,ED,03/05/2024 25:10,03/05/2024 23:00,fall at home,£210.00")
     att.append("A59002,RX1003,ED,04/05/2024 10:00,04/05/2024 12:00,chest pain,-£95.00")
     att.append("A59003,RX1004,ED,05/05/2024 10:00,05/05/2024 12:00,chest pain,tbc")
@@ -132,11 +138,19 @@ def write_police() -> None:
     inc = ["IncidentNo;PersonRef;Reported;Category;Narrative"]
     for n, i in enumerate(POLICE):
         for j in range(2 if i in (13, 17) else 1):
-            when = dt.datetime(2024, 6, 1, 22, 30) + dt.timedelta(days=31 * n + 5 * j, minutes=17 * i)
-            cat = ["Concern for welfare", "Anti-social behaviour", "Missing person", "Domestic"][(n + j) % 4]
-            inc.append(f"INC-{n:03d}-{j};MP/{24000 + 17 * n};{when:%Y-%m-%dT%H:%M:%S};{cat};"
-                       f"\"Caller reports – {cat.lower()}\"")
-    inc.append("INC-999-0;MP/24000;2024-07-01T10:00:00;Concern for welfare;\"unterminated; extra;field\";x")
+            when = dt.datetime(2024, 6, 1, 22, 30) + dt.timedelta(
+                days=31 * n + 5 * j, minutes=17 * i
+            )
+            cat = ["Concern for welfare", "Anti-social behaviour", "Missing person", "Domestic"][
+                (n + j) % 4
+            ]
+            inc.append(
+                f"INC-{n:03d}-{j};MP/{24000 + 17 * n};{when:%Y-%m-%dT%H:%M:%S};{cat};"
+                f'"Caller reports – {cat.lower()}"'
+            )
+    inc.append(
+        'INC-999-0;MP/24000;2024-07-01T10:00:00;Concern for welfare;"unterminated; extra;field";x'
+    )
     (d / "incidents.csv").write_bytes(("\r\n".join(inc) + "\r\n").encode("cp1252"))
 
 
@@ -146,13 +160,24 @@ def write_council() -> None:
     wb = openpyxl.Workbook()
     ws = wb.active
     ws.title = "Clients"
-    ws.append(["Client No", "Given Name", "Family Name", "Date of Birth", "Gender", "Post Code", "UPRN"])
+    ws.append(
+        ["Client No", "Given Name", "Family Name", "Date of Birth", "Gender", "Post Code", "UPRN"]
+    )
     for n, i in enumerate(COUNCIL):
         g, f, dob, sex, pc, _addr, _stem = PEOPLE[i]
         if i == 14:
             g = "Elen"  # a typo
-        ws.append([f"C-{7000 + 3 * n}", g, f, dt.datetime.fromisoformat(dob), sex.lower() + "", pc,
-                   100070000000 + 11 * i])
+        ws.append(
+            [
+                f"C-{7000 + 3 * n}",
+                g,
+                f,
+                dt.datetime.fromisoformat(dob),
+                sex.lower() + "",
+                pc,
+                100070000000 + 11 * i,
+            ]
+        )
     ws.append(["C-9999", "Test", "Client", dt.datetime(2090, 1, 1), "f", "NOT A POSTCODE", "n/a"])
     notes = wb.create_sheet("Notes")
     notes.append(["This workbook was exported from the case management system."])
@@ -165,29 +190,49 @@ def write_council() -> None:
             k += 1
             ids.append(f"CT{k:05d}")
             clients.append(f"C-{7000 + 3 * n}")
-            services.append(["Adult Social Care", "Children's Services", "Housing Options", "Revenues"][(i + j) % 4])
+            services.append(
+                ["Adult Social Care", "Children's Services", "Housing Options", "Revenues"][
+                    (i + j) % 4
+                ]
+            )
             channels.append(["phone", "web", "face to face", "letter"][k % 4])
             dates.append(dt.date(2024, 4, 1) + dt.timedelta(days=(29 * k) % 365))
-            reasons.append(["chasing a referral", "new request for help", "asking for an update",
-                            "reporting a change"][k % 4])
+            reasons.append(
+                [
+                    "chasing a referral",
+                    "new request for help",
+                    "asking for an update",
+                    "reporting a change",
+                ][k % 4]
+            )
     ids.append("CT00001")  # a duplicate contact id
     clients.append("C-7000")
     services.append("Revenues")
     channels.append("phone")
     dates.append(dt.date(2024, 9, 1))
     reasons.append("chasing a referral")
-    t = pa.table({"ContactID": ids, "ClientNo": clients, "Service": services, "Channel": channels,
-                  "ContactDate": pa.array(dates, pa.date32()), "Reason": reasons})
+    t = pa.table(
+        {
+            "ContactID": ids,
+            "ClientNo": clients,
+            "Service": services,
+            "Channel": channels,
+            "ContactDate": pa.array(dates, pa.date32()),
+            "Reason": reasons,
+        }
+    )
     pq.write_table(t, d / "contacts.parquet")
 
     spend = ["Year,Service,Theme,Category,Amount"]
     for y in ("2023/24", "2024/25"):
-        spend += [f"{y},Adult Social Care,Older people,front line,\"£12,345,678.00\"",
-                  f"{y},Children's Services,Early help,front line,\"£4,560,000.50\"",
-                  f"{y},Housing Options,Homelessness,front line,\"£1,230,400.00\"",
-                  f"{y},Corporate,Back office,support,\"£2,100,000.00\"",
-                  f"{y},Corporate,Civic centre,buildings,\"£850,000.00\""]
-    spend.append("2024/25,Adult Social Care,Older people,front line,\"(£12,000.00)\"")  # a refund
+        spend += [
+            f'{y},Adult Social Care,Older people,front line,"£12,345,678.00"',
+            f'{y},Children\'s Services,Early help,front line,"£4,560,000.50"',
+            f'{y},Housing Options,Homelessness,front line,"£1,230,400.00"',
+            f'{y},Corporate,Back office,support,"£2,100,000.00"',
+            f'{y},Corporate,Civic centre,buildings,"£850,000.00"',
+        ]
+    spend.append('2024/25,Adult Social Care,Older people,front line,"(£12,000.00)"')  # a refund
     spend.append("2024-25,Revenues,Collection,support,twelve thousand")
     (d / "spend.csv").write_text("\n".join(spend) + "\n", encoding="utf-8")
 
@@ -201,7 +246,9 @@ def write_housing() -> None:
         born = dt.date.fromisoformat(dob)
         if i == 19:
             pc = "MT5"  # only the outward code: kept, postcode set to NULL with a warning
-        rows.append(f"T{310 + n:05d}\t{f}\t{g}\t{born:%d-%b-%Y}\t{sex}\t{pc}\t{2010 + n}-0{1 + n % 9}-01")
+        rows.append(
+            f"T{310 + n:05d}\t{f}\t{g}\t{born:%d-%b-%Y}\t{sex}\t{pc}\t{2010 + n}-0{1 + n % 9}-01"
+        )
     rows.append(f"T{399:05d}\tGarçon\tZoë\tunknown\tF\tMT1 1AA\t2020-01-01")
     (d / "tenants.tsv").write_bytes(("\n".join(rows) + "\n").encode("latin-1"))
 

@@ -31,8 +31,10 @@ def ingest_place(root: Path) -> Ingested:
     """Run ingest on ``root`` and return its tables (the store is closed afterwards)."""
     with Place.open(root) as place:
         result = place.ingest.run()
-        tables = {t: place.store.table(t).to_pylist()
-                  for t in ("source_people", "events", "spend", "rejects")}
+        tables = {
+            t: place.store.table(t).to_pylist()
+            for t in ("source_people", "events", "spend", "rejects")
+        }
         runs = place.store.runs("ingest")
     # Every file: rows read = rows loaded + rows rejected, on screen and in runs.
     for f in result.detail["files"]:

@@ -20,7 +20,8 @@ def _write_place(root, n_events: int) -> None:
     people = ["ID,First,Last,DOB"] + [f"P{i},Ann{i},Lee,01/02/{1940 + i % 60}" for i in range(2000)]
     events = ["EventID,PersonID,Type,Start,Cost"] + [
         f"E{i},P{i % 2000},visit,{1 + i % 28:02d}/0{1 + i % 9}/2024 1{i % 10}:00,{i % 50}.25"
-        for i in range(n_events)]
+        for i in range(n_events)
+    ]
     events.append("E-bad,P1,visit,not a date,1.00")
     (root / "people.csv").write_text("\n".join(people) + "\n")
     (root / "events.csv").write_text("\n".join(events) + "\n")
@@ -31,12 +32,34 @@ def _counts(root) -> dict[str, int]:
         return {t: place.store.engine.count(t) for t in COUNTED}
 
 
-def test_killed_ingest_leaves_previous_tables_and_rerun_succeeds(make_place, default_manifest, tmp_path):
-    files = [{"table": "source_people", "path": "people.csv", "date_format": "%d/%m/%Y",
-              "columns": {"source_id": "ID", "given_name": "First", "family_name": "Last", "dob": "DOB"}},
-             {"table": "events", "path": "events.csv", "date_format": "%d/%m/%Y",
-              "columns": {"event_id": "EventID", "source_id": "PersonID", "activity": "Type",
-                          "start_at": "Start", "cost_gbp": "Cost"}}]
+def test_killed_ingest_leaves_previous_tables_and_rerun_succeeds(
+    make_place, default_manifest, tmp_path
+):
+    files = [
+        {
+            "table": "source_people",
+            "path": "people.csv",
+            "date_format": "%d/%m/%Y",
+            "columns": {
+                "source_id": "ID",
+                "given_name": "First",
+                "family_name": "Last",
+                "dob": "DOB",
+            },
+        },
+        {
+            "table": "events",
+            "path": "events.csv",
+            "date_format": "%d/%m/%Y",
+            "columns": {
+                "event_id": "EventID",
+                "source_id": "PersonID",
+                "activity": "Type",
+                "start_at": "Start",
+                "cost_gbp": "Cost",
+            },
+        },
+    ]
     root = make_place(default_manifest(files))
     _write_place(root, 50_000)
     with Place.open(root) as place:
@@ -47,8 +70,12 @@ def test_killed_ingest_leaves_previous_tables_and_rerun_succeeds(make_place, def
     _write_place(root, 200_000)  # the extracts change; the next run is killed part-way
     marker = tmp_path / "staged"
     env = {**os.environ, PAUSE_ENV: str(marker)}
-    proc = subprocess.Popen([sys.executable, "-m", "totalplace.cli", "ingest", str(root)], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "totalplace.cli", "ingest", str(root)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     try:
         deadline = time.monotonic() + 120
         while not marker.exists():
@@ -64,8 +91,12 @@ def test_killed_ingest_leaves_previous_tables_and_rerun_succeeds(make_place, def
 
     # It had started writing: its staging tables are in the file.
     con = duckdb.connect(str(root / "place.duckdb"), read_only=True)
-    staged = [r[0] for r in con.execute("SELECT table_name FROM information_schema.tables "
-                                        "WHERE table_name LIKE '_tp_new_%'").fetchall()]
+    staged = [
+        r[0]
+        for r in con.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_name LIKE '_tp_new_%'"
+        ).fetchall()
+    ]
     con.close()
     assert {s.split("_tp_new_")[1].rsplit("_", 1)[0] for s in staged} >= {"source_people", "events"}
 

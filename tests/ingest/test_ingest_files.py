@@ -37,63 +37,131 @@ def parquet(table: pa.Table) -> bytes:
     return buf.getvalue()
 
 
-PEOPLE_SHEET = [["ID", "Name", "DOB"], ["P1", "Ann", dt.datetime(1980, 2, 1)], ["P2", "Bo", dt.datetime(1990, 3, 4)]]
+PEOPLE_SHEET = [
+    ["ID", "Name", "DOB"],
+    ["P1", "Ann", dt.datetime(1980, 2, 1)],
+    ["P2", "Bo", dt.datetime(1990, 3, 4)],
+]
 
 # (id, file name, content, extra FileSpec keys, exact error text after "<file>: ")
 UNREADABLE = [
-    ("missing-file", "people.csv", None, {},
-     "file not found (agencies[0].files[0].path in place.yaml; looked for {root}/people.csv)"),
-    ("empty-file", "people.csv", b"", {}, "file is empty (0 bytes); expected a header row naming the columns"),
+    (
+        "missing-file",
+        "people.csv",
+        None,
+        {},
+        "file not found (agencies[0].files[0].path in place.yaml; looked for {root}/people.csv)",
+    ),
+    (
+        "empty-file",
+        "people.csv",
+        b"",
+        {},
+        "file is empty (0 bytes); expected a header row naming the columns",
+    ),
     ("only-blank-lines", "people.csv", b"\n\n\n", {}, "has no header row (only blank lines)"),
-    ("wrong-delimiter", "people.csv", GOOD.replace(",", ";").encode(), {},
-     "the header has only one column with delimiter ',', but it contains ';': set delimiter: ';' "
-     "for this file in place.yaml"),
-    ("undecodable-as-declared", "people.csv", "ID,Name,DOB\nP1,Zoë,1980-02-01\n".encode("cp1252"),
-     {"encoding": "utf-8"},
-     "not valid UTF-8: byte 0xeb at line 2; if the file came from Excel or Windows set encoding: "
-     "cp1252 (or encoding: auto)"),
-    ("binary-or-utf16-without-bom", "people.csv", GOOD.encode("utf-16-le"), {},
-     "contains NUL bytes: this is a binary file or UTF-16 text without a byte-order mark, not a CSV"),
-    ("unknown-encoding", "people.csv", GOOD.encode(), {"encoding": "klingon"},
-     "unknown encoding 'klingon'; use auto, utf-8, cp1252 or latin-1"),
-    ("not-really-parquet", "people.parquet", GOOD.encode(), {},
-     "not a Parquet file (Parquet magic bytes not found in footer. Either the file is corrupted or "
-     "this is not a parquet file.)"),
-    ("not-really-xlsx", "people.xlsx", GOOD.encode(), {},
-     "not an XLSX workbook (BadZipFile: File is not a zip file)"),
-    ("xlsx-several-sheets-none-named", "people.xlsx", xlsx({"People": PEOPLE_SHEET, "Notes": [["x"]],
-                                                           "Lookup": [["y"]]}), {},
-     "has 3 sheets (People, Notes, Lookup); say which one to read with sheet: in place.yaml"),
-    ("xlsx-sheet-not-there", "people.xlsx", xlsx({"People": PEOPLE_SHEET, "Notes": [["x"]]}),
-     {"sheet": "Clients"}, "no sheet 'Clients'; sheets: People, Notes"),
+    (
+        "wrong-delimiter",
+        "people.csv",
+        GOOD.replace(",", ";").encode(),
+        {},
+        "the header has only one column with delimiter ',', but it contains ';': set delimiter: ';' "
+        "for this file in place.yaml",
+    ),
+    (
+        "undecodable-as-declared",
+        "people.csv",
+        "ID,Name,DOB\nP1,Zoë,1980-02-01\n".encode("cp1252"),
+        {"encoding": "utf-8"},
+        "not valid UTF-8: byte 0xeb at line 2; if the file came from Excel or Windows set encoding: "
+        "cp1252 (or encoding: auto)",
+    ),
+    (
+        "binary-or-utf16-without-bom",
+        "people.csv",
+        GOOD.encode("utf-16-le"),
+        {},
+        "contains NUL bytes: this is a binary file or UTF-16 text without a byte-order mark, not a CSV",
+    ),
+    (
+        "unknown-encoding",
+        "people.csv",
+        GOOD.encode(),
+        {"encoding": "klingon"},
+        "unknown encoding 'klingon'; use auto, utf-8, cp1252 or latin-1",
+    ),
+    (
+        "not-really-parquet",
+        "people.parquet",
+        GOOD.encode(),
+        {},
+        "not a Parquet file (Parquet magic bytes not found in footer. Either the file is corrupted or "
+        "this is not a parquet file.)",
+    ),
+    (
+        "not-really-xlsx",
+        "people.xlsx",
+        GOOD.encode(),
+        {},
+        "not an XLSX workbook (BadZipFile: File is not a zip file)",
+    ),
+    (
+        "xlsx-several-sheets-none-named",
+        "people.xlsx",
+        xlsx({"People": PEOPLE_SHEET, "Notes": [["x"]], "Lookup": [["y"]]}),
+        {},
+        "has 3 sheets (People, Notes, Lookup); say which one to read with sheet: in place.yaml",
+    ),
+    (
+        "xlsx-sheet-not-there",
+        "people.xlsx",
+        xlsx({"People": PEOPLE_SHEET, "Notes": [["x"]]}),
+        {"sheet": "Clients"},
+        "no sheet 'Clients'; sheets: People, Notes",
+    ),
 ]
 
 
 @pytest.mark.parametrize("case", UNREADABLE, ids=[c[0] for c in UNREADABLE])
-def test_unreadable_file_stops_ingest_and_writes_nothing(case, make_place, default_manifest, ingest):
+def test_unreadable_file_stops_ingest_and_writes_nothing(
+    case, make_place, default_manifest, ingest
+):
     _, name, content, extra, message = case
-    good_manifest = default_manifest([{"table": "source_people", "path": "good.csv", "columns": COLUMNS}])
+    good_manifest = default_manifest(
+        [{"table": "source_people", "path": "good.csv", "columns": COLUMNS}]
+    )
     root = make_place(good_manifest, {"good.csv": GOOD})
     before = ingest(root).tables
     # Now the place gains the bad file: the previous tables must survive the failed run.
-    bad = default_manifest([{"table": "source_people", "path": "good.csv", "columns": COLUMNS},
-                            {"table": "source_people", "path": name, "columns": COLUMNS, **extra}])
-    bad_root = make_place(bad, {"good.csv": GOOD, **({name: content} if content is not None else {})})
+    bad = default_manifest(
+        [
+            {"table": "source_people", "path": "good.csv", "columns": COLUMNS},
+            {"table": "source_people", "path": name, "columns": COLUMNS, **extra},
+        ]
+    )
+    bad_root = make_place(
+        bad, {"good.csv": GOOD, **({name: content} if content is not None else {})}
+    )
     (bad_root / "place.duckdb").write_bytes((root / "place.duckdb").read_bytes())
     with Place.open(bad_root) as place, pytest.raises(InputFileError) as err:
         place.ingest.run()
-    message = message.replace("{root}", str(bad_root.resolve())).replace("agencies[0].files[0]",
-                                                                          "agencies[0].files[1]")
+    message = message.replace("{root}", str(bad_root.resolve())).replace(
+        "agencies[0].files[0]", "agencies[0].files[1]"
+    )
     assert str(err.value) == f"{name}: {message}"
     assert "\n" not in str(err.value)
     with Place.open(bad_root) as place:
         assert {t: place.store.table(t).to_pylist() for t in before} == before
 
 
-def test_header_missing_promised_columns_lists_all_and_what_is_available(make_place, default_manifest):
+def test_header_missing_promised_columns_lists_all_and_what_is_available(
+    make_place, default_manifest
+):
     cols = {"source_id": "PatientID", "given_name": "Name", "dob": "DateOfBirth", "sex": "Gender"}
-    root = make_place(default_manifest([{"table": "source_people", "path": "p.csv", "columns": cols}]),
-                      {"p.csv": "ID,Name,DOB\n"})
+    root = make_place(
+        default_manifest([{"table": "source_people", "path": "p.csv", "columns": cols}]),
+        {"p.csv": "ID,Name,DOB\n"},
+    )
     with Place.open(root) as place, pytest.raises(ManifestError) as err:
         place.ingest.run()
     assert err.value.problems == [
@@ -106,8 +174,10 @@ def test_header_missing_promised_columns_lists_all_and_what_is_available(make_pl
 
 
 def test_header_only_file_loads_zero_rows(make_place, default_manifest, ingest):
-    root = make_place(default_manifest([{"table": "source_people", "path": "p.csv", "columns": COLUMNS}]),
-                      {"p.csv": "ID,Name,DOB\n"})
+    root = make_place(
+        default_manifest([{"table": "source_people", "path": "p.csv", "columns": COLUMNS}]),
+        {"p.csv": "ID,Name,DOB\n"},
+    )
     out = ingest(root)
     assert out.tables["source_people"] == [] and out.tables["rejects"] == []
     info = out.file("p.csv")
@@ -115,13 +185,49 @@ def test_header_only_file_loads_zero_rows(make_place, default_manifest, ingest):
 
 
 ENCODED = [
-    ("utf-8", "ID,Name,DOB\nP1,Siobhán Ó Súilleabháin,1980-02-01\n".encode(), "auto", "Siobhán Ó Súilleabháin", "utf-8"),
+    (
+        "utf-8",
+        "ID,Name,DOB\nP1,Siobhán Ó Súilleabháin,1980-02-01\n".encode(),
+        "auto",
+        "Siobhán Ó Súilleabháin",
+        "utf-8",
+    ),
     ("utf-8-with-bom", "\ufeffID,Name,DOB\nP1,Zoë,1980-02-01\n".encode(), "auto", "Zoë", "utf-8"),
-    ("cp1252-detected", "ID,Name,DOB\nP1,Zoë “Zed” – £5,1980-02-01\n".encode("cp1252"), "auto", "Zoë “Zed” – £5", "cp1252"),
-    ("cp1252-declared", "ID,Name,DOB\nP1,Renée,1980-02-01\n".encode("cp1252"), "cp1252", "Renée", "cp1252"),
-    ("latin-1-detected", b"ID,Name,DOB\nP1,Gar\xe7on\x81,1980-02-01\n", "auto", "Garçon\x81", "latin-1"),
-    ("latin-1-declared", "ID,Name,DOB\nP1,Çelik,1980-02-01\n".encode("latin-1"), "latin-1", "Çelik", "latin-1"),
-    ("utf-16-with-bom", "ID,Name,DOB\nP1,Zoë,1980-02-01\n".encode("utf-16"), "auto", "Zoë", "utf-16"),
+    (
+        "cp1252-detected",
+        "ID,Name,DOB\nP1,Zoë “Zed” – £5,1980-02-01\n".encode("cp1252"),
+        "auto",
+        "Zoë “Zed” – £5",
+        "cp1252",
+    ),
+    (
+        "cp1252-declared",
+        "ID,Name,DOB\nP1,Renée,1980-02-01\n".encode("cp1252"),
+        "cp1252",
+        "Renée",
+        "cp1252",
+    ),
+    (
+        "latin-1-detected",
+        b"ID,Name,DOB\nP1,Gar\xe7on\x81,1980-02-01\n",
+        "auto",
+        "Garçon\x81",
+        "latin-1",
+    ),
+    (
+        "latin-1-declared",
+        "ID,Name,DOB\nP1,Çelik,1980-02-01\n".encode("latin-1"),
+        "latin-1",
+        "Çelik",
+        "latin-1",
+    ),
+    (
+        "utf-16-with-bom",
+        "ID,Name,DOB\nP1,Zoë,1980-02-01\n".encode("utf-16"),
+        "auto",
+        "Zoë",
+        "utf-16",
+    ),
     ("crlf-line-ends", b"ID,Name,DOB\r\nP1,Ann,1980-02-01\r\n", "auto", "Ann", "utf-8"),
 ]
 
@@ -137,34 +243,60 @@ def test_encodings_are_decoded(case, make_place, default_manifest, ingest):
 
 def test_stray_whitespace_is_stripped_from_headers_and_values(make_place, default_manifest, ingest):
     text = " ID , Name\t,DOB \nP1 ,  Ann\u00a0 , 1980-02-01\n  P2,\t, \n"
-    out = ingest(make_place(default_manifest([{"table": "source_people", "path": "p.csv",
-                                               "columns": COLUMNS}]), {"p.csv": text}))
+    out = ingest(
+        make_place(
+            default_manifest([{"table": "source_people", "path": "p.csv", "columns": COLUMNS}]),
+            {"p.csv": text},
+        )
+    )
     got = [(p["source_id"], p["given_name"], p["dob"]) for p in out.tables["source_people"]]
     assert got == [("P1", "Ann", dt.date(1980, 2, 1)), ("P2", None, None)]
 
 
 def test_xlsx_with_the_sheet_named_loads_real_excel_dates(make_place, default_manifest, ingest):
-    content = xlsx({"Notes": [["exported 2025"]], "People": PEOPLE_SHEET + [[None, None, None],
-                                                                            ["P3", "Cy", "not a date"]]})
+    content = xlsx(
+        {
+            "Notes": [["exported 2025"]],
+            "People": PEOPLE_SHEET + [[None, None, None], ["P3", "Cy", "not a date"]],
+        }
+    )
     spec = {"table": "source_people", "path": "p.xlsx", "sheet": "People", "columns": COLUMNS}
     out = ingest(make_place(default_manifest([spec]), {"p.xlsx": content}))
     got = [(p["source_id"], p["dob"], p["source_row"]) for p in out.tables["source_people"]]
     assert got == [("P1", dt.date(1980, 2, 1), 1), ("P2", dt.date(1990, 3, 4), 2)]
     assert out.reasons == ["dob: 'not a date' is not a date in the format '%Y-%m-%d'"]
-    assert out.tables["rejects"][0]["source_row"] == 4  # the blank sheet row 4 counts, as Excel shows it
+    assert (
+        out.tables["rejects"][0]["source_row"] == 4
+    )  # the blank sheet row 4 counts, as Excel shows it
     assert out.file("p.xlsx")["blank_rows"] == 1
 
 
 def test_parquet_keeps_typed_columns(make_place, default_manifest, ingest):
-    t = pa.table({"Ref": pa.array([1, 2, 3], pa.int64()), "When": pa.array(
-        [dt.datetime(2024, 7, 1, 12, 0), dt.datetime(2024, 12, 1, 12, 0), None], pa.timestamp("us")),
-        "What": ["a", "b", "c"], "Cost": pa.array([0.1 + 0.2, 12.5, 1.005], pa.float64())})
+    t = pa.table(
+        {
+            "Ref": pa.array([1, 2, 3], pa.int64()),
+            "When": pa.array(
+                [dt.datetime(2024, 7, 1, 12, 0), dt.datetime(2024, 12, 1, 12, 0), None],
+                pa.timestamp("us"),
+            ),
+            "What": ["a", "b", "c"],
+            "Cost": pa.array([0.1 + 0.2, 12.5, 1.005], pa.float64()),
+        }
+    )
     cols = {"event_id": "Ref", "start_at": "When", "activity": "What", "cost_gbp": "Cost"}
-    out = ingest(make_place(default_manifest([{"table": "events", "path": "e.parquet", "columns": cols}]),
-                            {"e.parquet": parquet(t)}))
+    out = ingest(
+        make_place(
+            default_manifest([{"table": "events", "path": "e.parquet", "columns": cols}]),
+            {"e.parquet": parquet(t)},
+        )
+    )
     got = [(e["event_id"], e["start_at"], e["cost_gbp"]) for e in out.tables["events"]]
     # Naive timestamps are local (Europe/London) and stored in UTC: BST in July, GMT in December.
-    assert got == [("1", dt.datetime(2024, 7, 1, 11, 0), Decimal("0.30")),
-                   ("2", dt.datetime(2024, 12, 1, 12, 0), Decimal("12.50"))]
-    assert out.reasons == ["start_at: required value is missing (column 'When' is empty); "
-                           "cost_gbp: '1.005' has more than 2 decimal places (pounds and pence)"]
+    assert got == [
+        ("1", dt.datetime(2024, 7, 1, 11, 0), Decimal("0.30")),
+        ("2", dt.datetime(2024, 12, 1, 12, 0), Decimal("12.50")),
+    ]
+    assert out.reasons == [
+        "start_at: required value is missing (column 'When' is empty); "
+        "cost_gbp: '1.005' has more than 2 decimal places (pounds and pence)"
+    ]

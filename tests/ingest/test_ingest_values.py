@@ -8,62 +8,105 @@ import pytest
 
 
 def test_postcode_sex_map_and_constants(make_place, default_manifest, ingest):
-    text = ("ID,Sex,PC,Kind\n"
-            "1,1,mt1 1aa,a\n2,2,  MT11AA ,b\n3,female,ec1a1bb,a\n4,9,SW1A 1AA,b\n"
-            "5,0,NOT A POSTCODE,a\n6,Q,,b\n7,,m1 1ae,z\n")
-    cols = {"source_id": "ID", "sex": {"column": "Sex"}, "postcode": "PC",
-            "given_name": {"column": "Kind", "map": {"a": "Alpha", "b": "Beta", "z": None}},
-            "family_name": {"value": "Smith"}}
-    out = ingest(make_place(default_manifest([{"table": "source_people", "path": "p.csv", "columns": cols}]),
-                            {"p.csv": text}))
-    got = [(p["source_id"], p["sex"], p["postcode"], p["given_name"], p["family_name"])
-           for p in out.tables["source_people"]]
-    assert got == [("1", "M", "MT1 1AA", "Alpha", "Smith"), ("2", "F", "MT1 1AA", "Beta", "Smith"),
-                   ("3", "F", "EC1A 1BB", "Alpha", "Smith"), ("4", "X", "SW1A 1AA", "Beta", "Smith"),
-                   ("5", None, None, "Alpha", "Smith"), ("6", None, None, "Beta", "Smith"),
-                   ("7", None, "M1 1AE", None, "Smith")]
+    text = (
+        "ID,Sex,PC,Kind\n"
+        "1,1,mt1 1aa,a\n2,2,  MT11AA ,b\n3,female,ec1a1bb,a\n4,9,SW1A 1AA,b\n"
+        "5,0,NOT A POSTCODE,a\n6,Q,,b\n7,,m1 1ae,z\n"
+    )
+    cols = {
+        "source_id": "ID",
+        "sex": {"column": "Sex"},
+        "postcode": "PC",
+        "given_name": {"column": "Kind", "map": {"a": "Alpha", "b": "Beta", "z": None}},
+        "family_name": {"value": "Smith"},
+    }
+    out = ingest(
+        make_place(
+            default_manifest([{"table": "source_people", "path": "p.csv", "columns": cols}]),
+            {"p.csv": text},
+        )
+    )
+    got = [
+        (p["source_id"], p["sex"], p["postcode"], p["given_name"], p["family_name"])
+        for p in out.tables["source_people"]
+    ]
+    assert got == [
+        ("1", "M", "MT1 1AA", "Alpha", "Smith"),
+        ("2", "F", "MT1 1AA", "Beta", "Smith"),
+        ("3", "F", "EC1A 1BB", "Alpha", "Smith"),
+        ("4", "X", "SW1A 1AA", "Beta", "Smith"),
+        ("5", None, None, "Alpha", "Smith"),
+        ("6", None, None, "Beta", "Smith"),
+        ("7", None, "M1 1AE", None, "Smith"),
+    ]
     assert out.file("p.csv")["warnings"] == {"postcode_invalid": 1, "sex_unknown": 1}
     assert out.tables["rejects"] == []
 
 
-@pytest.mark.parametrize("value, fmt, expected", [
-    ("2024-07-01 12:00:00", None, dt.datetime(2024, 7, 1, 11, 0)),       # BST: UTC+1
-    ("2024-12-01 12:00:00", None, dt.datetime(2024, 12, 1, 12, 0)),      # GMT
-    ("2024-07-01", None, dt.datetime(2024, 7, 1, 0, 0)),                 # a date alone is not shifted
-    ("01/07/2024 12:00", "%d/%m/%Y %H:%M", dt.datetime(2024, 7, 1, 11, 0)),
-    ("2024-07-01T12:00:00+0200", "%Y-%m-%dT%H:%M:%S%z", dt.datetime(2024, 7, 1, 10, 0)),
-], ids=["summer-time", "winter-time", "date-only", "column-format", "explicit-offset"])
-def test_timestamps_are_converted_to_utc(value, fmt, expected, make_place, default_manifest, ingest):
+@pytest.mark.parametrize(
+    "value, fmt, expected",
+    [
+        ("2024-07-01 12:00:00", None, dt.datetime(2024, 7, 1, 11, 0)),  # BST: UTC+1
+        ("2024-12-01 12:00:00", None, dt.datetime(2024, 12, 1, 12, 0)),  # GMT
+        ("2024-07-01", None, dt.datetime(2024, 7, 1, 0, 0)),  # a date alone is not shifted
+        ("01/07/2024 12:00", "%d/%m/%Y %H:%M", dt.datetime(2024, 7, 1, 11, 0)),
+        ("2024-07-01T12:00:00+0200", "%Y-%m-%dT%H:%M:%S%z", dt.datetime(2024, 7, 1, 10, 0)),
+    ],
+    ids=["summer-time", "winter-time", "date-only", "column-format", "explicit-offset"],
+)
+def test_timestamps_are_converted_to_utc(
+    value, fmt, expected, make_place, default_manifest, ingest
+):
     start = {"column": "When", **({"format": fmt} if fmt else {})}
     cols = {"event_id": "ID", "activity": {"value": "visit"}, "start_at": start}
-    out = ingest(make_place(default_manifest([{"table": "events", "path": "e.csv", "columns": cols}]),
-                            {"e.csv": f"ID,When\nE1,{value}\n"}))
+    out = ingest(
+        make_place(
+            default_manifest([{"table": "events", "path": "e.csv", "columns": cols}]),
+            {"e.csv": f"ID,When\nE1,{value}\n"},
+        )
+    )
     assert [e["start_at"] for e in out.tables["events"]] == [expected]
 
 
 def test_file_timezone_overrides_the_place(make_place, default_manifest, ingest):
     cols = {"event_id": "ID", "activity": {"value": "visit"}, "start_at": "When"}
     spec = {"table": "events", "path": "e.csv", "timezone": "UTC", "columns": cols}
-    out = ingest(make_place(default_manifest([spec]), {"e.csv": "ID,When\nE1,2024-07-01 12:00:00\n"}))
+    out = ingest(
+        make_place(default_manifest([spec]), {"e.csv": "ID,When\nE1,2024-07-01 12:00:00\n"})
+    )
     assert out.tables["events"][0]["start_at"] == dt.datetime(2024, 7, 1, 12, 0)
 
 
-@pytest.mark.parametrize("text", [
-    "ID,Name\nA,x\n\nB,y\nC,z,extra\nD,w\n",                   # a blank line in the middle
-    "ID,Name\r\nA,x\r\n\r\nB,y\r\nC,z,extra\r\nD,w\r\n",        # the same with CRLF line ends
-], ids=["blank-line-lf", "blank-line-crlf"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "ID,Name\nA,x\n\nB,y\nC,z,extra\nD,w\n",  # a blank line in the middle
+        "ID,Name\r\nA,x\r\n\r\nB,y\r\nC,z,extra\r\nD,w\r\n",  # the same with CRLF line ends
+    ],
+    ids=["blank-line-lf", "blank-line-crlf"],
+)
 def test_blank_lines_count_as_rows_but_load_nothing(text, make_place, default_manifest, ingest):
     cols = {"source_id": "ID", "given_name": "Name"}
-    out = ingest(make_place(default_manifest([{"table": "source_people", "path": "p.csv", "columns": cols}]),
-                            {"p.csv": text}))
+    out = ingest(
+        make_place(
+            default_manifest([{"table": "source_people", "path": "p.csv", "columns": cols}]),
+            {"p.csv": text},
+        )
+    )
     rows = [(p["source_id"], p["source_row"]) for p in out.tables["source_people"]]
     assert rows == [("A", 1), ("B", 3), ("D", 5)]
     assert [(r["source_row"], r["reason"]) for r in out.tables["rejects"]] == [
-        (4, "row has 3 fields but the header has 2 (a delimiter inside a value that is not quoted?)")]
+        (
+            4,
+            "row has 3 fields but the header has 2 (a delimiter inside a value that is not quoted?)",
+        )
+    ]
     assert out.file("p.csv")["blank_rows"] == 1
 
 
-def test_row_numbers_survive_quoted_newlines_and_rejected_rows(make_place, default_manifest, ingest):
+def test_row_numbers_survive_quoted_newlines_and_rejected_rows(
+    make_place, default_manifest, ingest
+):
     lines = ["ID,Note"]
     expected = []
     for i in range(1, 3001):
@@ -76,8 +119,14 @@ def test_row_numbers_survive_quoted_newlines_and_rejected_rows(make_place, defau
             lines.append(f"R{i},note {i}")
             expected.append((f"R{i}", i))
     cols = {"source_id": "ID", "address": "Note"}
-    out = ingest(make_place(default_manifest([{"table": "source_people", "path": "p.csv", "columns": cols}]),
-                            {"p.csv": "\n".join(lines) + "\n"}))
+    out = ingest(
+        make_place(
+            default_manifest([{"table": "source_people", "path": "p.csv", "columns": cols}]),
+            {"p.csv": "\n".join(lines) + "\n"},
+        )
+    )
     assert [(p["source_id"], p["source_row"]) for p in out.tables["source_people"]] == expected
-    assert [r["source_row"] for r in out.tables["rejects"]] == [i for i in range(1, 3001) if i % 500 == 7]
+    assert [r["source_row"] for r in out.tables["rejects"]] == [
+        i for i in range(1, 3001) if i % 500 == 7
+    ]
     assert out.tables["source_people"][2]["address"] == "two\nlines"

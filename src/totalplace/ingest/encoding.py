@@ -43,8 +43,9 @@ def check_codec(path: Path, declared: str | None) -> str:
     try:
         return codecs.lookup(declared).name
     except LookupError:
-        raise InputFileError(str(path), f"unknown encoding {declared!r}; use auto, utf-8, "
-                             "cp1252 or latin-1") from None
+        raise InputFileError(
+            str(path), f"unknown encoding {declared!r}; use auto, utf-8, cp1252 or latin-1"
+        ) from None
 
 
 def scan_text(path: Path, declared: str = "auto") -> TextInfo:
@@ -72,19 +73,26 @@ def scan_text(path: Path, declared: str = "auto") -> TextInfo:
         while chunk := f.read(CHUNK):
             if b"\x00" in chunk:
                 at = chunk.index(b"\x00")
-                raise InputFileError(str(path), f"contains NUL bytes (first at line "
-                                     f"{_line_of(at, lines_before, chunk)}): this is a binary file "
-                                     "or UTF-16 text without a byte-order mark, not a CSV")
+                raise InputFileError(
+                    str(path),
+                    f"contains NUL bytes (first at line "
+                    f"{_line_of(at, lines_before, chunk)}): this is a binary file "
+                    "or UTF-16 text without a byte-order mark, not a CSV",
+                )
             if utf8_ok:
                 try:
                     decoder.decode(chunk, final=False)
                 except UnicodeDecodeError as e:
                     utf8_ok = False
                     if declared in ("utf-8", "utf-8-sig"):
-                        raise InputFileError(str(path), (
-                            f"not valid UTF-8: byte 0x{chunk[e.start]:02x} at line "
-                            f"{_line_of(e.start, lines_before, chunk)}; if the file came from "
-                            "Excel or Windows set encoding: cp1252 (or encoding: auto)")) from None
+                        raise InputFileError(
+                            str(path),
+                            (
+                                f"not valid UTF-8: byte 0x{chunk[e.start]:02x} at line "
+                                f"{_line_of(e.start, lines_before, chunk)}; if the file came from "
+                                "Excel or Windows set encoding: cp1252 (or encoding: auto)"
+                            ),
+                        ) from None
             if cp1252_ok and any(b in chunk for b in CP1252_UNDEFINED):
                 cp1252_ok = False
             # Blank lines: "\n\n" or "\n\r\n", looked for across chunk boundaries too.
@@ -108,15 +116,20 @@ def scan_text(path: Path, declared: str = "auto") -> TextInfo:
     interior = 0 <= first_blank < last_content
     if declared in ("utf-8", "utf-8-sig"):
         if not utf8_ok:
-            raise InputFileError(str(path), "not valid UTF-8: the file ends in the middle of a character")
+            raise InputFileError(
+                str(path), "not valid UTF-8: the file ends in the middle of a character"
+            )
         return TextInfo("utf-8-sig", True, interior)
     if declared == "auto":
         if utf8_ok:
             return TextInfo("utf-8-sig", True, interior)
         return TextInfo("cp1252" if cp1252_ok else "latin-1", False, interior)
     if declared == "cp1252" and not cp1252_ok:
-        raise InputFileError(str(path), "not valid cp1252: it has bytes cp1252 leaves undefined "
-                             "(0x81, 0x8d, 0x8f, 0x90 or 0x9d); try encoding: latin-1")
+        raise InputFileError(
+            str(path),
+            "not valid cp1252: it has bytes cp1252 leaves undefined "
+            "(0x81, 0x8d, 0x8f, 0x90 or 0x9d); try encoding: latin-1",
+        )
     return TextInfo(declared, False, interior)
 
 
@@ -131,8 +144,9 @@ def transcode(path: Path, encoding: str, out: Path) -> None:
                 text = decoder.decode(chunk, final=False)
             except UnicodeDecodeError as e:
                 at = _line_of(e.start, line - 1, chunk)
-                raise InputFileError(str(path), f"not valid {encoding}: byte 0x{chunk[e.start]:02x} "
-                                     f"at line {at}") from None
+                raise InputFileError(
+                    str(path), f"not valid {encoding}: byte 0x{chunk[e.start]:02x} at line {at}"
+                ) from None
             if first:
                 text = text.lstrip("\ufeff")
                 first = False

@@ -78,7 +78,9 @@ def _check_not_empty(path: Path) -> None:
     if not path.exists():
         raise InputFileError(str(path), "file not found")
     if path.stat().st_size == 0:
-        raise InputFileError(str(path), "file is empty (0 bytes); expected a header row naming the columns")
+        raise InputFileError(
+            str(path), "file is empty (0 bytes); expected a header row naming the columns"
+        )
 
 
 def read_header(path: Path, spec: FileSpec) -> list[str]:
@@ -116,8 +118,11 @@ def _csv_header(path: Path, spec: FileSpec) -> list[str]:
     with open(path, "rb") as f:
         head = f.read(HEAD_BYTES)
     if b"\x00" in head and not head.startswith((b"\xff\xfe", b"\xfe\xff")):
-        raise InputFileError(str(path), "contains NUL bytes: this is a binary file or UTF-16 text "
-                             "without a byte-order mark, not a CSV")
+        raise InputFileError(
+            str(path),
+            "contains NUL bytes: this is a binary file or UTF-16 text "
+            "without a byte-order mark, not a CSV",
+        )
     check_codec(path, spec.encoding)
     text = decode_head(head, spec.encoding)
     delim = delimiter_of(spec)
@@ -132,9 +137,13 @@ def _csv_header(path: Path, spec: FileSpec) -> list[str]:
         for other in OTHER_DELIMITERS:
             if other != delim and other in header[0]:
                 shown = "\\t" if other == "\t" else other
-                raise InputFileError(str(path), (
-                    f"the header has only one column with delimiter {delim!r}, but it contains "
-                    f"{shown!r}: set delimiter: {shown!r} for this file in place.yaml"))
+                raise InputFileError(
+                    str(path),
+                    (
+                        f"the header has only one column with delimiter {delim!r}, but it contains "
+                        f"{shown!r}: set delimiter: {shown!r} for this file in place.yaml"
+                    ),
+                )
     return clean_names(header)
 
 
@@ -164,8 +173,11 @@ def _pick_sheet(wb, spec: FileSpec, path: Path):
             raise InputFileError(str(path), f"no sheet {spec.sheet!r}; sheets: {', '.join(names)}")
         return wb[spec.sheet]
     if len(names) > 1:
-        raise InputFileError(str(path), f"has {len(names)} sheets ({', '.join(names)}); say which "
-                             "one to read with sheet: in place.yaml")
+        raise InputFileError(
+            str(path),
+            f"has {len(names)} sheets ({', '.join(names)}); say which "
+            "one to read with sheet: in place.yaml",
+        )
     return wb[names[0]]
 
 
@@ -184,15 +196,21 @@ def load_extract(engine: Engine, path: Path, spec: FileSpec, name: str, workdir:
 
 def _empty_rejects(engine: Engine, name: str) -> str:
     pr = f"{name}_pr"
-    engine.run(f"CREATE OR REPLACE TEMP TABLE {ident(pr)} (_tp_row BIGINT, raw VARCHAR, reason VARCHAR)")
+    engine.run(
+        f"CREATE OR REPLACE TEMP TABLE {ident(pr)} (_tp_row BIGINT, raw VARCHAR, reason VARCHAR)"
+    )
     return pr
 
 
 def _types(engine: Engine, table: str) -> dict[str, str]:
     t = engine.query(f"DESCRIBE {ident(table)}")
-    return {n: ty for n, ty in zip(t.column("column_name").to_pylist(),
-                                   t.column("column_type").to_pylist(), strict=True)
-            if n != "_tp_row"}
+    return {
+        n: ty
+        for n, ty in zip(
+            t.column("column_name").to_pylist(), t.column("column_type").to_pylist(), strict=True
+        )
+        if n != "_tp_row"
+    }
 
 
 def _load_parquet(engine: Engine, path: Path, name: str) -> Loaded:
@@ -200,9 +218,13 @@ def _load_parquet(engine: Engine, path: Path, name: str) -> Loaded:
     names = unique_names(clean_names(schema.names))
     # Select by position so renamed (cleaned) columns stay attached to their data.
     src = f"read_parquet({lit(str(path))}, file_row_number = true)"
-    cols = ", ".join(f"{ident(orig)} AS {ident(new)}" for orig, new in zip(schema.names, names, strict=True))
-    engine.run(f"CREATE OR REPLACE TEMP TABLE {ident(name)} AS "
-               f"SELECT file_row_number + 1 AS _tp_row, {cols} FROM {src}")
+    cols = ", ".join(
+        f"{ident(orig)} AS {ident(new)}" for orig, new in zip(schema.names, names, strict=True)
+    )
+    engine.run(
+        f"CREATE OR REPLACE TEMP TABLE {ident(name)} AS "
+        f"SELECT file_row_number + 1 AS _tp_row, {cols} FROM {src}"
+    )
     return Loaded(name, names, _types(engine, name), _empty_rejects(engine, name))
 
 
@@ -221,34 +243,36 @@ def _load_csv(engine: Engine, path: Path, spec: FileSpec, name: str, workdir: Pa
         return _load_csv_python(engine, src, names, delim, name, info.encoding)
     rej, scan = f"{name}_rj", f"{name}_rs"
     columns = "{" + ", ".join(f"{lit(n)}: 'VARCHAR'" for n in names) + "}"
-    engine.run(f"CREATE OR REPLACE TEMP TABLE {ident(name + '_raw')} AS SELECT * FROM read_csv("
-               f"{lit(str(src))}, header = true, auto_detect = false, delim = {lit(delim)}, "
-               f"quote = '\"', escape = '\"', columns = {columns}, store_rejects = true, "
-               f"rejects_table = {lit(rej)}, rejects_scan = {lit(scan)})")
+    engine.run(
+        f"CREATE OR REPLACE TEMP TABLE {ident(name + '_raw')} AS SELECT * FROM read_csv("
+        f"{lit(str(src))}, header = true, auto_detect = false, delim = {lit(delim)}, "
+        f"quote = '\"', escape = '\"', columns = {columns}, store_rejects = true, "
+        f"rejects_table = {lit(rej)}, rejects_scan = {lit(scan)})"
+    )
     # DuckDB numbers lines from the header (line 1) and counts rows, not physical lines.
     # Good rows come out in file order; the k-th good row's row number is k plus the number
     # of rejected rows before it.
-    engine.run(f"""CREATE OR REPLACE TEMP TABLE {ident(name + '_rjl')} AS
+    engine.run(f"""CREATE OR REPLACE TEMP TABLE {ident(name + "_rjl")} AS
         SELECT CAST(line - 1 AS BIGINT) AS _tp_row, first(csv_line) AS csv_line,
                first(CAST(error_type AS VARCHAR)) AS error_type, first(error_message) AS error_message
         FROM {ident(rej)} GROUP BY line""")
-    engine.run(f"""CREATE OR REPLACE TEMP TABLE {ident(name + '_rjb')} AS
+    engine.run(f"""CREATE OR REPLACE TEMP TABLE {ident(name + "_rjb")} AS
         SELECT before, max(i) AS n FROM (
             SELECT _tp_row - row_number() OVER (ORDER BY _tp_row) AS before,
                    row_number() OVER (ORDER BY _tp_row) AS i
-            FROM {ident(name + '_rjl')}) GROUP BY before""")
+            FROM {ident(name + "_rjl")}) GROUP BY before""")
     sel = ", ".join(f"g.{ident(n)}" for n in names)
     engine.run(f"""CREATE OR REPLACE TEMP TABLE {ident(name)} AS
         SELECT g.k + coalesce(b.n, 0) AS _tp_row, {sel}
-        FROM (SELECT rowid + 1 AS k, * FROM {ident(name + '_raw')}) g
-        ASOF LEFT JOIN {ident(name + '_rjb')} b ON g.k > b.before""")
+        FROM (SELECT rowid + 1 AS k, * FROM {ident(name + "_raw")}) g
+        ASOF LEFT JOIN {ident(name + "_rjb")} b ON g.k > b.before""")
     engine.run(f"DROP TABLE {ident(name + '_raw')}")
     pr = f"{name}_pr"
     n = len(names)
     engine.run(f"""CREATE OR REPLACE TEMP TABLE {ident(pr)} AS
         SELECT _tp_row, CAST(json_object('_line', trim(csv_line, chr(13) || chr(10))) AS VARCHAR) AS raw,
                {csv_reject_reason_sql(n)} AS reason
-        FROM {ident(name + '_rjl')}""")
+        FROM {ident(name + "_rjl")}""")
     return Loaded(name, names, {c: "VARCHAR" for c in names}, pr, shown_encoding(info.encoding))
 
 
@@ -264,11 +288,15 @@ def csv_reject_reason_sql(n_columns: int) -> str:
         ELSE 'cannot read the row: ' || error_message END""".replace("\n(a", " (a")
 
 
-def _load_csv_python(engine: Engine, src: Path, names: list[str], delim: str, name: str,
-                     encoding: str) -> Loaded:
+def _load_csv_python(
+    engine: Engine, src: Path, names: list[str], delim: str, name: str, encoding: str
+) -> Loaded:
     n = len(names)
-    engine.run(f"CREATE OR REPLACE TEMP TABLE {ident(name)} (_tp_row BIGINT, "
-               + ", ".join(f"{ident(c)} VARCHAR" for c in names) + ")")
+    engine.run(
+        f"CREATE OR REPLACE TEMP TABLE {ident(name)} (_tp_row BIGINT, "
+        + ", ".join(f"{ident(c)} VARCHAR" for c in names)
+        + ")"
+    )
     pr = _empty_rejects(engine, name)
     old_limit = csv.field_size_limit(CSV_FIELD_LIMIT)
     blank = 0
@@ -301,12 +329,18 @@ def _load_csv_python(engine: Engine, src: Path, names: list[str], delim: str, na
     return Loaded(name, names, {c: "VARCHAR" for c in names}, pr, shown_encoding(encoding), blank)
 
 
-def _append(engine: Engine, name: str, names: list[str], rows: list[int], batch: list[list[str]]) -> None:
+def _append(
+    engine: Engine, name: str, names: list[str], rows: list[int], batch: list[list[str]]
+) -> None:
     if not batch:
         return
     cols = list(zip(*batch, strict=True))
-    t = pa.table({"_tp_row": pa.array(rows, pa.int64()),
-                  **{f"c{i}": pa.array(c, pa.string()) for i, c in enumerate(cols)}})
+    t = pa.table(
+        {
+            "_tp_row": pa.array(rows, pa.int64()),
+            **{f"c{i}": pa.array(c, pa.string()) for i, c in enumerate(cols)},
+        }
+    )
     _insert_arrow(engine, name, t)
 
 
@@ -321,9 +355,17 @@ def _insert_arrow(engine: Engine, name: str, t: pa.Table) -> None:
 
 def _append_rejects(engine: Engine, pr: str, rejects: list[tuple[int, str, str]]) -> None:
     r, raw, why = zip(*rejects, strict=True)
-    _insert_arrow(engine, pr, pa.table({"_tp_row": pa.array(r, pa.int64()),
-                                        "raw": pa.array(raw, pa.string()),
-                                        "reason": pa.array(why, pa.string())}))
+    _insert_arrow(
+        engine,
+        pr,
+        pa.table(
+            {
+                "_tp_row": pa.array(r, pa.int64()),
+                "raw": pa.array(raw, pa.string()),
+                "reason": pa.array(why, pa.string()),
+            }
+        ),
+    )
 
 
 # --- XLSX -------------------------------------------------------------------------------------
@@ -349,7 +391,9 @@ def date_formats(spec: FileSpec) -> dict[str, str]:
     for name, col in spec.column_specs().items():
         if col.column and kind_of(table, name) in ("date", "timestamp"):
             fmt = col.format or spec.date_format
-            out[col.column] = fmt or ("%Y-%m-%d" if kind_of(table, name) == "date" else "%Y-%m-%d %H:%M:%S")
+            out[col.column] = fmt or (
+                "%Y-%m-%d" if kind_of(table, name) == "date" else "%Y-%m-%d %H:%M:%S"
+            )
     return out
 
 
@@ -359,11 +403,17 @@ def _xlsx_column(values: list[object], fmt: str | None) -> pa.Array:
         # A column of real Excel dates stays a date (or date-time) column, whatever format
         # the manifest gives for text dates.
         if all(v.time() == dt.time(0) for v in present):
-            return pa.array([v.date() if isinstance(v, dt.datetime) else None for v in values], pa.date32())
-        return pa.array([v if isinstance(v, dt.datetime) else None for v in values], pa.timestamp("us"))
+            return pa.array(
+                [v.date() if isinstance(v, dt.datetime) else None for v in values], pa.date32()
+            )
+        return pa.array(
+            [v if isinstance(v, dt.datetime) else None for v in values], pa.timestamp("us")
+        )
     # A mix of real dates and text: write the real dates the way the manifest reads the text.
-    return pa.array([v.strftime(fmt) if fmt and isinstance(v, dt.datetime) else cell_text(v)
-                     for v in values], pa.string())
+    return pa.array(
+        [v.strftime(fmt) if fmt and isinstance(v, dt.datetime) else cell_text(v) for v in values],
+        pa.string(),
+    )
 
 
 def _load_xlsx(engine: Engine, path: Path, spec: FileSpec, name: str) -> Loaded:
@@ -389,7 +439,9 @@ def _load_xlsx(engine: Engine, path: Path, spec: FileSpec, name: str) -> Loaded:
                 continue
             if len(rec) > n:
                 raw = json.dumps({"_cells": [cell_text(v) for v in rec]})
-                rejects.append((i, raw, f"row has values in {len(rec)} columns but the header has {n}"))
+                rejects.append(
+                    (i, raw, f"row has values in {len(rec)} columns but the header has {n}")
+                )
                 continue
             rows.append(i)
             for j in range(n):
@@ -397,8 +449,12 @@ def _load_xlsx(engine: Engine, path: Path, spec: FileSpec, name: str) -> Loaded:
     finally:
         wb.close()
     fmts = date_formats(spec)
-    t = pa.table({"_tp_row": pa.array(rows, pa.int64()),
-                  **{c: _xlsx_column(v, fmts.get(c)) for c, v in zip(names, cols, strict=True)}})
+    t = pa.table(
+        {
+            "_tp_row": pa.array(rows, pa.int64()),
+            **{c: _xlsx_column(v, fmts.get(c)) for c, v in zip(names, cols, strict=True)},
+        }
+    )
     view = f"{name}_arrow"
     engine.register(view, t)
     try:
@@ -409,4 +465,3 @@ def _load_xlsx(engine: Engine, path: Path, spec: FileSpec, name: str) -> Loaded:
     if rejects:
         _append_rejects(engine, pr, rejects)
     return Loaded(name, names, _types(engine, name), pr, None, blank)
-

@@ -33,20 +33,26 @@ PAUSE_ENV = "TOTALPLACE_TEST_PAUSE_IN_PUBLISH"
 
 def warning_counts_sql(final: str) -> str:
     """Per file: rows loaded, rows rejected, and each warning among the loaded rows."""
-    warns = ", ".join(f"count(*) FILTER (WHERE _reason IS NULL AND {ident('_w_' + k)}) AS {ident(k)}"
-                      for k in WARNINGS)
-    return (f"SELECT _file_idx, count(*) FILTER (WHERE _reason IS NULL) AS loaded, "
-            f"count(*) FILTER (WHERE _reason IS NOT NULL) AS rejected, {warns} "
-            f"FROM {ident(final)} GROUP BY _file_idx")
+    warns = ", ".join(
+        f"count(*) FILTER (WHERE _reason IS NULL AND {ident('_w_' + k)}) AS {ident(k)}"
+        for k in WARNINGS
+    )
+    return (
+        f"SELECT _file_idx, count(*) FILTER (WHERE _reason IS NULL) AS loaded, "
+        f"count(*) FILTER (WHERE _reason IS NOT NULL) AS rejected, {warns} "
+        f"FROM {ident(final)} GROUP BY _file_idx"
+    )
 
 
 def unknown_person_sql(events: str, people: str) -> str:
     """Per events file: loaded events whose person is not among the agency's loaded records."""
-    return (f"SELECT e._file_idx, count(*) AS n FROM {ident(events)} e "
-            f"WHERE e._reason IS NULL AND e.source_id IS NOT NULL "
-            f"AND e.agency IN (SELECT agency FROM {ident(people)}) "
-            f"AND NOT EXISTS (SELECT 1 FROM {ident(people)} p WHERE p._reason IS NULL "
-            f"AND p.agency = e.agency AND p.source_id = e.source_id) GROUP BY e._file_idx")
+    return (
+        f"SELECT e._file_idx, count(*) AS n FROM {ident(events)} e "
+        f"WHERE e._reason IS NULL AND e.source_id IS NOT NULL "
+        f"AND e.agency IN (SELECT agency FROM {ident(people)}) "
+        f"AND NOT EXISTS (SELECT 1 FROM {ident(people)} p WHERE p._reason IS NULL "
+        f"AND p.agency = e.agency AND p.source_id = e.source_id) GROUP BY e._file_idx"
+    )
 
 
 class Ingest:
@@ -74,10 +80,12 @@ class Ingest:
         paths = [m.path_of(f) for _, f in files]
         t0 = time.perf_counter()
         per_file: list[dict[str, Any]] = []
-        with tempfile.TemporaryDirectory(prefix="totalplace-ingest-") as tmp, \
-                store.stage_run("ingest", inputs=paths) as run:
+        with (
+            tempfile.TemporaryDirectory(prefix="totalplace-ingest-") as tmp,
+            store.stage_run("ingest", inputs=paths) as run,
+        ):
             loaded: list[Loaded] = []
-            for k, ((agency, f), path) in enumerate(zip(files, paths, strict=True)):
+            for k, ((_agency, f), path) in enumerate(zip(files, paths, strict=True)):
                 try:
                     loaded.append(load_extract(engine, path, f, f"_tp_in_{k}", Path(tmp)))
                 except InputFileError as e:  # name the file as place.yaml does
@@ -90,24 +98,38 @@ class Ingest:
                 cand = f"_tp_cand_{target}"
                 for n, k in enumerate(idx):
                     agency, f = files[k]
-                    ctx = Context(agency=agency.id, target=table, source_file=_shown(f.path),
-                                  timezone=f.timezone or m.timezone, min_date=m.plausible_dates.min,
-                                  max_date=m.max_plausible_date, today=dt.date.today())
+                    ctx = Context(
+                        agency=agency.id,
+                        target=table,
+                        source_file=_shown(f.path),
+                        timezone=f.timezone or m.timezone,
+                        min_date=m.plausible_dates.min,
+                        max_date=m.max_plausible_date,
+                        today=dt.date.today(),
+                    )
                     sql = file_select_sql(loaded[k].table, loaded[k].types, f, ctx, k)
                     if n == 0:
-                        engine.run(f"CREATE OR REPLACE TEMP TABLE {ident(cand)} AS SELECT * FROM ({sql})")
+                        engine.run(
+                            f"CREATE OR REPLACE TEMP TABLE {ident(cand)} AS SELECT * FROM ({sql})"
+                        )
                     else:
                         engine.run(f"INSERT INTO {ident(cand)} SELECT * FROM ({sql})")
                 final = f"_tp_final_{target}"
-                engine.run(f"CREATE OR REPLACE TEMP TABLE {ident(final)} AS {dedupe_sql(cand, table)}")
+                engine.run(
+                    f"CREATE OR REPLACE TEMP TABLE {ident(final)} AS {dedupe_sql(cand, table)}"
+                )
                 engine.run(f"DROP TABLE {ident(cand)}")
                 finals[target] = final
             per_file = self._count(files, loaded, finals)
             publish: dict[str, Any] = {}
             for target, table in CANONICAL.items():
                 cols = ", ".join(ident(c) for c in table.column_names)
-                publish[target] = (f"SELECT {cols} FROM {ident(finals[target])} WHERE _reason IS NULL "
-                                   f"ORDER BY _file_idx, source_row" if target in finals else empty_sql(table))
+                publish[target] = (
+                    f"SELECT {cols} FROM {ident(finals[target])} WHERE _reason IS NULL "
+                    f"ORDER BY _file_idx, source_row"
+                    if target in finals
+                    else empty_sql(table)
+                )
             publish[REJECTS.name] = _paused(self._rejects_sql(files, loaded, finals))
             counts = store.publish(publish)
             for info in per_file:
@@ -115,17 +137,25 @@ class Ingest:
             for name, n in counts.items():
                 run.rows[name] = {"out": n}
             run.detail["files"] = per_file
-            for name in [*finals.values(), *(x for ld in loaded for x in (ld.table, ld.parse_rejects))]:
+            for name in [
+                *finals.values(),
+                *(x for ld in loaded for x in (ld.table, ld.parse_rejects)),
+            ]:
                 engine.run(f"DROP TABLE IF EXISTS {ident(name)}")
         secs = time.perf_counter() - t0
         read = sum(i["read"] for i in per_file)
         rejected = sum(i["rejected"] for i in per_file)
-        summary = [f"{len(per_file)} files: read {read:,} = loaded {read - rejected:,} + rejected "
-                   f"{rejected:,}" + (" (see the rejects table)" if rejected else "")]
+        summary = [
+            f"{len(per_file)} files: read {read:,} = loaded {read - rejected:,} + rejected "
+            f"{rejected:,}" + (" (see the rejects table)" if rejected else "")
+        ]
         summary += [_file_line(info) for info in per_file]
-        summary.append("published " + ", ".join(f"{n} {c:,}" for n, c in counts.items())
-                       + f" in {secs:.1f}s")
-        return StageResult(stage="ingest", tables=counts, summary=summary, detail={"files": per_file})
+        summary.append(
+            "published " + ", ".join(f"{n} {c:,}" for n, c in counts.items()) + f" in {secs:.1f}s"
+        )
+        return StageResult(
+            stage="ingest", tables=counts, summary=summary, detail={"files": per_file}
+        )
 
     def _count(self, files, loaded: list[Loaded], finals: dict[str, str]) -> list[dict[str, Any]]:
         engine = self.place.store.engine
@@ -143,30 +173,43 @@ class Ingest:
             n_parse = engine.count(ld.parse_rejects)
             s = stats.get(k, {"loaded": 0, "rejected": 0})
             info: dict[str, Any] = {
-                "file": _shown(f.path), "agency": agency.id, "table": f.table,
-                "format": f.resolved_format, "encoding": ld.encoding,
-                "read": n_in + n_parse, "loaded": s["loaded"], "rejected": s["rejected"] + n_parse,
+                "file": _shown(f.path),
+                "agency": agency.id,
+                "table": f.table,
+                "format": f.resolved_format,
+                "encoding": ld.encoding,
+                "read": n_in + n_parse,
+                "loaded": s["loaded"],
+                "rejected": s["rejected"] + n_parse,
                 "blank_rows": ld.blank_rows,
                 "warnings": {w: s[w] for w in WARNINGS if s.get(w)},
             }
             if unknown.get(k):
                 info["warnings"]["person_unknown"] = unknown[k]
             if info["read"] != info["loaded"] + info["rejected"]:
-                raise StoreError(f"{info['file']}: internal error: read {info['read']} != loaded "
-                                 f"{info['loaded']} + rejected {info['rejected']}")
+                raise StoreError(
+                    f"{info['file']}: internal error: read {info['read']} != loaded "
+                    f"{info['loaded']} + rejected {info['rejected']}"
+                )
             out.append(info)
         return out
 
     def _rejects_sql(self, files, loaded: list[Loaded], finals: dict[str, str]) -> str:
         parts = []
         for k, ((agency, f), ld) in enumerate(zip(files, loaded, strict=True)):
-            parts.append(f"SELECT {k} AS _fi, * FROM ({file_rejects_sql(finals[f.table], ld.table, ld.columns, k, f.table)})")
-            parts.append(f"SELECT {k} AS _fi, {lit(agency.id)} AS agency, {lit(f.table)} AS target, "
-                         f"{lit(_shown(f.path))} AS source_file, _tp_row AS source_row, raw, reason "
-                         f"FROM {ident(ld.parse_rejects)}")
+            parts.append(
+                f"SELECT {k} AS _fi, * FROM ({file_rejects_sql(finals[f.table], ld.table, ld.columns, k, f.table)})"
+            )
+            parts.append(
+                f"SELECT {k} AS _fi, {lit(agency.id)} AS agency, {lit(f.table)} AS target, "
+                f"{lit(_shown(f.path))} AS source_file, _tp_row AS source_row, raw, reason "
+                f"FROM {ident(ld.parse_rejects)}"
+            )
         if not parts:
             return empty_sql(REJECTS)
-        cols = ", ".join(f"CAST({ident(c.name)} AS {c.type}) AS {ident(c.name)}" for c in REJECTS.columns)
+        cols = ", ".join(
+            f"CAST({ident(c.name)} AS {c.type}) AS {ident(c.name)}" for c in REJECTS.columns
+        )
         return f"SELECT {cols} FROM ({' UNION ALL '.join(parts)}) ORDER BY _fi, source_row"
 
 
@@ -185,12 +228,16 @@ def _shown(path: str) -> str:
 
 def _file_line(info: dict[str, Any]) -> str:
     enc = f", {info['encoding']}" if info.get("encoding") else ""
-    line = (f"{info['file']} ({info['agency']} -> {info['table']}{enc}): read {info['read']:,} = "
-            f"loaded {info['loaded']:,} + rejected {info['rejected']:,}")
+    line = (
+        f"{info['file']} ({info['agency']} -> {info['table']}{enc}): read {info['read']:,} = "
+        f"loaded {info['loaded']:,} + rejected {info['rejected']:,}"
+    )
     notes = []
     if info.get("blank_rows"):
         notes.append(f"{info['blank_rows']:,} blank rows skipped")
     for w, n in info.get("warnings", {}).items():
-        text = WARNINGS.get(w, "events' person (source_id) is not among the agency's person records")
+        text = WARNINGS.get(
+            w, "events' person (source_id) is not among the agency's person records"
+        )
         notes.append(f"{n:,} {text}")
     return line + ("; " + "; ".join(notes) if notes else "")

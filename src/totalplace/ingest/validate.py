@@ -21,20 +21,51 @@ MAX_FIELD_CHARS = 100_000
 RAW_VALUE_CHARS = 1_000  # rejects keep at most this much of each raw value
 WHITESPACE = " \t\r\n\u00a0\ufeff"
 TIME_DIRECTIVES = re.compile(r"%[HIMSTRXcfpz]")
-ISO_DATETIMES = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S.%f",
-                 "%Y-%m-%dT%H:%M:%S.%f", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M")
+ISO_DATETIMES = (
+    "%Y-%m-%d %H:%M:%S",
+    "%Y-%m-%dT%H:%M:%S",
+    "%Y-%m-%d %H:%M:%S.%f",
+    "%Y-%m-%dT%H:%M:%S.%f",
+    "%Y-%m-%d %H:%M",
+    "%Y-%m-%dT%H:%M",
+)
 TEXT_TYPES = ("VARCHAR",)
 FLOAT_TYPES = ("DOUBLE", "FLOAT", "REAL")
-DATE_TYPES = ("DATE", "TIMESTAMP", "TIMESTAMP_NS", "TIMESTAMP_MS", "TIMESTAMP_S",
-              "TIMESTAMP WITH TIME ZONE")
+DATE_TYPES = (
+    "DATE",
+    "TIMESTAMP",
+    "TIMESTAMP_NS",
+    "TIMESTAMP_MS",
+    "TIMESTAMP_S",
+    "TIMESTAMP WITH TIME ZONE",
+)
 
 # Sex as written -> F / M / X; anything else becomes NULL with a warning. NHS codes:
 # 1 male, 2 female, 9 indeterminate, 0 not known.
 SEX_VALUES: dict[str, str | None] = {
-    "F": "F", "FEMALE": "F", "W": "F", "WOMAN": "F", "GIRL": "F", "2": "F",
-    "M": "M", "MALE": "M", "MAN": "M", "BOY": "M", "1": "M",
-    "X": "X", "I": "X", "INDETERMINATE": "X", "OTHER": "X", "NON-BINARY": "X", "9": "X",
-    "U": None, "UNKNOWN": None, "NOT KNOWN": None, "NOT STATED": None, "N/K": None, "0": None,
+    "F": "F",
+    "FEMALE": "F",
+    "W": "F",
+    "WOMAN": "F",
+    "GIRL": "F",
+    "2": "F",
+    "M": "M",
+    "MALE": "M",
+    "MAN": "M",
+    "BOY": "M",
+    "1": "M",
+    "X": "X",
+    "I": "X",
+    "INDETERMINATE": "X",
+    "OTHER": "X",
+    "NON-BINARY": "X",
+    "9": "X",
+    "U": None,
+    "UNKNOWN": None,
+    "NOT KNOWN": None,
+    "NOT STATED": None,
+    "N/K": None,
+    "0": None,
 }
 
 # Warnings: the row is kept, the value is flagged or set to NULL; counted per file.
@@ -60,8 +91,10 @@ def ident(name: str) -> str:
 
 def quoted_sql(expr: str, n: int = 60) -> str:
     """SQL giving ``'value'`` (cut to ``n`` characters) for use in a reason."""
-    return (f"('''' || left({expr}, {n}) || CASE WHEN length({expr}) > {n} THEN '...' "
-            "ELSE '' END || '''')")
+    return (
+        f"('''' || left({expr}, {n}) || CASE WHEN length({expr}) > {n} THEN '...' "
+        "ELSE '' END || '''')"
+    )
 
 
 @dataclass(frozen=True)
@@ -82,8 +115,10 @@ def text_sql(column: str, col_type: str) -> str:
     v = ident(column)
     if col_type.upper() in FLOAT_TYPES:
         # Floats from Parquet/Excel: drop binary noise (0.30000000000000004) but keep real digits.
-        v = (f"CASE WHEN abs({v} - round({v}, 2)) < 1e-6 THEN CAST(round({v}, 2) AS VARCHAR) "
-             f"ELSE CAST({v} AS VARCHAR) END")
+        v = (
+            f"CASE WHEN abs({v} - round({v}, 2)) < 1e-6 THEN CAST(round({v}, 2) AS VARCHAR) "
+            f"ELSE CAST({v} AS VARCHAR) END"
+        )
     elif col_type.upper() not in TEXT_TYPES:
         v = f"CAST({v} AS VARCHAR)"
     return f"NULLIF(trim({v}, {lit(WHITESPACE)}), '')"
@@ -132,6 +167,7 @@ def timestamp_parse_sql(t: str, fmt: str | None, file_level: bool, tz: str) -> s
     explicit offset (``%z``) keep it; values that are only a date are midnight of that date
     (not shifted, so the day stays the day the source wrote).
     """
+
     def local(fmts: list[str]) -> str:
         arr = "[" + ", ".join(lit(f) for f in fmts) + "]"
         return f"timezone('UTC', timezone({lit(tz)}, try_strptime({t}, {arr})))"
@@ -157,10 +193,12 @@ def money_sql(t: str) -> str:
 def nhs_valid_sql(n: str) -> str:
     """True when ``n`` is 10 digits, not all the same, and its check digit is right."""
     weighted = " + ".join(f"CAST(substr({n}, {i}, 1) AS INTEGER) * {11 - i}" for i in range(1, 10))
-    return (f"CASE WHEN {n} IS NULL THEN NULL "
-            f"WHEN NOT regexp_full_match({n}, '[0-9]{{10}}') THEN false "
-            f"WHEN replace({n}, left({n}, 1), '') = '' THEN false "
-            f"ELSE (11 - (({weighted}) % 11)) % 11 = CAST(substr({n}, 10, 1) AS INTEGER) END")
+    return (
+        f"CASE WHEN {n} IS NULL THEN NULL "
+        f"WHEN NOT regexp_full_match({n}, '[0-9]{{10}}') THEN false "
+        f"WHEN replace({n}, left({n}, 1), '') = '' THEN false "
+        f"ELSE (11 - (({weighted}) % 11)) % 11 = CAST(substr({n}, 10, 1) AS INTEGER) END"
+    )
 
 
 POSTCODE_RE = "[A-Z]{1,2}[0-9][A-Z0-9]?[0-9][A-Z]{2}"
@@ -175,8 +213,15 @@ class ColumnSql:
     warnings: dict[str, str]  # warning kind -> condition
 
 
-def column_sql(name: str, kind: str, t: str, spec: ColumnSpec, file: FileSpec,
-               col_type: str | None, ctx: Context) -> ColumnSql:
+def column_sql(
+    name: str,
+    kind: str,
+    t: str,
+    spec: ColumnSpec,
+    file: FileSpec,
+    col_type: str | None,
+    ctx: Context,
+) -> ColumnSql:
     """SQL for canonical column ``name`` from its (already trimmed and mapped) text ``t``.
 
     The parsed value is referenced as ``"p__<name>"`` in problems, so the caller must
@@ -189,42 +234,63 @@ def column_sql(name: str, kind: str, t: str, spec: ColumnSpec, file: FileSpec,
     if kind in ("date", "timestamp"):
         fmt = spec.format or file.date_format
         if _is_dated(col_type):
-            value = (f"CAST({ident(spec.column or '')} AS DATE)" if kind == "date"
-                     else _typed_timestamp_sql(ident(spec.column or ""), col_type or "", ctx.timezone))
+            value = (
+                f"CAST({ident(spec.column or '')} AS DATE)"
+                if kind == "date"
+                else _typed_timestamp_sql(ident(spec.column or ""), col_type or "", ctx.timezone)
+            )
         elif kind == "date":
             value = date_parse_sql(t, fmt or "%Y-%m-%d")
         else:
             value = timestamp_parse_sql(t, fmt, spec.format is None, ctx.timezone)
         what = "date" if kind == "date" else "date/time"
         shown = fmt or ("%Y-%m-%d" if kind == "date" else "ISO 8601, e.g. 2024-05-01 14:30:00")
-        problems.append(f"CASE WHEN {t} IS NOT NULL AND {p} IS NULL THEN "
-                        f"{lit(name + ': ')} || {bad} || {lit(f' is not a {what} in the format {shown!r}')} END")
+        problems.append(
+            f"CASE WHEN {t} IS NOT NULL AND {p} IS NULL THEN "
+            f"{lit(name + ': ')} || {bad} || {lit(f' is not a {what} in the format {shown!r}')} END"
+        )
         day = f"CAST({p} AS DATE)"
-        problems.append(f"CASE WHEN {day} < {lit(ctx.min_date)} THEN {lit(name + ': ')} || "
-                        f"CAST({day} AS VARCHAR) || {lit(f' is before the earliest plausible date {ctx.min_date}')} END")
-        problems.append(f"CASE WHEN {day} > {lit(ctx.max_date)} THEN {lit(name + ': ')} || "
-                        f"CAST({day} AS VARCHAR) || {lit(f' is after the latest plausible date {ctx.max_date}')} END")
+        problems.append(
+            f"CASE WHEN {day} < {lit(ctx.min_date)} THEN {lit(name + ': ')} || "
+            f"CAST({day} AS VARCHAR) || {lit(f' is before the earliest plausible date {ctx.min_date}')} END"
+        )
+        problems.append(
+            f"CASE WHEN {day} > {lit(ctx.max_date)} THEN {lit(name + ': ')} || "
+            f"CAST({day} AS VARCHAR) || {lit(f' is after the latest plausible date {ctx.max_date}')} END"
+        )
         if name == "dob":
-            problems.append(f"CASE WHEN {day} > {lit(ctx.today)} AND {day} <= {lit(ctx.max_date)} THEN "
-                            f"'dob: ' || CAST({day} AS VARCHAR) || ' is in the future' END")
+            problems.append(
+                f"CASE WHEN {day} > {lit(ctx.today)} AND {day} <= {lit(ctx.max_date)} THEN "
+                f"'dob: ' || CAST({day} AS VARCHAR) || ' is in the future' END"
+            )
         return ColumnSql(value, problems, warnings)
     if kind == "money":
         m = money_sql(t)
         value = f"TRY_CAST({m} AS DECIMAL(18,2))"
-        problems.append(f"CASE WHEN {t} IS NOT NULL AND NOT regexp_full_match({m}, '-?([0-9]+(\\.[0-9]*)?|\\.[0-9]+)') "
-                        f"THEN {lit(name + ': ')} || {bad} || ' is not an amount of money (expected a number "
-                        "such as 1234.56, optionally with £ and commas)' END")
-        problems.append(f"CASE WHEN regexp_full_match({m}, '-?[0-9]*\\.[0-9]{{2}}[0-9]*[1-9][0-9]*') THEN "
-                        f"{lit(name + ': ')} || {bad} || ' has more than 2 decimal places (pounds and pence)' END")
-        problems.append(f"CASE WHEN regexp_full_match({m}, '-?[0-9]+(\\.[0-9]*)?') AND {p} IS NULL THEN "
-                        f"{lit(name + ': ')} || {bad} || ' is too large (at most 16 digits before the point)' END")
+        problems.append(
+            f"CASE WHEN {t} IS NOT NULL AND NOT regexp_full_match({m}, '-?([0-9]+(\\.[0-9]*)?|\\.[0-9]+)') "
+            f"THEN {lit(name + ': ')} || {bad} || ' is not an amount of money (expected a number "
+            "such as 1234.56, optionally with £ and commas)' END"
+        )
+        problems.append(
+            f"CASE WHEN regexp_full_match({m}, '-?[0-9]*\\.[0-9]{{2}}[0-9]*[1-9][0-9]*') THEN "
+            f"{lit(name + ': ')} || {bad} || ' has more than 2 decimal places (pounds and pence)' END"
+        )
+        problems.append(
+            f"CASE WHEN regexp_full_match({m}, '-?[0-9]+(\\.[0-9]*)?') AND {p} IS NULL THEN "
+            f"{lit(name + ': ')} || {bad} || ' is too large (at most 16 digits before the point)' END"
+        )
         if name == "cost_gbp":
-            problems.append(f"CASE WHEN {p} < 0 THEN 'cost_gbp: ' || CAST({p} AS VARCHAR) || "
-                            "' is negative; a cost cannot be negative' END")
+            problems.append(
+                f"CASE WHEN {p} < 0 THEN 'cost_gbp: ' || CAST({p} AS VARCHAR) || "
+                "' is negative; a cost cannot be negative' END"
+            )
         elif not file.allow_negative:
-            problems.append(f"CASE WHEN {p} < 0 THEN {lit(name + ': ')} || CAST({p} AS VARCHAR) || "
-                            "' is negative; if this file has refunds or credits set allow_negative: true "
-                            "for it in place.yaml' END")
+            problems.append(
+                f"CASE WHEN {p} < 0 THEN {lit(name + ': ')} || CAST({p} AS VARCHAR) || "
+                "' is negative; if this file has refunds or credits set allow_negative: true "
+                "for it in place.yaml' END"
+            )
         return ColumnSql(value, problems, warnings)
     if kind == "nhs_number":
         value = f"regexp_replace({t}, '[\\s-]', '', 'g')"
@@ -232,8 +298,10 @@ def column_sql(name: str, kind: str, t: str, spec: ColumnSpec, file: FileSpec,
         return ColumnSql(value, problems, warnings)
     if kind == "postcode":
         u = f"upper(regexp_replace({t}, '\\s', '', 'g'))"
-        value = (f"CASE WHEN regexp_full_match({u}, {lit(POSTCODE_RE)}) "
-                 f"THEN left({u}, length({u}) - 3) || ' ' || right({u}, 3) END")
+        value = (
+            f"CASE WHEN regexp_full_match({u}, {lit(POSTCODE_RE)}) "
+            f"THEN left({u}, length({u}) - 3) || ' ' || right({u}, 3) END"
+        )
         warnings["postcode_invalid"] = f"{t} IS NOT NULL AND {p} IS NULL"
         return ColumnSql(value, problems, warnings)
     if kind == "sex":
@@ -252,10 +320,14 @@ def column_sql(name: str, kind: str, t: str, spec: ColumnSpec, file: FileSpec,
         rx = "'^([0-9]{4})\\s*[/-]\\s*([0-9]{2}|[0-9]{4})$'"
         y1 = f"TRY_CAST(regexp_extract({t}, {rx}, 1) AS INTEGER)"
         y2 = f"TRY_CAST(regexp_extract({t}, {rx}, 2) AS INTEGER)"
-        value = (f"CASE WHEN {y2} IN ({y1} + 1, ({y1} + 1) % 100) "
-                 f"THEN CAST({y1} AS VARCHAR) || '/' || lpad(CAST(({y1} + 1) % 100 AS VARCHAR), 2, '0') END")
-        problems.append(f"CASE WHEN {t} IS NOT NULL AND {p} IS NULL THEN {lit(name + ': ')} || {bad} || "
-                        "' is not a financial year (expected e.g. ''2024/25'')' END")
+        value = (
+            f"CASE WHEN {y2} IN ({y1} + 1, ({y1} + 1) % 100) "
+            f"THEN CAST({y1} AS VARCHAR) || '/' || lpad(CAST(({y1} + 1) % 100 AS VARCHAR), 2, '0') END"
+        )
+        problems.append(
+            f"CASE WHEN {t} IS NOT NULL AND {p} IS NULL THEN {lit(name + ': ')} || {bad} || "
+            "' is not a financial year (expected e.g. ''2024/25'')' END"
+        )
         return ColumnSql(value, problems, warnings)
     return ColumnSql(t, problems, warnings)
 
@@ -274,8 +346,9 @@ def required_columns(table: Table) -> list[str]:
     return [c for c in table.mappable if c in req]
 
 
-def file_select_sql(raw_table: str, types: dict[str, str], file: FileSpec, ctx: Context,
-                    file_idx: int) -> str:
+def file_select_sql(
+    raw_table: str, types: dict[str, str], file: FileSpec, ctx: Context, file_idx: int
+) -> str:
     """One SELECT over a loaded extract giving canonical columns, ``_reason`` and warnings.
 
     Args:
@@ -288,27 +361,46 @@ def file_select_sql(raw_table: str, types: dict[str, str], file: FileSpec, ctx: 
     table = ctx.target
     specs = file.column_specs()
     texts = {name: source_sql(spec, types) for name, spec in specs.items()}
-    cols = {name: column_sql(name, kind_of(table, name), ident(f"t__{name}"), spec, file,
-                             types.get(spec.column or ""), ctx)
-            for name, spec in specs.items()}
-    huge = [f"CASE WHEN length({ident(c)}) > {MAX_FIELD_CHARS} THEN "
-            f"{lit(f'column {c!r} is ')} || format('{{:,}}', length({ident(c)})) || "
-            f"' characters long; the limit is {MAX_FIELD_CHARS:,}' END"
-            for c, ty in types.items() if ty.upper() in TEXT_TYPES]
+    cols = {
+        name: column_sql(
+            name,
+            kind_of(table, name),
+            ident(f"t__{name}"),
+            spec,
+            file,
+            types.get(spec.column or ""),
+            ctx,
+        )
+        for name, spec in specs.items()
+    }
+    huge = [
+        f"CASE WHEN length({ident(c)}) > {MAX_FIELD_CHARS} THEN "
+        f"{lit(f'column {c!r} is ')} || format('{{:,}}', length({ident(c)})) || "
+        f"' characters long; the limit is {MAX_FIELD_CHARS:,}' END"
+        for c, ty in types.items()
+        if ty.upper() in TEXT_TYPES
+    ]
     problems: list[str] = []
     for name in required_columns(table):
         spec = specs.get(name)
         src = f" (column {spec.column!r} is empty)" if spec is not None and spec.column else ""
-        problems.append(f"CASE WHEN {ident('t__' + name)} IS NULL THEN "
-                        f"{lit(f'{name}: required value is missing{src}')} END")
-    for name, c in cols.items():
+        problems.append(
+            f"CASE WHEN {ident('t__' + name)} IS NULL THEN "
+            f"{lit(f'{name}: required value is missing{src}')} END"
+        )
+    for c in cols.values():
         problems.extend(c.problems)
     if "start_at" in cols and "end_at" in cols:
-        problems.append('CASE WHEN "p__end_at" < "p__start_at" THEN \'end_at: \' || CAST("p__end_at" AS VARCHAR) '
-                        '|| \' is before start_at \' || CAST("p__start_at" AS VARCHAR) END')
-    step1 = ", ".join([ident("_tp_row")] + [ident(c) for c in types if c in _needed(specs)]
-                      + [f"{e} AS {ident('t__' + n)}" for n, e in texts.items()]
-                      + [f"concat_ws('; ', {', '.join(huge)}) AS _tp_huge" if huge else "'' AS _tp_huge"])
+        problems.append(
+            'CASE WHEN "p__end_at" < "p__start_at" THEN \'end_at: \' || CAST("p__end_at" AS VARCHAR) '
+            "|| ' is before start_at ' || CAST(\"p__start_at\" AS VARCHAR) END"
+        )
+    step1 = ", ".join(
+        [ident("_tp_row")]
+        + [ident(c) for c in types if c in _needed(specs)]
+        + [f"{e} AS {ident('t__' + n)}" for n, e in texts.items()]
+        + [f"concat_ws('; ', {', '.join(huge)}) AS _tp_huge" if huge else "'' AS _tp_huge"]
+    )
     step2 = ", ".join(["*"] + [f"{c.value} AS {ident('p__' + n)}" for n, c in cols.items()])
     reason = "concat_ws('; ', " + ", ".join(["NULLIF(_tp_huge, '')"] + problems) + ")"
     out = [f"{file_idx} AS _file_idx", f"{lit(ctx.agency)} AS agency"]
@@ -329,10 +421,14 @@ def file_select_sql(raw_table: str, types: dict[str, str], file: FileSpec, ctx: 
     out.append(f"NULLIF({reason}, '') AS _reason")
     for kind in WARNINGS:
         conds = [c.warnings[kind] for c in cols.values() if kind in c.warnings]
-        out.append(f"coalesce({' OR '.join(conds) if conds else 'false'}, false) AS {ident('_w_' + kind)}")
-    return (f"WITH s1 AS (SELECT {step1} FROM {ident(raw_table)}),\n"
-            f"s2 AS (SELECT {step2} FROM s1)\n"
-            f"SELECT {', '.join(out)} FROM s2")
+        out.append(
+            f"coalesce({' OR '.join(conds) if conds else 'false'}, false) AS {ident('_w_' + kind)}"
+        )
+    return (
+        f"WITH s1 AS (SELECT {step1} FROM {ident(raw_table)}),\n"
+        f"s2 AS (SELECT {step2} FROM s1)\n"
+        f"SELECT {', '.join(out)} FROM s2"
+    )
 
 
 def _needed(specs: dict[str, ColumnSpec]) -> set[str]:
@@ -347,10 +443,12 @@ def dedupe_sql(candidates: str, table: Table) -> str:
     part = ", ".join(ident(k) for k in table.key)
     id_col = table.key[-1]
     win = f"OVER (PARTITION BY {part}, (_reason IS NULL) ORDER BY _file_idx, source_row)"
-    dup = (f"CASE WHEN _reason IS NULL AND {ident(id_col)} IS NOT NULL AND row_number() {win} > 1 THEN "
-           f"{lit(id_col + ': duplicate ')} || {quoted_sql(ident(id_col))} || {lit(' for agency ')} || "
-           f"{quoted_sql('agency')} || '; first seen in ' || first_value(source_file) {win} || ' row ' || "
-           f"CAST(first_value(source_row) {win} AS VARCHAR) END")
+    dup = (
+        f"CASE WHEN _reason IS NULL AND {ident(id_col)} IS NOT NULL AND row_number() {win} > 1 THEN "
+        f"{lit(id_col + ': duplicate ')} || {quoted_sql(ident(id_col))} || {lit(' for agency ')} || "
+        f"{quoted_sql('agency')} || '; first seen in ' || first_value(source_file) {win} || ' row ' || "
+        f"CAST(first_value(source_row) {win} AS VARCHAR) END"
+    )
     return f"SELECT * REPLACE (coalesce(_reason, {dup}) AS _reason) FROM {ident(candidates)}"
 
 
@@ -361,18 +459,23 @@ def raw_json_sql(columns: list[str], alias: str = "r") -> str:
     parts = []
     for c in columns:
         v = f"CAST({alias}.{ident(c)} AS VARCHAR)"
-        parts.append(f"{lit(c)}, CASE WHEN length({v}) > {RAW_VALUE_CHARS} THEN left({v}, {RAW_VALUE_CHARS}) "
-                     f"|| format('... ({{:,}} more characters)', length({v}) - {RAW_VALUE_CHARS}) ELSE {v} END")
+        parts.append(
+            f"{lit(c)}, CASE WHEN length({v}) > {RAW_VALUE_CHARS} THEN left({v}, {RAW_VALUE_CHARS}) "
+            f"|| format('... ({{:,}} more characters)', length({v}) - {RAW_VALUE_CHARS}) ELSE {v} END"
+        )
     return f"CAST(json_object({', '.join(parts)}) AS VARCHAR)"
 
 
-def file_rejects_sql(candidates: str, raw_table: str, columns: list[str], file_idx: int,
-                     target: str) -> str:
+def file_rejects_sql(
+    candidates: str, raw_table: str, columns: list[str], file_idx: int, target: str
+) -> str:
     """Rejected rows of one file, joined back to their raw values."""
-    return (f"SELECT c.agency, {lit(target)} AS target, c.source_file, c.source_row, "
-            f"{raw_json_sql(columns)} AS raw, c._reason AS reason "
-            f"FROM {ident(candidates)} c JOIN {ident(raw_table)} r ON r._tp_row = c.source_row "
-            f"WHERE c._file_idx = {file_idx} AND c._reason IS NOT NULL")
+    return (
+        f"SELECT c.agency, {lit(target)} AS target, c.source_file, c.source_row, "
+        f"{raw_json_sql(columns)} AS raw, c._reason AS reason "
+        f"FROM {ident(candidates)} c JOIN {ident(raw_table)} r ON r._tp_row = c.source_row "
+        f"WHERE c._file_idx = {file_idx} AND c._reason IS NOT NULL"
+    )
 
 
 def empty_sql(table: Table) -> str:
