@@ -208,7 +208,7 @@ def test_unconditional_noise_at_its_rate(truth, kind):
     assert 0.6 * expected <= rate <= 1.4 * expected, (kind, rate, expected)
 
 
-@pytest.mark.parametrize("kind", ["address_format", "nickname", "maiden_name", "double_barrelled", "dob_swap", "nhs_corrupt",
+@pytest.mark.parametrize("kind", ["address_format", "sex_unknown", "nickname", "maiden_name", "double_barrelled", "dob_swap", "nhs_corrupt",
                                   "old_address", "missing_nhs_number", "duplicate", "twin", "shared_name"])
 def test_conditional_noise_and_hazards_present(truth, kind):
     n = sum(kind in x for x in truth.column("noise").to_pylist())

@@ -46,6 +46,7 @@ class NoiseConfig:
         old_address: of records of people who moved during the period, the share that
             still hold the previous address, postcode and UPRN.
         case_whitespace: a name or the postcode in another case, or with stray spaces.
+        sex_unknown: sex recorded as not known (where the agency records sex).
         address_format: the address written another way: street types abbreviated
             ('Rd', 'St', 'Ave'), the town left off, or in capitals.
 
@@ -68,6 +69,7 @@ class NoiseConfig:
     old_address: float = 0.45
     case_whitespace: float = 0.04
     address_format: float = 0.10
+    sex_unknown: float = 0.004
 
     def __post_init__(self) -> None:
         for k, v in asdict(self).items():

@@ -296,7 +296,9 @@ def _noisy_people(spec: AgencySpec, truth: pa.Table, people: pa.Table, cfg: Nois
         # accent. Not configurable noise, but the record differs from the truth, so say so.
         tags["transliterated"] = _unencodable(given_a, spec.encoding) | _unencodable(family_a, spec.encoding)
     sex = P.column("sex").combine_chunks()
-    sex = pc.if_else(pa.array(rng.random(m) < 0.004), pa.scalar("U"), sex)
+    if "sex" in spec.cols:
+        tags["sex_unknown"] = draw(cfg.sex_unknown)
+        sex = pc.if_else(pa.array(tags["sex_unknown"]), pa.scalar("U"), sex)
     view = {
         "nhs_number": blank(nhs, tags.get("missing_nhs_number", np.ones(m, bool))),
         "given_name": blank(given_a, tags["missing_given_name"]),
