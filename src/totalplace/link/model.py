@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import pyarrow as pa
+import pyarrow.compute  # noqa: F401  (pa.compute)
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from splink import Linker
 from splink.blocking_analysis import count_comparisons_from_blocking_rules
@@ -72,6 +73,8 @@ class LinkageOptions(BaseModel):
         25, gt=0, description="a blocking rule is used only if it makes at most this many "
         "pairs per record (estimated before predicting)")
     rule_pair_budget_min: float = Field(2e6, gt=0, description="...but always allow this many")
+    prior_rounds: int = Field(3, ge=0, description="times the prior may be re-estimated "
+                              "from the expected number of matches (0: never)")
     seed: int = 1
     predict_chunks: int = Field(1, ge=1, description="split predict into N x N chunks to "
                                 "bound memory on big places")
@@ -204,20 +207,44 @@ class LinkModel:
 
     # --- prediction -----------------------------------------------------------------------------
     def predict(self) -> tuple[pa.Table, pa.Table | None]:
-        """(scored pairs with p >= pair_floor, deterministic pre-link pairs or None)."""
+        """(scored pairs with p >= pair_floor, deterministic pre-link pairs or None).
+
+        The prior P(two random records match) comes from exact rules with an assumed
+        recall (``prior_recall``), which is badly wrong on messy data. After scoring, the
+        expected number of matches (the sum of the pairs' probabilities) implies a prior of
+        its own; while the two differ by more than 2x, the prior is replaced and Splink
+        scores again (at most ``prior_rounds`` times).
+        """
         o = self.options
+        total_pairs = self.n_records * (self.n_records - 1) / 2
+        self.prior_history = [self.prior]
         with self.timer.phase("predict"):
-            n = o.predict_chunks
-            kwargs = {"num_chunks_left": n, "num_chunks_right": n} if n > 1 else {}
-            pred = self.linker.inference.predict(
-                threshold_match_probability=o.pair_floor, warning_mode="never", **kwargs)
-            cols = ["unique_id_l", "unique_id_r", "agency_l", "source_id_l", "agency_r",
-                    "source_id_r", "match_weight", "match_probability", "match_key"]
-            scored = pred.as_pyarrow_table()
-            scored = scored.select([c for c in cols if c in scored.column_names])
-            pred.drop_table_from_database_and_remove_from_cache()
+            for _ in range(o.prior_rounds + 1):
+                scored = self._predict_once()
+                expected = float(pa.compute.sum(scored.column("match_probability")).as_py() or 0.0)
+                implied = min(max(expected / total_pairs, 1e-12), 0.5) if total_pairs else self.prior
+                if len(self.prior_history) > o.prior_rounds or 0.5 <= implied / self.prior <= 2:
+                    break
+                self.linker._settings_obj._probability_two_random_records_match = implied
+                self.prior_history.append(implied)
         det = self.deterministic_pairs() if o.deterministic else None
         return scored, det
+
+    @property
+    def prior(self) -> float:
+        return float(self.linker._settings_obj._probability_two_random_records_match)
+
+    def _predict_once(self) -> pa.Table:
+        n = self.options.predict_chunks
+        kwargs = {"num_chunks_left": n, "num_chunks_right": n} if n > 1 else {}
+        pred = self.linker.inference.predict(
+            threshold_match_probability=self.options.pair_floor, warning_mode="never", **kwargs)
+        cols = ["unique_id_l", "unique_id_r", "agency_l", "source_id_l", "agency_r",
+                "source_id_r", "match_weight", "match_probability", "match_key"]
+        scored = pred.as_pyarrow_table()
+        scored = scored.select([c for c in cols if c in scored.column_names])
+        pred.drop_table_from_database_and_remove_from_cache()
+        return scored
 
     def deterministic_pairs(self) -> pa.Table | None:
         """Pairs with the same valid NHS number and dob, found by Splink's deterministic_link."""
@@ -272,7 +299,7 @@ def threshold_curve_sql(edges: str, candidates: list[float]) -> str:
     true matches); recall(t) = their summed probability over the summed probability of
     every kept pair (the expected true matches the blocking found above the floor).
     """
-    values = ", ".join(f"({c!r})" for c in candidates)
+    values = ", ".join(f"(CAST({c!r} AS DOUBLE))" for c in candidates)
     return f"""
 WITH c(t) AS (VALUES {values}),
 tot AS (SELECT sum(match_probability) AS s FROM {edges})
@@ -298,7 +325,8 @@ def choose_threshold(con, edges: str, options: LinkageOptions) -> Threshold:
     """The threshold to cluster at: fixed in place.yaml, or chosen from the estimated curve."""
     curve = con.sql(threshold_curve_sql(edges, candidate_thresholds())).to_arrow_table().to_pylist()
     for c in curve:
-        p, r = c["est_precision"], c["est_recall"] or 0.0
+        c["est_recall"] = float(c["est_recall"] or 0.0)
+        p, r = c["est_precision"], c["est_recall"]
         c["est_f1"] = 0.0 if p + r == 0 else 2 * p * r / (p + r)
     if options.threshold != "auto":
         t = float(options.threshold)

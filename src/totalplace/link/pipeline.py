@@ -212,7 +212,8 @@ def run_linkage(frame: pa.Table, options: LinkageOptions, *, work_dir: Path, eng
     return LinkOutput(edges=edges, clusters=clusters, flags=flags, threshold=threshold,
                       blocking=blocking, training=training, timings=timer.phases,
                       comparisons=comparisons, reviews=review_summary, blocking_recall=recall,
-                      detail={"rule_selection": model.rule_selection})
+                      detail={"rule_selection": model.rule_selection,
+                              "prior_history": model.prior_history})
 
 
 def _blocking_recall(model: LinkModel, blocked: str, truth: pa.Table, rules: list[str]) -> dict[str, Any]:

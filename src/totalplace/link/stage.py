@@ -189,6 +189,7 @@ class Link:
             "blocking": out.blocking,
             "blocking_recall": out.blocking_recall,
             "rule_selection": out.detail.get("rule_selection"),
+            "prior_history": out.detail.get("prior_history"),
             "training": out.training,
             "timings": out.timings,
             "flags": {"size": int(sum(1 for r in out.flags.column("reason").to_pylist() if r == "size")),

@@ -1,0 +1,129 @@
+"""The link stage on a 20,000-resident Anytown with default noise, against its truth."""
+
+from __future__ import annotations
+
+import json
+
+import duckdb
+import pytest
+from splink import DuckDBAPI, Linker
+
+from totalplace.link.evaluate import pairwise_metrics
+from totalplace.place import Place
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def metrics(linked_anytown):
+    with Place.open(linked_anytown.root) as place:
+        links = place.store.table("person_links")
+    m = pairwise_metrics(duckdb.connect(), links.select(["unique_id", "person_id"])
+                         .rename_columns(["unique_id", "cluster_id"]), linked_anytown.truth)
+    print("\nAnytown 20k linkage:", json.dumps(m, indent=1))
+    return m
+
+
+def test_pairwise_precision_and_recall_meet_the_target(metrics):
+    assert metrics["records"] > 20_000
+    assert metrics["precision"] >= 0.98
+    assert metrics["recall"] >= 0.98
+
+
+def test_bcubed_f1_is_reported_and_high(metrics):
+    assert metrics["bcubed_precision"] >= 0.98
+    assert metrics["bcubed_recall"] >= 0.98
+    assert metrics["bcubed_f1"] >= 0.98
+
+
+def test_blocking_reports_pairs_per_rule_and_union_recall(linked_anytown):
+    detail = linked_anytown.result.detail
+    assert [b["rule"] for b in detail["blocking"]][:2] == ["nhs_number", "dob_str+given_name"]
+    assert all(b["pairs"] >= 0 for b in detail["blocking"])
+    assert sum(b["pairs"] for b in detail["blocking"]) == detail["comparisons"]
+    recall = detail["blocking_recall"]
+    assert recall["true_pairs"] > 10_000
+    assert recall["union_recall"] >= 0.995
+
+
+def test_every_record_gets_exactly_one_person(linked_anytown):
+    with Place.open(linked_anytown.root) as place:
+        e = place.store.engine
+        n_source = e.count("source_people")
+        assert e.count("person_links") == n_source
+        assert e.scalar("SELECT count(DISTINCT (agency, source_id)) FROM person_links") == n_source
+        assert e.scalar("SELECT count(*) FROM person_links WHERE person_id IS NULL") == 0
+        assert e.scalar("SELECT count(*) FROM person_links "
+                        "WHERE match_probability < 0 OR match_probability > 1") == 0
+        # persons agree with person_links
+        assert e.scalar("SELECT count(DISTINCT person_id) FROM person_links") == e.count("persons")
+        assert e.scalar("SELECT sum(n_records) FROM persons") == n_source
+
+
+def test_singletons_have_probability_one_and_linked_records_meet_the_threshold(linked_anytown):
+    threshold = linked_anytown.result.detail["threshold"]["value"]
+    with Place.open(linked_anytown.root) as place:
+        e = place.store.engine
+        bad_single = e.scalar("""SELECT count(*) FROM person_links l JOIN persons p USING (person_id)
+                                 WHERE p.n_records = 1 AND l.match_probability <> 1.0""")
+        weak_linked = e.scalar(f"""SELECT count(*) FROM person_links l JOIN persons p USING (person_id)
+                                   WHERE p.n_records > 1 AND l.match_probability < {threshold}""")
+    assert bad_single == 0
+    assert weak_linked == 0
+
+
+def test_same_valid_nhs_number_and_dob_is_always_the_same_person(linked_anytown):
+    with Place.open(linked_anytown.root) as place:
+        split = place.store.engine.scalar("""
+            SELECT count(*) FROM (
+              SELECT s.nhs_number, s.dob FROM source_people s JOIN person_links l USING (agency, source_id)
+              WHERE s.nhs_number_valid AND s.dob IS NOT NULL
+              GROUP BY 1, 2 HAVING count(DISTINCT l.person_id) > 1)""")
+        det = place.store.engine.scalar(
+            "SELECT count(*) FROM linkage_pairs WHERE match_key = 'deterministic'")
+    assert split == 0
+    assert det > 0
+
+
+def test_linkage_pairs_are_above_the_floor_with_both_sides_named(linked_anytown):
+    with Place.open(linked_anytown.root) as place:
+        t = place.store.table("linkage_pairs")
+    assert {"unique_id_l", "unique_id_r", "agency_l", "source_id_l", "agency_r", "source_id_r",
+            "match_weight", "match_probability", "match_key"} <= set(t.column_names)
+    assert min(t.column("match_probability").to_pylist()) >= 0.01
+    assert all(l < r for l, r in zip(t.column("unique_id_l").to_pylist(),
+                                     t.column("unique_id_r").to_pylist(), strict=True))
+
+
+def test_model_json_is_saved_and_loads_into_splink(linked_anytown):
+    detail = linked_anytown.result.detail
+    path = linked_anytown.root / "link" / "model.json"
+    assert detail["model_path"] == str(path)
+    model = json.loads(path.read_text())
+    assert {c["output_column_name"] for c in model["comparisons"]} >= {
+        "nhs_number", "given_name", "family_name", "dob", "address", "sex"}
+    db = DuckDBAPI()
+    df = db.register(duckdb.sql("SELECT 'x' AS unique_id").to_arrow_table())
+    Linker(df, str(path), validate_settings=False)
+
+
+def test_run_is_recorded_with_threshold_timings_and_flags(linked_anytown):
+    with Place.open(linked_anytown.root) as place:
+        run = place.store.last_run("link")
+    d = run["detail"]
+    assert d["threshold"]["method"].startswith("lowest with estimated precision")
+    assert 0.5 <= d["threshold"]["value"] < 1
+    assert d["threshold"]["estimated_precision"] >= 0.999
+    for phase in ("train_u", "train_m_em", "predict", "cluster", "publish"):
+        assert phase in d["timings"]
+    assert set(d["flags"]) == {"size", "bridge"}
+    assert run["rows"]["person_links"]["out"] == run["rows"]["source_people"]["in"]
+
+
+def test_flagged_clusters_are_listed_with_reasons(linked_anytown):
+    with Place.open(linked_anytown.root) as place:
+        flags = place.store.table("link_flags").to_pylist()
+        flagged = place.store.engine.scalar("SELECT count(*) FROM persons WHERE flagged")
+    assert flags, "a 20k place with twins and shared names should have some weak bridges"
+    assert {f["reason"] for f in flags} <= {"size", "bridge"}
+    assert flagged == len({f["person_id"] for f in flags})
