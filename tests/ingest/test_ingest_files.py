@@ -300,3 +300,18 @@ def test_parquet_keeps_typed_columns(make_place, default_manifest, ingest):
         "start_at: required value is missing (column 'When' is empty); "
         "cost_gbp: '1.005' has more than 2 decimal places (pounds and pence)"
     ]
+
+
+def test_minitown_ingests_from_the_command_line(minitown):
+    from click.testing import CliRunner
+
+    from totalplace.cli import main
+
+    result = CliRunner().invoke(main, ["ingest", str(minitown)])
+    assert result.exit_code == 0, result.output
+    assert "8 files: read 182 = loaded 169 + rejected 13 (see the rejects table)" in result.output
+    with Place.open(minitown) as place:
+        counts = {t: place.store.engine.count(t) for t in ("source_people", "events", "spend", "rejects")}
+        agencies = {r["agency"] for r in place.store.table("source_people").to_pylist()}
+    assert counts == {"source_people": 62, "events": 96, "spend": 11, "rejects": 13}
+    assert agencies == {"acute", "police", "council", "housing"}
