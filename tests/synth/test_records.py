@@ -200,7 +200,7 @@ def noise_rate(truth: pa.Table, kind: str) -> float:
     return sum(kind in x for x in truth.column("noise").to_pylist()) / truth.num_rows
 
 
-@pytest.mark.parametrize("kind", ["typo", "case_whitespace", "missing_postcode", "missing_dob",
+@pytest.mark.parametrize("kind", ["typo", "case_whitespace", "address_format", "missing_postcode", "missing_dob",
                                   "missing_given_name", "dob_digit"])
 def test_unconditional_noise_at_its_rate(truth, kind):
     rate = noise_rate(truth, kind)
@@ -208,7 +208,7 @@ def test_unconditional_noise_at_its_rate(truth, kind):
     assert 0.6 * expected <= rate <= 1.4 * expected, (kind, rate, expected)
 
 
-@pytest.mark.parametrize("kind", ["address_format", "sex_unknown", "nickname", "maiden_name", "double_barrelled", "dob_swap", "nhs_corrupt",
+@pytest.mark.parametrize("kind", ["address_format", "sex_unknown", "known_by_middle_name", "nickname", "maiden_name", "double_barrelled", "dob_swap", "nhs_corrupt",
                                   "old_address", "missing_nhs_number", "duplicate", "twin", "shared_name"])
 def test_conditional_noise_and_hazards_present(truth, kind):
     n = sum(kind in x for x in truth.column("noise").to_pylist())
@@ -270,7 +270,7 @@ def test_clean_records_match_the_truth_and_noisy_ones_differ(agency, truth, peop
     for sid, g, fam, d in zip(ids, given, family, dobs, strict=True):
         pid, noise = by_id[sid]
         if not set(noise) - {"duplicate", "twin", "shared_name", "old_address", "missing_postcode",
-                             "missing_nhs_number", "nhs_corrupt"}:
+                             "missing_nhs_number", "nhs_corrupt", "address_format", "sex_unknown"}:
             assert g.lower() == true_given[pid].lower() and fam.lower() == true_family[pid].lower(), (sid, g, fam)
             assert d == true_dob[pid], (sid, d, true_dob[pid])
             clean += 1
@@ -281,4 +281,4 @@ def test_clean_records_match_the_truth_and_noisy_ones_differ(agency, truth, peop
             assert d is None
         if "missing_given_name" in noise:
             assert g is None
-    assert clean > 0.7 * len(ids)
+    assert clean > 0.6 * len(ids)

@@ -30,6 +30,8 @@ class NoiseConfig:
             inserted, deleted, substituted or two letters transposed.
         nickname: the given name is written as a nickname or variant (Bob for Robert,
             Kate for Katherine, Jon for John) when the name has one.
+        known_by_middle_name: the given name field holds the person's middle name (people
+            known by their middle name), where they have one.
         maiden_name: of records of people who took a partner's surname, the share still
             held under the birth surname (the agency never heard of the change).
         double_barrelled: of the same people, the share recorded with both surnames
@@ -57,6 +59,7 @@ class NoiseConfig:
 
     typo: float = 0.03
     nickname: float = 0.06
+    known_by_middle_name: float = 0.01
     maiden_name: float = 0.25
     double_barrelled: float = 0.06
     dob_swap: float = 0.008

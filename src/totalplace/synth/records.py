@@ -231,6 +231,14 @@ def _noisy_people(spec: AgencySpec, truth: pa.Table, people: pa.Table, cfg: Nois
     tags["nickname"] = np.zeros(m, bool)
     tags["nickname"][np.flatnonzero(sel)[has]] = True
 
+    middle = _np(P, "middle_name").astype(object)
+    tags["known_by_middle_name"] = draw(cfg.known_by_middle_name, P.column("middle_name").is_valid().to_numpy(
+        zero_copy_only=False) & ~tags["nickname"])
+    # ... and the middle-name field then holds the first given name (the two swap places).
+    middle_out = pc.if_else(pa.array(tags["known_by_middle_name"]), pa.array(given, pa.string()),
+                            P.column("middle_name").combine_chunks())
+    given = np.where(tags["known_by_middle_name"], middle, given)
+
     took = birth != family
     u = rng.random(m)
     tags["maiden_name"] = took & (u < cfg.maiden_name)
@@ -302,7 +310,7 @@ def _noisy_people(spec: AgencySpec, truth: pa.Table, people: pa.Table, cfg: Nois
     view = {
         "nhs_number": blank(nhs, tags.get("missing_nhs_number", np.ones(m, bool))),
         "given_name": blank(given_a, tags["missing_given_name"]),
-        "middle_names": P.column("middle_name").combine_chunks(),
+        "middle_names": middle_out,
         "family_name": family_a,
         "dob": blank(pa.array(dob.astype("int32")).cast(pa.date32()), tags["missing_dob"]),
         "sex": sex,
