@@ -60,22 +60,22 @@ def run_one(suite: str, module: str, residents: int, keep: bool = False) -> dict
         return row
 
 
-def write_results(suite: str, rows: list[dict]) -> None:
-    RESULTS.mkdir(exist_ok=True)
-    path = RESULTS / f"{suite}.json"
+def write_results(suite: str, rows: list[dict], results: Path = RESULTS) -> None:
+    results.mkdir(parents=True, exist_ok=True)
+    path = results / f"{suite}.json"
     old = json.loads(path.read_text(encoding="utf-8")) if path.exists() else []
     keep = [r for r in old if r.get("residents") not in {x["residents"] for x in rows}]
     merged = sorted(keep + rows, key=lambda r: r["residents"])
     path.write_text(json.dumps(merged, indent=2) + "\n", encoding="utf-8")
-    write_readme()
+    write_readme(results)
 
 
-def write_readme() -> None:
+def write_readme(results: Path = RESULTS) -> None:
     lines = ["# Benchmark results", "",
              f"Machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}. "
              "Written by `python -m benchmarks`; wall time and peak memory (RSS) are measured by the "
              "runner for the subprocess that ran the benchmark.", ""]
-    for p in sorted(RESULTS.glob("*.json")):
+    for p in sorted(results.glob("*.json")):
         rows = json.loads(p.read_text(encoding="utf-8"))
         if not rows:
             continue
@@ -88,7 +88,7 @@ def write_readme() -> None:
             lines.append("| " + " | ".join(
                 f"{r[c]:,}" if isinstance(r.get(c), int) else str(r.get(c, "")) for c in cols) + " |")
         lines.append("")
-    (RESULTS / "README.md").write_text("\n".join(lines), encoding="utf-8")
+    (results / "README.md").write_text("\n".join(lines), encoding="utf-8")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -99,6 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     ap.add_argument("--only", action="append", help="suite to run (repeatable); default all")
     ap.add_argument("--residents", type=int, action="append", help="size(s); default the suite's")
+    ap.add_argument("--out", type=Path, default=RESULTS, help="results folder (default benchmarks/results)")
     args = ap.parse_args(argv)
     available = suites()
     chosen = args.only or list(available)
@@ -116,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"[{suite}] {n:,}: {json.dumps(row)}", flush=True)
             rows.append(row)
             status |= "error" in row
-        write_results(suite, rows)
+        write_results(suite, rows, args.out)
     return status
 
 
