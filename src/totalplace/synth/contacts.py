@@ -32,6 +32,7 @@ CHANNEL_COST = ["contact_phone", "contact_web", "contact_face_to_face"]
 OUTCOME = ["Resolved at first point of contact", "Passed to back office", "Appointment booked",
            "Information given", "Complaint logged"]
 _SLOT = re.compile(r"\{(\w+)\}")
+POOL_MAX = 700  # distinct texts per (service, category); enough for any sample to look varied
 
 
 @cache
@@ -212,7 +213,7 @@ def _reasons(svc: np.ndarray, category: Attr, rng: np.random.Generator) -> Attr:
     for u, k in enumerate(uniq.tolist()):
         rows = order[bounds[u]:bounds[u + 1]]
         s, c = names[k // 1000], category.labels[k % 1000]
-        size = int(min(4000, max(20, len(rows) * 0.7)))
+        size = int(min(POOL_MAX, max(20, len(rows) * 0.7)))
         pool = text_pool(s, c, size, int(rng.integers(0, 2**31)))
         codes[rows] = len(labels) + rng.integers(0, size, len(rows))
         labels.extend(pool)

@@ -163,8 +163,10 @@ LAYOUTS: tuple[Layout, ...] = (
 
 
 def layout_sql(layout: Layout, available: set[str]) -> str:
-    """The SELECT that turns ``ev`` rows of this layout's event types into the agency's file.
+    """The SELECT that turns the rows of ``ev`` into the agency's file.
 
+    ``ev`` holds only this layout's event types, already in time order with ``seq`` =
+    1, 2, ... (sorting is done in Arrow; DuckDB keeps insertion order for a projection).
     Attribute columns an event type does not have are NULL; ``uid`` comes first so the
     caller can map event ids back to the truth, and is dropped before writing.
     """
@@ -173,6 +175,4 @@ def layout_sql(layout: Layout, available: set[str]) -> str:
         if expr.isidentifier() and expr not in available and expr not in ("src", "st", "en", "cost", "etype", "seq"):
             expr = "CAST(NULL AS VARCHAR)"
         exprs.append(f'{expr} AS "{name}"')
-    types = ", ".join(f"'{t}'" for t in layout.etypes)
-    return (f"SELECT uid, {', '.join(exprs)} FROM (SELECT *, row_number() OVER (ORDER BY st, uid) AS seq "
-            f"FROM ev WHERE etype IN ({types})) ORDER BY seq")
+    return f"SELECT uid, {', '.join(exprs)} FROM ev"

@@ -192,7 +192,7 @@ def intensity(n: int, halves: int, rng: np.random.Generator, rho: float, sigma: 
     for h in range(1, halves):
         z[:, h] = rho * z[:, h - 1] + s * rng.standard_normal(n)
     z = np.sqrt(1 - static) * z + np.sqrt(static) * rng.standard_normal(n)[:, None]
-    return np.exp(sigma * z - sigma * sigma / 2)
+    return np.exp(sigma * z - sigma * sigma / 2).astype(np.float32)
 
 
 def age_rate(age: np.ndarray, bands: dict[int, float]) -> np.ndarray:

@@ -84,18 +84,21 @@ def build_extracts(reg: Registry, plan: Any, rng: np.random.Generator) -> tuple[
             pos = np.cumsum(known) - 1
             src = pc.if_else(pa.array(known), ids.take(pa.array(np.where(known, pos, 0))), src)
         ev = ev.append_column("src", src).drop_columns(["person"])
-        con.register("ev", ev)
         for lay in (x for x in LAYOUTS if x.agency == agency):
-            out = con.sql(layout_sql(lay, set(ev.column_names))).to_arrow_table()
-            if out.num_rows == 0:
+            mine = ev.filter(pc.is_in(ev.column("etype"), pa.array(lay.etypes)))
+            if mine.num_rows == 0:
                 continue
+            mine = mine.take(pc.sort_indices(mine, [("st", "ascending"), ("uid", "ascending")]))
+            mine = mine.append_column("seq", pa.array(np.arange(1, mine.num_rows + 1, dtype=np.int64)))
+            con.register("ev", mine)
+            out = con.sql(layout_sql(lay, set(mine.column_names))).to_arrow_table()
+            con.unregister("ev")
             uids.append(out.column("uid").to_numpy())
             eids.append(out.column(1).cast(pa.string()).combine_chunks())
             agencies.append(pa.array(np.full(out.num_rows, agency)))
             files.append(ExtractFile(agency=agency, table="events", path=lay.path, data=out.drop_columns(["uid"]),
                                      columns=dict(lay.mapping), format=lay.format, encoding=lay.encoding,
                                      delimiter=lay.delimiter))
-        con.unregister("ev")
     con.close()
     uid = np.concatenate(uids)
     order = np.argsort(uid)
