@@ -117,13 +117,34 @@ def _data_csv(*parts: str) -> pa.Table:
 
 
 def name_lists() -> dict[str, tuple[list[str], np.ndarray]]:
-    """The bundled name lists: 'F', 'M' (given names) and 'family', each (names, weights)."""
+    """Bundled name lists: 'F', 'M' (given names) and 'family', each (names, weights).
+
+    Given names are also listed per era: keys 'F:modern', 'F:middle', 'F:old' (and 'M:...').
+    """
     out = {}
     for key, fname in (("F", "given_female.csv"), ("M", "given_male.csv"), ("family", "surnames.csv")):
         t = _data_csv("names", fname)
+        names = t.column("name").to_pylist()
         w = np.asarray(t.column("weight").to_numpy(), dtype=float)
-        out[key] = (t.column("name").to_pylist(), w / w.sum())
+        out[key] = (names, w / w.sum())
+        if "era" in t.column_names:
+            era = np.array(t.column("era").to_pylist())
+            for e in _ERAS:
+                sel = era == e
+                out[f"{key}:{e}"] = ([n for n, k in zip(names, sel, strict=True) if k], w[sel] / w[sel].sum())
     return out
+
+
+_ERAS = ("modern", "middle", "old")
+
+
+def _era_probs(birth_year: np.ndarray) -> np.ndarray:
+    """P(a name from each era) by year of birth: columns modern, middle, old."""
+    return np.select(
+        [birth_year[:, None] >= 1995, birth_year[:, None] >= 1960],
+        [np.array([[0.85, 0.15, 0.0]]), np.array([[0.05, 0.80, 0.15]])],
+        default=np.array([[0.0, 0.25, 0.75]]),
+    )
 
 
 def prevalence_table() -> pa.Table:
@@ -204,7 +225,7 @@ def _ages(hh_of: np.ndarray, pos: np.ndarray, kind_p: np.ndarray, rng: np.random
     u = rng.random(n)
     older = np.minimum(65 + rng.gamma(2.0, 6.5, n), 101)
     young_adult = 18 + rng.gamma(2.2, 9.0, n)
-    head_single = np.where(u < 0.58, older, np.minimum(young_adult, 64))
+    head_single = np.where(u < 0.62, older, np.minimum(young_adult, 64))
     head_couple = np.where(u < 0.38, np.minimum(20 + rng.gamma(2.0, 8.0, n), 64),
                            np.minimum(55 + rng.gamma(2.0, 8.0, n), 100))
     head_family = np.minimum(22 + rng.gamma(4.0, 4.5, n), 62)
@@ -230,17 +251,20 @@ def _ages(hh_of: np.ndarray, pos: np.ndarray, kind_p: np.ndarray, rng: np.random
 
 # ----------------------------------------------------------------------------- people
 
-def _pick(names: tuple[list[str], np.ndarray], k: int, rng: np.random.Generator,
-          tilt: np.ndarray | None = None) -> np.ndarray:
-    """Indices into a name list; ``tilt`` (0..1 per draw) shifts choice towards older names."""
-    lst, p = names
-    if tilt is None:
-        return rng.choice(len(lst), size=k, p=p)
-    # Lists run from today's most popular to older names: young people draw from the front,
-    # older people from a reversed ranking, so names carry a (realistic) cohort signal.
-    young = rng.choice(len(lst), size=k, p=p)
-    old = len(lst) - 1 - rng.choice(len(lst), size=k, p=p)
-    return np.where(rng.random(k) < tilt, old, young)
+def _pick(names: dict, key: str, k: int, rng: np.random.Generator, birth_year: np.ndarray | None = None
+          ) -> np.ndarray:
+    """k names from list ``key``; with ``birth_year``, from the era each person was born in."""
+    if birth_year is None:
+        lst, p = names[key]
+        return np.array(lst, dtype=object)[rng.choice(len(lst), size=k, p=p)]
+    probs = _era_probs(birth_year)
+    era = (rng.random(k)[:, None] > np.cumsum(probs, axis=1)).sum(axis=1)
+    out = np.empty(k, dtype=object)
+    for i, e in enumerate(_ERAS):  # a loop over three eras, not over people
+        sel = era == i
+        lst, p = names[f"{key}:{e}"]
+        out[sel] = np.array(lst, dtype=object)[rng.choice(len(lst), size=int(sel.sum()), p=p)]
+    return out
 
 
 def make_population(residents: int, rng: np.random.Generator, period: PeriodLike | None = None) -> Population:
@@ -295,31 +319,28 @@ def make_population(residents: int, rng: np.random.Generator, period: PeriodLike
     age = _age_on(dob, start)
 
     names = name_lists()
-    tilt = np.clip((age - 15) / 60, 0, 1)
-    gf = np.array(names["F"][0], dtype=object)[_pick(names["F"], n, rng, tilt)]
-    gm = np.array(names["M"][0], dtype=object)[_pick(names["M"], n, rng, tilt)]
-    given = np.where(sex_f, gf, gm)
+    birth_year = (dob.astype("datetime64[D]").astype("datetime64[Y]").astype(np.int64) + 1970)
+    given = np.where(sex_f, _pick(names, "F", n, rng, birth_year), _pick(names, "M", n, rng, birth_year))
     # Twins get different names (re-draw the second twin's name until it differs).
     for _ in range(10):
         same = twin_second & (given == np.roll(given, 1))
         if not same.any():
             break
         k = int(same.sum())
-        given[same] = np.where(sex_f[same], np.array(names["F"][0], dtype=object)[_pick(names["F"], k, rng)],
-                               np.array(names["M"][0], dtype=object)[_pick(names["M"], k, rng)])
+        given[same] = np.where(sex_f[same], _pick(names, "F", k, rng, birth_year[same]),
+                               _pick(names, "M", k, rng, birth_year[same]))
     # Some sons carry their father's given name (same surname, same address, different dob).
     eldest_son = first_child & ~sex_f
     father_head = ~head_f_hh
     shares = eldest_son & father_head & (rng.random(n) < SHARED_NAME_RATE)
     given = np.where(shares, given[first][hh_of], given)
-    mid_f = np.array(names["F"][0], dtype=object)[_pick(names["F"], n, rng)]
-    mid_m = np.array(names["M"][0], dtype=object)[_pick(names["M"], n, rng)]
-    middle = np.where(sex_f, mid_f, mid_m)
+    middle = np.where(sex_f, _pick(names, "F", n, rng, birth_year), _pick(names, "M", n, rng, birth_year))
+    middle = np.where(middle == given, np.where(sex_f, _pick(names, "F", n, rng), _pick(names, "M", n, rng)),
+                      middle)  # a middle name rarely repeats the given name
     middle = np.where(shares, middle[first][hh_of], middle)
     has_middle = (rng.random(n) < 0.6) | shares
 
-    fam_list = np.array(names["family"][0], dtype=object)
-    own_surname = fam_list[_pick(names["family"], n, rng)]
+    own_surname = _pick(names, "family", n, rng)
     hh_surname = own_surname[first][hh_of]
     took_name = (role_code == 1) & (rng.random(n) < MARRIED_NAME_RATE)
     family = np.where((role_code == 0) | (role_code == 2) | took_name, hh_surname, own_surname)
