@@ -225,7 +225,7 @@ def test_transitions_follow_up_effect_is_built_in(con):
 
 def test_programme_joiners_were_selected_on_high_use_and_the_true_effect_is_recorded(place: Path, con):
     j = dict(con.execute("SELECT joined, avg(prior_ae_attendances) FROM programme GROUP BY 1").fetchall())
-    assert j[True] > j[False] + 2, j
+    assert j[True] > 1.3 * j[False], j
     n_join, ratio, saved = con.execute("""
         SELECT count(*), max(effect_rate_ratio), sum(counterfactual_cost_after_gbp - cost_after_gbp)
         FROM programme WHERE joined""").fetchall()[0]

@@ -1,7 +1,7 @@
 """A past prevention programme with a known true effect (for testing the appraisal stage).
 
-In year one, adults with an alcohol need who attended A&E at least ``MIN_PRIOR`` times in
-the first half-year were eligible for a High Intensity Use programme. Joining was not at
+In year one, adults with an alcohol (or drug) need who attended A&E at least ``MIN_PRIOR``
+times in the first half-year were eligible for a High Intensity Use programme. Joining was not at
 random: the more attendances in that half-year, the likelier to be asked (selection on
 recent high use, so part of any later fall is regression to the mean). Joiners enrolled in
 the second half of year one. From joining to the end of the period, each of their A&E
@@ -23,7 +23,7 @@ from totalplace.synth.model import DAY
 
 MIN_PRIOR = 2  # A&E attendances in the look-back half-year to be eligible
 RATE_RATIO = 0.70  # the true effect: 30% fewer A&E attendances (and admissions) after joining
-JOIN_PER_PRIOR = 0.15  # probability of joining per attendance in the look-back, capped at 0.9
+JOIN_SCALE = 0.05  # probability of joining = JOIN_SCALE * prior**2, capped at 0.9
 
 
 @dataclass
@@ -46,11 +46,12 @@ def select_and_apply(ctx: Ctx, ae: Batch) -> tuple[Batch, Programme]:
     look_end = grid.half_ends[0] * DAY
     in_look = ae.start < look_end
     prior = np.bincount(ae.person[in_look], minlength=ppl.n)
-    alcohol = ppl.active["alcohol"][:, 0] | ppl.active["alcohol"][:, min(1, grid.n_halves - 1)]
+    h1 = min(1, grid.n_halves - 1)
+    alcohol = (ppl.active["alcohol"][:, 0] | ppl.active["alcohol"][:, h1]
+               | ppl.active["drugs"][:, 0] | ppl.active["drugs"][:, h1])
     eligible = np.flatnonzero(alcohol & (ppl.age >= 18) & (prior >= MIN_PRIOR) & (ppl.died > grid.half_ends[0]))
     pr = prior[eligible]
-    joined = rng.random(len(eligible)) < np.minimum(0.9, JOIN_PER_PRIOR * pr)
-    h1 = min(1, grid.n_halves - 1)
+    joined = rng.random(len(eligible)) < np.minimum(0.9, JOIN_SCALE * pr.astype(np.float64) ** 2)
     join_day = np.where(joined, grid.half_starts[h1] + rng.integers(0, 120, len(eligible)), -1)
     # Thin the joiners' attendances after their join date.
     jd = np.full(ppl.n, np.iinfo(np.int64).max, np.int64)
