@@ -170,17 +170,20 @@ def test_failure_demand_follows_an_earlier_contact_often_after_a_handoff(place: 
     f = [f for _, f in _events_files(place) if f["path"].endswith("contacts.csv")][0]
     con.register("cc", _read(place, f))
     fmt = "%Y/%m/%d %H:%M:%S"
-    bad = con.execute(f"""
-        SELECT count(*) FROM contacts t
+    bad, pairs, same_person = con.execute(f"""
+        SELECT count(*) FILTER (WHERE strptime(parent."ContactDateTime", '{fmt}')
+                                      >= strptime(child."ContactDateTime", '{fmt}')
+                                   OR parent."Service" <> child."Service"
+                                   OR cs.person_id <> ps.person_id),  -- NULL when a web form was anonymous
+               count(*), count(*) FILTER (WHERE cs.person_id = ps.person_id)
+        FROM contacts t
         JOIN cc child ON child."ContactID" = t.event_id
         JOIN cc parent ON parent."ContactID" = t.follows_event_id
-        WHERE strptime(parent."ContactDateTime", '{fmt}') >= strptime(child."ContactDateTime", '{fmt}')
-           OR parent."Service" <> child."Service"
-           OR (parent."CustomerNo" IS NOT NULL AND child."CustomerNo" IS NOT NULL
-               AND parent."CustomerNo" <> child."CustomerNo"
-               AND parent."CustomerNo" NOT IN (SELECT source_id FROM source_records WHERE agency = 'council_contact'))
-    """).fetchall()[0][0]
+        LEFT JOIN source_records cs ON cs.agency = 'council_contact' AND cs.source_id = child."CustomerNo"
+        LEFT JOIN source_records ps ON ps.agency = 'council_contact' AND ps.source_id = parent."CustomerNo"
+    """).fetchall()[0]
     assert bad == 0
+    assert pairs > 1000 and same_person > 0.8 * pairs
     share_after_handoff, with_parent = con.execute("""
         SELECT avg(after_handoff::INT), avg((follows_event_id IS NOT NULL)::INT)
         FROM contacts WHERE demand_type = 'failure'""").fetchall()[0]

@@ -84,6 +84,8 @@ def spend_lines(activity: pa.Table, extra: list[SpendLine], years: tuple[str, ..
     uplift: dict[tuple[str, str], float] = {}
     lines: list[SpendLine] = []
     for (agency, year, service, theme, funder), pence in sorted(by.items()):
+        if pence == 0:
+            continue  # activity without a unit cost (assessments, appointments) has no line of its own
         u = uplift.setdefault((agency, service), float(rng.uniform(1.05, 1.30)))
         amount = int(round(pence * u * rng.uniform(0.97, 1.03)))
         lines.append(SpendLine(agency, year, funder, service, theme, "front line", amount, pence))
