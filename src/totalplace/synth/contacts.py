@@ -60,12 +60,19 @@ def _typo(text: str, r: random.Random, words: dict[str, str]) -> str:
     return text[:i] + text[i] + text[i:]  # double a letter
 
 
+@cache
+def _paraphrases(_key: int) -> list[tuple[re.Pattern[str], list[str]]]:
+    """Paraphrase phrases as whole-word patterns (so 'Cust' never matches inside 'Customer')."""
+    return [(re.compile(rf"(?<![\w']){re.escape(k)}(?![\w'])"), [a.replace("\\", "") for a in v])
+            for k, v in templates()["paraphrase"].items()]
+
+
 def make_text(template: str, slots: dict[str, list[str]], r: random.Random, cfg: dict[str, Any]) -> str:
     """Fill one template, then paraphrase and perhaps misspell it."""
     text = _SLOT.sub(lambda m: r.choice(slots[m.group(1)]) if m.group(1) in slots else m.group(0), template)
-    for phrase, alts in cfg["paraphrase"].items():
-        if phrase in text and r.random() < 0.5:
-            text = text.replace(phrase, r.choice(alts), 1)
+    for pattern, alts in _paraphrases(id(cfg)):
+        if r.random() < 0.5 and pattern.search(text):
+            text = pattern.sub(r.choice(alts), text, count=1)
     text = re.sub(r"\s{2,}", " ", text).strip()
     if text and text[0].islower() and r.random() < 0.7:
         text = text[0].upper() + text[1:]
