@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from totalplace.errors import TotalplaceError
+from totalplace.manifest import MANIFEST_NAME
 from totalplace.synth.noise import NoiseConfig
 from totalplace.synth.population import Period, make_population
 from totalplace.synth.records import RecordPlan, person_extracts
@@ -50,8 +51,12 @@ class SynthSummary:
 def _check_out(out: Path, force: bool) -> None:
     if out.exists() and not out.is_dir():
         raise SynthError(f"{out}: exists and is not a folder")
-    if out.exists() and any(out.iterdir()) and not force:
-        raise SynthError(f"{out}: folder is not empty; pass force=True (--force) to overwrite it")
+    if out.exists() and any(out.iterdir()):
+        if not force:
+            raise SynthError(f"{out}: folder is not empty; pass force=True (--force) to overwrite it")
+        if not (out / MANIFEST_NAME).exists() and not (out / "truth").is_dir():
+            raise SynthError(f"{out}: not a synthetic place (no {MANIFEST_NAME}); refusing to delete its "
+                             "contents even with --force")
 
 
 def generate(
