@@ -43,13 +43,27 @@ def run_one(suite: str, module: str, residents: int, keep: bool = False) -> dict
         before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
         t0 = time.perf_counter()
         proc = subprocess.run(
-            [sys.executable, "-m", "benchmarks", "--child", module, str(residents), str(workdir), str(result_file)],
-            cwd=HERE.parent, env={**os.environ, "PYTHONHASHSEED": "0"},
+            [
+                sys.executable,
+                "-m",
+                "benchmarks",
+                "--child",
+                module,
+                str(residents),
+                str(workdir),
+                str(result_file),
+            ],
+            cwd=HERE.parent,
+            env={**os.environ, "PYTHONHASHSEED": "0"},
         )
         wall = time.perf_counter() - t0
         peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-        row: dict = {"suite": suite, "residents": residents, "wall_s": round(wall, 2),
-                     "when": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")}
+        row: dict = {
+            "suite": suite,
+            "residents": residents,
+            "wall_s": round(wall, 2),
+            "when": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        }
         # ru_maxrss of children is the max over all children so far: exact only when this
         # child is the largest yet, which the runner guarantees by running sizes in ascending order.
         row["peak_rss_mb"] = round(max(peak_kb, before) / 1024, 1)
@@ -71,10 +85,15 @@ def write_results(suite: str, rows: list[dict], results: Path = RESULTS) -> None
 
 
 def write_readme(results: Path = RESULTS) -> None:
-    lines = ["# Benchmark results", "",
-             f"Machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}. "
-             "Written by `python -m benchmarks`; wall time and peak memory (RSS) are measured by the "
-             "runner for the subprocess that ran the benchmark.", ""]
+    lines = [
+        "# Benchmark results",
+        "",
+        f"Machine: {platform.machine()}, {os.cpu_count()} CPUs, "
+        f"Python {platform.python_version()}. "
+        "Written by `python -m benchmarks`; wall time and peak memory (RSS) are measured by the "
+        "runner for the subprocess that ran the benchmark.",
+        "",
+    ]
     for p in sorted(results.glob("*.json")):
         rows = json.loads(p.read_text(encoding="utf-8"))
         if not rows:
@@ -85,8 +104,13 @@ def write_readme(results: Path = RESULTS) -> None:
         cols = keys + extra + ["when"]
         lines += [f"## {p.stem}", "", "| " + " | ".join(cols) + " |", "|" + " --- |" * len(cols)]
         for r in rows:
-            lines.append("| " + " | ".join(
-                f"{r[c]:,}" if isinstance(r.get(c), int) else str(r.get(c, "")) for c in cols) + " |")
+            lines.append(
+                "| "
+                + " | ".join(
+                    f"{r[c]:,}" if isinstance(r.get(c), int) else str(r.get(c, "")) for c in cols
+                )
+                + " |"
+            )
         lines.append("")
     (results / "README.md").write_text("\n".join(lines), encoding="utf-8")
 
@@ -99,7 +123,9 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     ap.add_argument("--only", action="append", help="suite to run (repeatable); default all")
     ap.add_argument("--residents", type=int, action="append", help="size(s); default the suite's")
-    ap.add_argument("--out", type=Path, default=RESULTS, help="results folder (default benchmarks/results)")
+    ap.add_argument(
+        "--out", type=Path, default=RESULTS, help="results folder (default benchmarks/results)"
+    )
     args = ap.parse_args(argv)
     available = suites()
     chosen = args.only or list(available)

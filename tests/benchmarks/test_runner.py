@@ -12,8 +12,22 @@ REPO = Path(__file__).resolve().parents[2]
 
 def test_runner_measures_and_writes_results(tmp_path):
     out = tmp_path / "results"
-    r = subprocess.run([sys.executable, "-m", "benchmarks", "--only", "synth", "--residents", "600",
-                        "--out", str(out)], cwd=REPO, capture_output=True, text=True)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "benchmarks",
+            "--only",
+            "synth",
+            "--residents",
+            "600",
+            "--out",
+            str(out),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
     assert r.returncode == 0, r.stderr
     rows = json.loads((out / "synth.json").read_text())
     assert [row["residents"] for row in rows] == [600]
@@ -25,6 +39,10 @@ def test_runner_measures_and_writes_results(tmp_path):
 
 
 def test_runner_rejects_unknown_suite(tmp_path):
-    r = subprocess.run([sys.executable, "-m", "benchmarks", "--only", "nope", "--out", str(tmp_path)],
-                       cwd=REPO, capture_output=True, text=True)
+    r = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "--only", "nope", "--out", str(tmp_path)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
     assert r.returncode != 0 and "unknown suite" in r.stderr

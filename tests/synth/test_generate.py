@@ -8,8 +8,8 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
-
 from conftest import ANYTOWN_RESIDENTS, ANYTOWN_SEED
+
 from totalplace.cli import main
 from totalplace.errors import TotalplaceError
 from totalplace.manifest import load_manifest
@@ -17,8 +17,11 @@ from totalplace.synth import generate
 
 
 def digests(root: Path) -> dict[str, str]:
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
 
 
 def test_same_seed_same_bytes(anytown_20k, tmp_path):
@@ -63,9 +66,14 @@ def test_events_refer_to_person_records(anytown_20k):
         if f.table != "events" or "source_id" not in f.columns:
             continue
         t = read_extract(anytown_20k, f)
-        ids = set(t.column(f.column_specs()["source_id"].column).cast("string").to_pylist()) - {None, ""}
+        ids = set(t.column(f.column_specs()["source_id"].column).cast("string").to_pylist()) - {
+            None,
+            "",
+        }
         missing = [i for i in ids if (a.id, i) not in known]
-        assert not missing, f"{f.path}: {len(missing)} events refer to no person record, e.g. {missing[:3]}"
+        assert not missing, (
+            f"{f.path}: {len(missing)} events refer to no person record, e.g. {missing[:3]}"
+        )
         checked += 1
     assert checked >= 10
 
@@ -108,8 +116,22 @@ def test_same_bytes_across_processes(tmp_path):
     outs = []
     for hash_seed in ("1", "2"):
         out = tmp_path / f"p{hash_seed}"
-        subprocess.run([sys.executable, "-m", "totalplace.cli", "synth", "--residents", "1500", "--seed", "9",
-                        "--out", str(out)], check=True, capture_output=True,
-                       env={**os.environ, "PYTHONHASHSEED": hash_seed})
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "totalplace.cli",
+                "synth",
+                "--residents",
+                "1500",
+                "--seed",
+                "9",
+                "--out",
+                str(out),
+            ],
+            check=True,
+            capture_output=True,
+            env={**os.environ, "PYTHONHASHSEED": hash_seed},
+        )
         outs.append(digests(out))
     assert outs[0] == outs[1]

@@ -57,8 +57,11 @@ def test_age_at_start_agrees_with_dob(pop):
         assert age[i] == expected
 
 
-@pytest.mark.parametrize("row", prevalence_table().to_pylist(),
-                         ids=lambda r: f"{r['need']}-{r['sex'] or 'all'}-{r['age_min']}")
+@pytest.mark.parametrize(
+    "row",
+    prevalence_table().to_pylist(),
+    ids=lambda r: f"{r['need']}-{r['sex'] or 'all'}-{r['age_min']}",
+)
 def test_prevalence_matches_data_file(pop, row):
     age, sex = pop.col("age_at_start"), pop.col("sex")
     eligible = (age >= row["age_min"]) & (age <= row["age_max"])
@@ -75,7 +78,9 @@ def test_needs_respect_age_constraints(pop):
     for need in ("child_in_need", "looked_after"):
         assert (age[pop.col(f"need_{need}")] <= 17).all()
     assert (age[pop.col("need_frailty")] >= 65).all()
-    assert ((age[pop.col("need_unemployment")] >= 16) & (age[pop.col("need_unemployment")] <= 64)).all()
+    assert (
+        (age[pop.col("need_unemployment")] >= 16) & (age[pop.col("need_unemployment")] <= 64)
+    ).all()
     # Every looked-after child is also a child in need (as in DfE statistics).
     assert (pop.col("need_child_in_need")[pop.col("need_looked_after")]).all()
 
@@ -133,8 +138,16 @@ def test_nhs_numbers_valid_distinct_and_never_issued(pop):
 def test_addresses_and_movers(pop):
     hh = pop.households
     assert len(set(hh.column("uprn").to_pylist())) == hh.num_rows
-    assert len(set(zip(hh.column("address").to_pylist(), hh.column("postcode").to_pylist(), strict=True))) \
+    assert (
+        len(
+            set(
+                zip(
+                    hh.column("address").to_pylist(), hh.column("postcode").to_pylist(), strict=True
+                )
+            )
+        )
         == hh.num_rows
+    )
     pcodes = pop.col("postcode")
     assert all(p[:2] == "AT" and " " in p for p in pcodes[:500])
     moved = pop.people.column("moved_on").is_valid().to_numpy(zero_copy_only=False)
@@ -157,7 +170,9 @@ def test_twins_and_shared_names(pop):
     for pair in by_hh.values():
         assert len(pair) == 2
         a, b = pair
-        assert a["dob"] == b["dob"] and a["family_name"] == b["family_name"] and a["uprn"] == b["uprn"]
+        assert (
+            a["dob"] == b["dob"] and a["family_name"] == b["family_name"] and a["uprn"] == b["uprn"]
+        )
         assert a["given_name"] != b["given_name"]
     shared = t.filter(t.column("shares_name")).to_pylist()
     assert len(shared) >= 5
@@ -180,5 +195,7 @@ def test_same_seed_same_population_different_seed_different():
     a = make_population(3_000, np.random.default_rng(5))
     b = make_population(3_000, np.random.default_rng(5))
     c = make_population(3_000, np.random.default_rng(6))
-    assert a.people.equals(b.people) and a.needs.equals(b.needs) and a.households.equals(b.households)
+    assert (
+        a.people.equals(b.people) and a.needs.equals(b.needs) and a.households.equals(b.households)
+    )
     assert not a.people.equals(c.people)

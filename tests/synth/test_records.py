@@ -33,15 +33,26 @@ def read_extract(place: Path, f) -> pa.Table:
 
         ws = load_workbook(path, read_only=True).active
         rows = list(ws.iter_rows(values_only=True))
-        return pa.table({h: pa.array([None if i >= len(r) or r[i] is None else str(r[i]) for r in rows[1:]], pa.string())
-                         for i, h in enumerate(rows[0])})
+        return pa.table(
+            {
+                h: pa.array(
+                    [None if i >= len(r) or r[i] is None else str(r[i]) for r in rows[1:]],
+                    pa.string(),
+                )
+                for i, h in enumerate(rows[0])
+            }
+        )
     text = path.read_bytes().decode("utf-8" if f.encoding == "auto" else f.encoding).encode("utf-8")
     parse = pacsv.ParseOptions(delimiter=f.delimiter or ",")
     names = pacsv.read_csv(pa.py_buffer(text), parse_options=parse).schema.names
     return pacsv.read_csv(
-        pa.py_buffer(text), parse_options=parse,
-        convert_options=pacsv.ConvertOptions(column_types={n: pa.string() for n in names},
-                                             strings_can_be_null=True, quoted_strings_can_be_null=True),
+        pa.py_buffer(text),
+        parse_options=parse,
+        convert_options=pacsv.ConvertOptions(
+            column_types={n: pa.string() for n in names},
+            strings_can_be_null=True,
+            quoted_strings_can_be_null=True,
+        ),
     )
 
 
@@ -77,7 +88,9 @@ def extracts(place, person_files):
 
 def test_manifest_validates_and_covers_every_agency(manifest, person_files):
     assert manifest.name == "Anytown"
-    assert manifest.period.start == dt.date(2023, 4, 1) and manifest.period.end == dt.date(2026, 3, 31)
+    assert manifest.period.start == dt.date(2023, 4, 1) and manifest.period.end == dt.date(
+        2026, 3, 31
+    )
     assert len(manifest.agencies) >= 10
     assert set(person_files) == {a.id for a in AGENCIES}
 
@@ -129,13 +142,26 @@ def test_only_health_and_social_care_hold_nhs_numbers(manifest):
     for a, f in manifest.files():
         if f.table == "source_people" and "nhs_number" in f.columns:
             assert a.sector in HEALTH_AND_CARE, a.id
-    holders = [a.id for a, f in manifest.files() if f.table == "source_people" and "nhs_number" in f.columns]
+    holders = [
+        a.id
+        for a, f in manifest.files()
+        if f.table == "source_people" and "nhs_number" in f.columns
+    ]
     assert len(holders) >= 3
 
 
 def test_nhs_numbers_valid_except_deliberate_corruption(truth, extracts, person_files):
-    noise = dict(zip(zip(truth.column("agency").to_pylist(), truth.column("source_id").to_pylist()),
-                     truth.column("noise").to_pylist(), strict=True))
+    noise = dict(
+        zip(
+            zip(
+                truth.column("agency").to_pylist(),
+                truth.column("source_id").to_pylist(),
+                strict=True,
+            ),
+            truth.column("noise").to_pylist(),
+            strict=True,
+        )
+    )
     checked = corrupt = 0
     for aid, f in person_files.items():
         spec = f.column_specs()
@@ -192,7 +218,9 @@ def test_extract_columns_reveal_no_truth(extracts):
 def test_truth_shape(truth):
     assert truth.column_names == ["agency", "source_id", "person_id", "household_id", "noise"]
     assert truth.schema.field("noise").type == pa.list_(pa.string())
-    keys = list(zip(truth.column("agency").to_pylist(), truth.column("source_id").to_pylist(), strict=True))
+    keys = list(
+        zip(truth.column("agency").to_pylist(), truth.column("source_id").to_pylist(), strict=True)
+    )
     assert len(keys) == len(set(keys))
 
 
@@ -200,16 +228,42 @@ def noise_rate(truth: pa.Table, kind: str) -> float:
     return sum(kind in x for x in truth.column("noise").to_pylist()) / truth.num_rows
 
 
-@pytest.mark.parametrize("kind", ["typo", "case_whitespace", "address_format", "missing_postcode", "missing_dob",
-                                  "missing_given_name", "dob_digit"])
+@pytest.mark.parametrize(
+    "kind",
+    [
+        "typo",
+        "case_whitespace",
+        "address_format",
+        "missing_postcode",
+        "missing_dob",
+        "missing_given_name",
+        "dob_digit",
+    ],
+)
 def test_unconditional_noise_at_its_rate(truth, kind):
     rate = noise_rate(truth, kind)
     expected = getattr(NoiseConfig(), kind)
     assert 0.6 * expected <= rate <= 1.4 * expected, (kind, rate, expected)
 
 
-@pytest.mark.parametrize("kind", ["address_format", "sex_unknown", "known_by_middle_name", "nickname", "maiden_name", "double_barrelled", "dob_swap", "nhs_corrupt",
-                                  "old_address", "missing_nhs_number", "duplicate", "twin", "shared_name"])
+@pytest.mark.parametrize(
+    "kind",
+    [
+        "address_format",
+        "sex_unknown",
+        "known_by_middle_name",
+        "nickname",
+        "maiden_name",
+        "double_barrelled",
+        "dob_swap",
+        "nhs_corrupt",
+        "old_address",
+        "missing_nhs_number",
+        "duplicate",
+        "twin",
+        "shared_name",
+    ],
+)
 def test_conditional_noise_and_hazards_present(truth, kind):
     n = sum(kind in x for x in truth.column("noise").to_pylist())
     assert n >= 5, (kind, n)
@@ -250,14 +304,23 @@ def _parse_dates(values: list[str | None], fmt: str | None) -> list[dt.date | No
 
 
 @pytest.mark.parametrize("agency", [a.id for a in AGENCIES])
-def test_clean_records_match_the_truth_and_noisy_ones_differ(agency, truth, people, extracts, person_files):
+def test_clean_records_match_the_truth_and_noisy_ones_differ(
+    agency, truth, people, extracts, person_files
+):
     """Records with no noise carry the person's true name and dob; noise shows where recorded."""
     f = person_files[agency]
     spec = f.column_specs()
     t = extracts[agency]
     tr = truth.filter(pc.equal(truth.column("agency"), agency))
-    by_id = {s: (p, n) for s, p, n in zip(tr.column("source_id").to_pylist(), tr.column("person_id").to_pylist(),
-                                           tr.column("noise").to_pylist(), strict=True)}
+    by_id = {
+        s: (p, n)
+        for s, p, n in zip(
+            tr.column("source_id").to_pylist(),
+            tr.column("person_id").to_pylist(),
+            tr.column("noise").to_pylist(),
+            strict=True,
+        )
+    }
     given = t.column(spec["given_name"].column).to_pylist()
     family = t.column(spec["family_name"].column).to_pylist()
     dob_col = spec["dob"]
@@ -269,9 +332,20 @@ def test_clean_records_match_the_truth_and_noisy_ones_differ(agency, truth, peop
     clean = noisy_dob = 0
     for sid, g, fam, d in zip(ids, given, family, dobs, strict=True):
         pid, noise = by_id[sid]
-        if not set(noise) - {"duplicate", "twin", "shared_name", "old_address", "missing_postcode",
-                             "missing_nhs_number", "nhs_corrupt", "address_format", "sex_unknown"}:
-            assert g.lower() == true_given[pid].lower() and fam.lower() == true_family[pid].lower(), (sid, g, fam)
+        if not set(noise) - {
+            "duplicate",
+            "twin",
+            "shared_name",
+            "old_address",
+            "missing_postcode",
+            "missing_nhs_number",
+            "nhs_corrupt",
+            "address_format",
+            "sex_unknown",
+        }:
+            assert (
+                g.lower() == true_given[pid].lower() and fam.lower() == true_family[pid].lower()
+            ), (sid, g, fam)
             assert d == true_dob[pid], (sid, d, true_dob[pid])
             clean += 1
         if "dob_swap" in noise or "dob_digit" in noise:

@@ -53,10 +53,14 @@ def _check_out(out: Path, force: bool) -> None:
         raise SynthError(f"{out}: exists and is not a folder")
     if out.exists() and any(out.iterdir()):
         if not force:
-            raise SynthError(f"{out}: folder is not empty; pass force=True (--force) to overwrite it")
+            raise SynthError(
+                f"{out}: folder is not empty; pass force=True (--force) to overwrite it"
+            )
         if not (out / MANIFEST_NAME).exists() and not (out / "truth").is_dir():
-            raise SynthError(f"{out}: not a synthetic place (no {MANIFEST_NAME}); refusing to delete its "
-                             "contents even with --force")
+            raise SynthError(
+                f"{out}: not a synthetic place (no {MANIFEST_NAME}); refusing to delete its "
+                "contents even with --force"
+            )
 
 
 def generate(
@@ -90,8 +94,9 @@ def generate(
     noise = noise or NoiseConfig()
     period = period or Period()
     # Independent streams per part, so adding draws to one part leaves the others unchanged.
-    pop_rng, plan_rng, act_rng, rec_rng = (np.random.default_rng(s) for s in
-                                           np.random.SeedSequence(seed).spawn(4))
+    pop_rng, plan_rng, act_rng, rec_rng = (
+        np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(4)
+    )
     timings: dict[str, float] = {}
     t = time.perf_counter()
     pop = make_population(residents, pop_rng, period)
@@ -119,7 +124,9 @@ def generate(
     truth["households"] = pop.households
 
     t = time.perf_counter()
-    written = write_place(out, person_files + files, truth, period, force=force, price_year=price_year)
+    written = write_place(
+        out, person_files + files, truth, period, force=force, price_year=price_year
+    )
     timings["write"] = time.perf_counter() - t
 
     lines = [
@@ -128,5 +135,12 @@ def generate(
         *extra_lines,
         f"Wrote {len(written)} files; truth in {out / 'truth'}",
     ]
-    return SynthSummary(out=out, residents=pop.size, households=pop.households.num_rows,
-                        records=source_records.num_rows, files=written, timings=timings, lines=lines)
+    return SynthSummary(
+        out=out,
+        residents=pop.size,
+        households=pop.households.num_rows,
+        records=source_records.num_rows,
+        files=written,
+        timings=timings,
+        lines=lines,
+    )

@@ -14,17 +14,95 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 _STREET_WORDS = (
-    "Mill", "Church", "Station", "Oak", "Elm", "Ash", "Beech", "Willow", "Park", "Victoria",
-    "Albert", "Queens", "Kings", "Windsor", "York", "Manor", "Grange", "Meadow", "Orchard",
-    "Chapel", "Castle", "Bridge", "Brook", "River", "Canal", "Market", "High", "North", "South",
-    "West", "East", "Green", "Hill", "Valley", "Spring", "Forge", "Foundry", "Wharf", "Cedar",
-    "Holly", "Rowan", "Hawthorn", "Cherry", "Chestnut", "Sycamore", "Lime", "Birch", "Heather",
-    "Primrose", "Bluebell", "Clarence", "Alexandra", "Nelson", "Wellington", "Stanley",
-    "Gladstone", "Cromwell", "Milton", "Shakespeare", "Tennyson", "Byron", "Kingsway",
-    "Abbey", "Priory", "Rectory", "Vicarage", "School", "College", "Hospital", "Quarry",
+    "Mill",
+    "Church",
+    "Station",
+    "Oak",
+    "Elm",
+    "Ash",
+    "Beech",
+    "Willow",
+    "Park",
+    "Victoria",
+    "Albert",
+    "Queens",
+    "Kings",
+    "Windsor",
+    "York",
+    "Manor",
+    "Grange",
+    "Meadow",
+    "Orchard",
+    "Chapel",
+    "Castle",
+    "Bridge",
+    "Brook",
+    "River",
+    "Canal",
+    "Market",
+    "High",
+    "North",
+    "South",
+    "West",
+    "East",
+    "Green",
+    "Hill",
+    "Valley",
+    "Spring",
+    "Forge",
+    "Foundry",
+    "Wharf",
+    "Cedar",
+    "Holly",
+    "Rowan",
+    "Hawthorn",
+    "Cherry",
+    "Chestnut",
+    "Sycamore",
+    "Lime",
+    "Birch",
+    "Heather",
+    "Primrose",
+    "Bluebell",
+    "Clarence",
+    "Alexandra",
+    "Nelson",
+    "Wellington",
+    "Stanley",
+    "Gladstone",
+    "Cromwell",
+    "Milton",
+    "Shakespeare",
+    "Tennyson",
+    "Byron",
+    "Kingsway",
+    "Abbey",
+    "Priory",
+    "Rectory",
+    "Vicarage",
+    "School",
+    "College",
+    "Hospital",
+    "Quarry",
 )
-_STREET_TYPES = ("Road", "Street", "Lane", "Avenue", "Close", "Way", "Drive", "Crescent",
-                 "Gardens", "Terrace", "Grove", "Place", "Court", "Walk", "Rise", "View")
+_STREET_TYPES = (
+    "Road",
+    "Street",
+    "Lane",
+    "Avenue",
+    "Close",
+    "Way",
+    "Drive",
+    "Crescent",
+    "Gardens",
+    "Terrace",
+    "Grove",
+    "Place",
+    "Court",
+    "Walk",
+    "Rise",
+    "View",
+)
 _UNIT_LETTERS = np.array(list("ABDEFGHJLNPQRSTUWXYZ"))  # the letters used in inward codes
 TOWN = "ANYTOWN"
 
@@ -33,12 +111,12 @@ TOWN = "ANYTOWN"
 class Dwellings:
     """Every dwelling, as parallel arrays (index = dwelling number)."""
 
-    lsoa_idx: np.ndarray      # int, index into ``lsoa_codes``
-    uprn: pa.Array            # string
-    address: pa.Array         # string, e.g. '12 Mill Lane, Anytown'
-    postcode: pa.Array        # string, e.g. 'AT3 4BX'
-    lsoa_codes: pa.Array      # string, one per small area
-    deprivation: np.ndarray   # float, one per small area
+    lsoa_idx: np.ndarray  # int, index into ``lsoa_codes``
+    uprn: pa.Array  # string
+    address: pa.Array  # string, e.g. '12 Mill Lane, Anytown'
+    postcode: pa.Array  # string, e.g. 'AT3 4BX'
+    lsoa_codes: pa.Array  # string, one per small area
+    deprivation: np.ndarray  # float, one per small area
 
 
 def _postcodes(n_pc: int, pc_lsoa: np.ndarray, rng: np.random.Generator) -> pa.Array:
@@ -85,7 +163,8 @@ def make_dwellings(n: int, residents: int, rng: np.random.Generator) -> Dwelling
     word = rng.integers(0, len(_STREET_WORDS), n_pc)
     stype = rng.integers(0, len(_STREET_TYPES), n_pc)
     street = pc.binary_join_element_wise(
-        pa.array(np.array(_STREET_WORDS)[word]), pa.array(np.array(_STREET_TYPES)[stype]), " ")
+        pa.array(np.array(_STREET_WORDS)[word]), pa.array(np.array(_STREET_TYPES)[stype]), " "
+    )
     pc_start = np.r_[0, np.flatnonzero(np.diff(pc_idx)) + 1]
     rank_in_pc = np.arange(n) - np.repeat(pc_start, np.diff(np.r_[pc_start, n]))
     first_no = rng.integers(1, 60, n_pc)
@@ -93,14 +172,22 @@ def make_dwellings(n: int, residents: int, rng: np.random.Generator) -> Dwelling
     # About one dwelling in six is a flat in a numbered building.
     is_flat = rng.random(n) < 0.16
     flat_no = rng.integers(1, 24, n)
-    flat_prefix = np.where(is_flat, np.char.add(np.char.add("Flat ", flat_no.astype(str)), ", "), "")
+    flat_prefix = np.where(
+        is_flat, np.char.add(np.char.add("Flat ", flat_no.astype(str)), ", "), ""
+    )
     first_line = np.char.add(flat_prefix, number.astype(str))
     address = pc.binary_join_element_wise(
-        pa.array(first_line), street.take(pa.array(pc_idx)), pa.scalar(TOWN.title()), " ")
+        pa.array(first_line), street.take(pa.array(pc_idx)), pa.scalar(TOWN.title()), " "
+    )
     address = pc.replace_substring_regex(address, r"^(.*?\d+) (.*) (Anytown)$", r"\1 \2, \3")
 
     uprn = 100_000_000_000 + np.cumsum(rng.integers(1, 40, n))
     uprn = pa.array(rng.permutation(uprn).astype(str))
-    return Dwellings(lsoa_idx=lsoa_idx, uprn=uprn, address=address,
-                     postcode=postcodes.take(pa.array(pc_idx)), lsoa_codes=lsoa_codes,
-                     deprivation=deprivation)
+    return Dwellings(
+        lsoa_idx=lsoa_idx,
+        uprn=uprn,
+        address=address,
+        postcode=postcodes.take(pa.array(pc_idx)),
+        lsoa_codes=lsoa_codes,
+        deprivation=deprivation,
+    )

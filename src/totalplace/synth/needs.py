@@ -1,10 +1,11 @@
 """Needs from latent factors: probit thresholds calibrated to ``data/prevalence.csv``.
 
 Each need has a liability ``loading * latent + smd_loading * complex + noise`` that is a
-standard normal for every person, and the threshold is the ``1 - p`` quantile of the liability among
-the eligible age band and sex, so exactly a share ``p`` of them has the need. Because liabilities share the latent
-disadvantage score (area + household + person) and, for the Hard Edges needs, a second
-"complex needs" factor, needs cluster: P(homeless | drug use) is many times P(homeless).
+standard normal for every person, and the threshold is the ``1 - p`` quantile of the
+liability among the eligible age band and sex, so exactly a share ``p`` of them has the
+need. Because liabilities share the latent disadvantage score (area + household + person)
+and, for the Hard Edges needs, a second "complex needs" factor, needs cluster:
+P(homeless | drug use) is many times P(homeless).
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ import datetime as dt
 
 import numpy as np
 import pyarrow as pa
-
 
 
 def need_flags(
@@ -35,7 +35,9 @@ def need_flags(
     known = {r["need"] for r in rows}
     missing = [k for k in needs if k not in known]
     if missing:
-        raise ValueError(f"data/prevalence.csv has no rows for needs {missing}; it has {sorted(known)}")
+        raise ValueError(
+            f"data/prevalence.csv has no rows for needs {missing}; it has {sorted(known)}"
+        )
     flags: dict[str, np.ndarray] = {}
     liabilities: dict[str, np.ndarray] = {}
     for need in needs:
@@ -46,7 +48,11 @@ def need_flags(
         if need == "looked_after":
             liab = liabilities["child_in_need"]
         else:
-            liab = a * latent + b * complex_factor + np.sqrt(1 - a * a - b * b) * rng.standard_normal(n)
+            liab = (
+                a * latent
+                + b * complex_factor
+                + np.sqrt(1 - a * a - b * b) * rng.standard_normal(n)
+            )
         flag = np.zeros(n, dtype=bool)
         for r in need_rows:
             eligible = (age >= r["age_min"]) & (age <= r["age_max"])
@@ -87,8 +93,9 @@ def need_spells(
             if need == "learning_disability":
                 frm = dob_days[pid]
             else:  # onset years ago for most, within the period for a few
-                frm = np.where(rng.random(k) < 0.85, s0 - rng.integers(30, 3650, k),
-                               rng.integers(s0, s1, k))
+                frm = np.where(
+                    rng.random(k) < 0.85, s0 - rng.integers(30, 3650, k), rng.integers(s0, s1, k)
+                )
                 frm = np.maximum(frm, dob_days[pid])
             to = np.full(k, -1, dtype=np.int64)
         else:
@@ -110,9 +117,11 @@ def need_spells(
     to = np.concatenate([p[3] for p in parts])
     order = np.lexsort((need, pid))
     to_o = to[order]
-    return pa.table({
-        "person_id": pa.array(pid[order]),
-        "need": pa.array(need[order]),
-        "from": pa.array(frm[order].astype("int32")).cast(pa.date32()),
-        "to": pa.array(to_o.astype("int32"), mask=to_o < 0).cast(pa.date32()),
-    })
+    return pa.table(
+        {
+            "person_id": pa.array(pid[order]),
+            "need": pa.array(need[order]),
+            "from": pa.array(frm[order].astype("int32")).cast(pa.date32()),
+            "to": pa.array(to_o.astype("int32"), mask=to_o < 0).cast(pa.date32()),
+        }
+    )

@@ -89,6 +89,7 @@ HAZARDS = ("duplicate", "twin", "shared_name")
 
 # ----------------------------------------------------------------------------- names
 
+
 @cache
 def nickname_map() -> dict[str, tuple[str, ...]]:
     """Given name -> its nicknames and variants (both directions of data/names/nicknames.csv)."""
@@ -96,7 +97,9 @@ def nickname_map() -> dict[str, tuple[str, ...]]:
     with resources.as_file(path) as p:
         t = pacsv.read_csv(p)
     out: dict[str, list[str]] = {}
-    for name, var in zip(t.column("name").to_pylist(), t.column("variant").to_pylist(), strict=True):
+    for name, var in zip(
+        t.column("name").to_pylist(), t.column("variant").to_pylist(), strict=True
+    ):
         out.setdefault(name, []).append(var)
         out.setdefault(var, []).append(name)
     return {k: tuple(dict.fromkeys(v)) for k, v in out.items()}
@@ -151,8 +154,11 @@ def typos(names: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     a, b = np.maximum(pos - 1, 1), np.maximum(pos, 2)
     b = np.minimum(b, np.maximum(length - 1, 0))
     transposed[rows, a], transposed[rows, b] = codes[rows, b], codes[rows, a]
-    out = np.select([op[:, None] == 0, op[:, None] == 1, op[:, None] == 2], [deleted, inserted, substituted],
-                    default=transposed).astype(np.uint32)
+    out = np.select(
+        [op[:, None] == 0, op[:, None] == 1, op[:, None] == 2],
+        [deleted, inserted, substituted],
+        default=transposed,
+    ).astype(np.uint32)
     return np.ascontiguousarray(out).view(f"U{WIDTH}").reshape(m)
 
 
@@ -162,12 +168,25 @@ def case_whitespace(values: pa.Array, rng: np.random.Generator) -> pa.Array:
     style = rng.integers(0, 3, k)
     upper, lower = pc.utf8_upper(values), pc.utf8_lower(values)
     spaced = pc.binary_join_element_wise(pa.scalar(" "), values, pa.scalar("  "), "")
-    return pc.case_when(pc.make_struct(pa.array(style == 0), pa.array(style == 1)), upper, lower, spaced)
+    return pc.case_when(
+        pc.make_struct(pa.array(style == 0), pa.array(style == 1)), upper, lower, spaced
+    )
 
 
-_ABBREVIATIONS = (("Road", "Rd"), ("Street", "St"), ("Avenue", "Ave"), ("Lane", "Ln"), ("Drive", "Dr"),
-                  ("Close", "Cl"), ("Crescent", "Cres"), ("Gardens", "Gdns"), ("Terrace", "Terr"),
-                  ("Place", "Pl"), ("Court", "Ct"), ("Grove", "Gr"))
+_ABBREVIATIONS = (
+    ("Road", "Rd"),
+    ("Street", "St"),
+    ("Avenue", "Ave"),
+    ("Lane", "Ln"),
+    ("Drive", "Dr"),
+    ("Close", "Cl"),
+    ("Crescent", "Cres"),
+    ("Gardens", "Gdns"),
+    ("Terrace", "Terr"),
+    ("Place", "Pl"),
+    ("Court", "Ct"),
+    ("Grove", "Gr"),
+)
 
 
 def address_format(values: pa.Array, rng: np.random.Generator) -> pa.Array:
@@ -178,11 +197,16 @@ def address_format(values: pa.Array, rng: np.random.Generator) -> pa.Array:
     for full, short in _ABBREVIATIONS:
         abbreviated = pc.replace_substring_regex(abbreviated, rf"\b{full}\b", short)
     no_town = pc.replace_substring_regex(values, r",\s*[A-Za-z]+$", "")
-    return pc.case_when(pc.make_struct(pa.array(style == 0), pa.array(style == 1)),
-                        abbreviated, no_town, pc.utf8_upper(values))
+    return pc.case_when(
+        pc.make_struct(pa.array(style == 0), pa.array(style == 1)),
+        abbreviated,
+        no_town,
+        pc.utf8_upper(values),
+    )
 
 
-# ----------------------------------------------------------------------------- dates and NHS numbers
+# ------------------------------------------------------------------------ dates and NHS numbers
+
 
 def _ymd(days: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     d = days.astype("datetime64[D]")

@@ -25,7 +25,6 @@ Everything is vectorised (numpy / pyarrow); there is no loop per person.
 from __future__ import annotations
 
 import datetime as dt
-import statistics
 from dataclasses import dataclass
 from importlib import resources
 from typing import Protocol
@@ -36,23 +35,41 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 NEEDS: tuple[str, ...] = (
-    "alcohol", "drugs", "mental_health", "unemployment", "offending", "homelessness",
-    "domestic_abuse", "child_in_need", "looked_after", "frailty", "long_term_condition",
+    "alcohol",
+    "drugs",
+    "mental_health",
+    "unemployment",
+    "offending",
+    "homelessness",
+    "domestic_abuse",
+    "child_in_need",
+    "looked_after",
+    "frailty",
+    "long_term_condition",
     "learning_disability",
 )
 # Mean length of an episode of need, in days; None = lifelong (from birth or onset, no end).
 _EPISODE_DAYS: dict[str, float | None] = {
-    "alcohol": 900, "drugs": 1200, "mental_health": 540, "unemployment": 270, "offending": 365,
-    "homelessness": 180, "domestic_abuse": 365, "child_in_need": 300, "looked_after": 700,
-    "frailty": None, "long_term_condition": None, "learning_disability": None,
+    "alcohol": 900,
+    "drugs": 1200,
+    "mental_health": 540,
+    "unemployment": 270,
+    "offending": 365,
+    "homelessness": 180,
+    "domestic_abuse": 365,
+    "child_in_need": 300,
+    "looked_after": 700,
+    "frailty": None,
+    "long_term_condition": None,
+    "learning_disability": None,
 }
 # Share of episodes already under way when the period starts (the rest begin within it).
 _ALREADY_STARTED = 0.45
 RESIDENTS_PER_LSOA = 1_500
 DWELLINGS_PER_POSTCODE = 15
-MOVE_RATE = 0.15          # households that moved during the period (~5% a year)
-TWIN_RATE = 0.03          # households with two or more children whose first two are twins
-SHARED_NAME_RATE = 0.04   # father-and-son households where the son has his father's name
+MOVE_RATE = 0.15  # households that moved during the period (~5% a year)
+TWIN_RATE = 0.03  # households with two or more children whose first two are twins
+SHARED_NAME_RATE = 0.04  # father-and-son households where the son has his father's name
 MARRIED_NAME_RATE = 0.75  # partners who took the head's surname (the rest kept their own)
 
 
@@ -110,6 +127,7 @@ class Population:
 
 # ----------------------------------------------------------------------------- data files
 
+
 def _data_csv(*parts: str) -> pa.Table:
     path = resources.files("totalplace").joinpath("data", *parts)
     with resources.as_file(path) as p:
@@ -122,7 +140,11 @@ def name_lists() -> dict[str, tuple[list[str], np.ndarray]]:
     Given names are also listed per era: keys 'F:modern', 'F:middle', 'F:old' (and 'M:...').
     """
     out = {}
-    for key, fname in (("F", "given_female.csv"), ("M", "given_male.csv"), ("family", "surnames.csv")):
+    for key, fname in (
+        ("F", "given_female.csv"),
+        ("M", "given_male.csv"),
+        ("family", "surnames.csv"),
+    ):
         t = _data_csv("names", fname)
         names = t.column("name").to_pylist()
         w = np.asarray(t.column("weight").to_numpy(), dtype=float)
@@ -131,7 +153,10 @@ def name_lists() -> dict[str, tuple[list[str], np.ndarray]]:
             era = np.array(t.column("era").to_pylist())
             for e in _ERAS:
                 sel = era == e
-                out[f"{key}:{e}"] = ([n for n, k in zip(names, sel, strict=True) if k], w[sel] / w[sel].sum())
+                out[f"{key}:{e}"] = (
+                    [n for n, k in zip(names, sel, strict=True) if k],
+                    w[sel] / w[sel].sum(),
+                )
     return out
 
 
@@ -148,11 +173,12 @@ def _era_probs(birth_year: np.ndarray) -> np.ndarray:
 
 
 def prevalence_table() -> pa.Table:
-    """``data/prevalence.csv``: need, sex, age_min, age_max, prevalence, loading, smd_loading, source."""
+    """``data/prevalence.csv``: need, sex, age band, prevalence, loadings and source."""
     return _data_csv("prevalence.csv")
 
 
 # ----------------------------------------------------------------------------- helpers
+
 
 def _days(d: dt.date) -> int:
     return (d - dt.date(1970, 1, 1)).days
@@ -219,20 +245,28 @@ def _households(residents: int, rng: np.random.Generator) -> tuple[np.ndarray, n
     return size, kind
 
 
-def _ages(hh_of: np.ndarray, pos: np.ndarray, kind_p: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def _ages(
+    hh_of: np.ndarray, pos: np.ndarray, kind_p: np.ndarray, rng: np.random.Generator
+) -> np.ndarray:
     """Age at the start of the period for each person, from household kind and position."""
     n = len(hh_of)
     u = rng.random(n)
     older = np.minimum(65 + rng.gamma(2.0, 6.5, n), 101)
     young_adult = 18 + rng.gamma(2.2, 9.0, n)
     head_single = np.where(u < 0.62, older, np.minimum(young_adult, 64))
-    head_couple = np.where(u < 0.38, np.minimum(20 + rng.gamma(2.0, 8.0, n), 64),
-                           np.minimum(55 + rng.gamma(2.0, 8.0, n), 100))
+    head_couple = np.where(
+        u < 0.38,
+        np.minimum(20 + rng.gamma(2.0, 8.0, n), 64),
+        np.minimum(55 + rng.gamma(2.0, 8.0, n), 100),
+    )
     head_family = np.minimum(22 + rng.gamma(4.0, 4.5, n), 62)
     # 'sharers': adults only, e.g. parents with grown-up children, or friends sharing.
     head_sharers = np.where(u < 0.6, 45 + rng.gamma(2.0, 6.0, n), 18 + rng.gamma(2.0, 5.0, n))
-    head_age = np.select([kind_p == 0, kind_p == 1, (kind_p == 2) | (kind_p == 3)],
-                         [head_single, head_couple, head_family], default=head_sharers)
+    head_age = np.select(
+        [kind_p == 0, kind_p == 1, (kind_p == 2) | (kind_p == 3)],
+        [head_single, head_couple, head_family],
+        default=head_sharers,
+    )
     head_age = np.minimum(head_age, 101)
     # Every member needs the head's age: take it from the household's first member.
     first = np.r_[0, np.flatnonzero(np.diff(hh_of)) + 1]
@@ -240,19 +274,30 @@ def _ages(hh_of: np.ndarray, pos: np.ndarray, kind_p: np.ndarray, rng: np.random
     partner_age = np.clip(hh_head_age + rng.normal(-1.5, 3.0, n), 18, 101)
     max_child = np.clip(hh_head_age - 18, 0, 17.99)
     child_age = rng.random(n) * max_child
-    adult_extra = np.clip(np.where(hh_head_age >= 45, 18 + rng.gamma(1.5, 4.0, n),
-                                   hh_head_age + rng.normal(0, 4, n)), 18, 90)
+    adult_extra = np.clip(
+        np.where(hh_head_age >= 45, 18 + rng.gamma(1.5, 4.0, n), hh_head_age + rng.normal(0, 4, n)),
+        18,
+        90,
+    )
     is_family = (kind_p == 2) | (kind_p == 3)
-    age = np.where(pos == 0, head_age,
-          np.where((pos == 1) & ((kind_p == 1) | (kind_p == 2)), partner_age,
-          np.where(is_family, child_age, adult_extra)))
+    age = np.where(
+        pos == 0,
+        head_age,
+        np.where(
+            (pos == 1) & ((kind_p == 1) | (kind_p == 2)),
+            partner_age,
+            np.where(is_family, child_age, adult_extra),
+        ),
+    )
     return np.floor(age).astype(np.int64)
 
 
 # ----------------------------------------------------------------------------- people
 
-def _pick(names: dict, key: str, k: int, rng: np.random.Generator, birth_year: np.ndarray | None = None
-          ) -> np.ndarray:
+
+def _pick(
+    names: dict, key: str, k: int, rng: np.random.Generator, birth_year: np.ndarray | None = None
+) -> np.ndarray:
     """k names from list ``key``; with ``birth_year``, from the era each person was born in."""
     if birth_year is None:
         lst, p = names[key]
@@ -267,7 +312,9 @@ def _pick(names: dict, key: str, k: int, rng: np.random.Generator, birth_year: n
     return out
 
 
-def make_population(residents: int, rng: np.random.Generator, period: PeriodLike | None = None) -> Population:
+def make_population(
+    residents: int, rng: np.random.Generator, period: PeriodLike | None = None
+) -> Population:
     """Create Anytown's residents, households and needs.
 
     Args:
@@ -292,19 +339,26 @@ def make_population(residents: int, rng: np.random.Generator, period: PeriodLike
     pos = np.arange(n) - np.repeat(first, size)
     kind_p = kind[hh_of]
     is_family = (kind_p == 2) | (kind_p == 3)
-    role_code = np.where(pos == 0, 0,
-                np.where((pos == 1) & ((kind_p == 1) | (kind_p == 2)), 1,
-                np.where(is_family, 2, 3)))
+    role_code = np.where(
+        pos == 0,
+        0,
+        np.where((pos == 1) & ((kind_p == 1) | (kind_p == 2)), 1, np.where(is_family, 2, 3)),
+    )
     role = np.array(["head", "partner", "child", "adult"])[role_code]
 
     age = _ages(hh_of, pos, kind_p, rng)
     # Sex: couples mostly mixed-sex; lone parents mostly mothers; older singles more often women.
     u = rng.random(n)
-    head_f = np.select([kind_p == 3, (kind_p == 0) & (age >= 70), kind_p == 0], [u < 0.89, u < 0.66, u < 0.46],
-                       default=u < 0.25)
+    head_f = np.select(
+        [kind_p == 3, (kind_p == 0) & (age >= 70), kind_p == 0],
+        [u < 0.89, u < 0.66, u < 0.46],
+        default=u < 0.25,
+    )
     head_f_hh = head_f[first][hh_of]
     partner_f = np.where(rng.random(n) < 0.96, ~head_f_hh, head_f_hh)
-    sex_f = np.where(role_code == 0, head_f, np.where(role_code == 1, partner_f, rng.random(n) < 0.49))
+    sex_f = np.where(
+        role_code == 0, head_f, np.where(role_code == 1, partner_f, rng.random(n) < 0.49)
+    )
 
     # Twins: in some families the first two children share a birthday.
     first_child = is_family & (pos == np.where(kind_p == 2, 2, 1))
@@ -319,24 +373,34 @@ def make_population(residents: int, rng: np.random.Generator, period: PeriodLike
     age = _age_on(dob, start)
 
     names = name_lists()
-    birth_year = (dob.astype("datetime64[D]").astype("datetime64[Y]").astype(np.int64) + 1970)
-    given = np.where(sex_f, _pick(names, "F", n, rng, birth_year), _pick(names, "M", n, rng, birth_year))
+    birth_year = dob.astype("datetime64[D]").astype("datetime64[Y]").astype(np.int64) + 1970
+    given = np.where(
+        sex_f, _pick(names, "F", n, rng, birth_year), _pick(names, "M", n, rng, birth_year)
+    )
     # Twins get different names (re-draw the second twin's name until it differs).
     for _ in range(10):
         same = twin_second & (given == np.roll(given, 1))
         if not same.any():
             break
         k = int(same.sum())
-        given[same] = np.where(sex_f[same], _pick(names, "F", k, rng, birth_year[same]),
-                               _pick(names, "M", k, rng, birth_year[same]))
+        given[same] = np.where(
+            sex_f[same],
+            _pick(names, "F", k, rng, birth_year[same]),
+            _pick(names, "M", k, rng, birth_year[same]),
+        )
     # Some sons carry their father's given name (same surname, same address, different dob).
     eldest_son = first_child & ~sex_f
     father_head = ~head_f_hh
     shares = eldest_son & father_head & (rng.random(n) < SHARED_NAME_RATE)
     given = np.where(shares, given[first][hh_of], given)
-    middle = np.where(sex_f, _pick(names, "F", n, rng, birth_year), _pick(names, "M", n, rng, birth_year))
-    middle = np.where(middle == given, np.where(sex_f, _pick(names, "F", n, rng), _pick(names, "M", n, rng)),
-                      middle)  # a middle name rarely repeats the given name
+    middle = np.where(
+        sex_f, _pick(names, "F", n, rng, birth_year), _pick(names, "M", n, rng, birth_year)
+    )
+    middle = np.where(
+        middle == given,
+        np.where(sex_f, _pick(names, "F", n, rng), _pick(names, "M", n, rng)),
+        middle,
+    )  # a middle name rarely repeats the given name
     middle = np.where(shares, middle[first][hh_of], middle)
     has_middle = (rng.random(n) < 0.6) | shares
 
@@ -366,8 +430,9 @@ def make_population(residents: int, rng: np.random.Generator, period: PeriodLike
 
     from totalplace.synth.needs import need_flags, need_spells
 
-    flags, _ = need_flags(prevalence_table(), NEEDS, age, np.where(sex_f, "F", "M"), latent,
-                          complex_factor, rng)
+    flags, _ = need_flags(
+        prevalence_table(), NEEDS, age, np.where(sex_f, "F", "M"), latent, complex_factor, rng
+    )
     needs = need_spells(flags, _EPISODE_DAYS, _ALREADY_STARTED, dob, start, end, rng)
 
     # Deaths: Gompertz-like annual mortality, doubled by frailty; a date within the period.
@@ -416,15 +481,17 @@ def make_population(residents: int, rng: np.random.Generator, period: PeriodLike
         cols[f"need_{need}"] = pa.array(flags[need])
     people = pa.table(cols)
 
-    households = pa.table({
-        "household_id": pa.array(np.arange(h, dtype=np.int64)),
-        "uprn": dw.uprn.take(pa.array(home)),
-        "address": dw.address.take(pa.array(home)),
-        "postcode": dw.postcode.take(pa.array(home)),
-        "lsoa": dw.lsoa_codes.take(pa.array(dw.lsoa_idx[home])),
-        "size": pa.array(size.astype(np.int16)),
-        "kind": pa.array(_KINDS[kind]),
-        "moved_on": _to_date32(moved_on, mask=moved_on < 0),
-    })
+    households = pa.table(
+        {
+            "household_id": pa.array(np.arange(h, dtype=np.int64)),
+            "uprn": dw.uprn.take(pa.array(home)),
+            "address": dw.address.take(pa.array(home)),
+            "postcode": dw.postcode.take(pa.array(home)),
+            "lsoa": dw.lsoa_codes.take(pa.array(dw.lsoa_idx[home])),
+            "size": pa.array(size.astype(np.int16)),
+            "kind": pa.array(_KINDS[kind]),
+            "moved_on": _to_date32(moved_on, mask=moved_on < 0),
+        }
+    )
     areas = pa.table({"lsoa": dw.lsoa_codes, "deprivation": pa.array(dw.deprivation)})
     return Population(period=period, people=people, households=households, needs=needs, areas=areas)

@@ -26,7 +26,16 @@ import pyarrow.compute as pc
 from totalplace.synth.agencies import AGENCIES, AGENCY_IDS, AgencySpec
 from totalplace.synth.extract import ExtractFile
 from totalplace.synth.noise import (
-    HAZARDS, NoiseConfig, address_format, case_whitespace, corrupt_nhs, dob_digit, dob_swap, dob_swap_ok, nicknames, typos,
+    HAZARDS,
+    NoiseConfig,
+    address_format,
+    case_whitespace,
+    corrupt_nhs,
+    dob_digit,
+    dob_swap,
+    dob_swap_ok,
+    nicknames,
+    typos,
 )
 from totalplace.synth.population import Population
 
@@ -68,12 +77,16 @@ def format_ids(spec: AgencySpec, m: int, rng: np.random.Generator) -> pa.Array:
         u = _distinct_ints(m, len(_LETTERS) * 10**9, rng)
         tail = rng.integers(0, 1000, m)
         return pc.binary_join_element_wise(
-            pa.array(_LETTERS[u // 10**9]), _zpad(u % 10**9, 9), _zpad(tail, 3), "")
+            pa.array(_LETTERS[u // 10**9]), _zpad(u % 10**9, 9), _zpad(tail, 3), ""
+        )
     if spec.id_scheme == "guid":
         raw = rng.bytes(16 * m)
         hexs = np.frombuffer(binascii.hexlify(raw), dtype="S32").astype(str)
         h = pa.array(hexs)
-        parts = [pc.utf8_slice_codeunits(h, a, b) for a, b in ((0, 8), (8, 12), (12, 16), (16, 20), (20, 32))]
+        parts = [
+            pc.utf8_slice_codeunits(h, a, b)
+            for a, b in ((0, 8), (8, 12), (12, 16), (16, 20), (20, 32))
+        ]
         return pc.binary_join_element_wise(*parts, "-")
     raise ValueError(f"unknown id scheme {spec.id_scheme!r}")
 
@@ -82,7 +95,11 @@ def base_membership(pop: Population, rng: np.random.Generator) -> dict[str, np.n
     """Who each agency holds a record for regardless of this period's activity (history)."""
     n = pop.size
     age = pop.col("age_at_start")
-    need = {c.removeprefix("need_"): pop.col(c) for c in pop.people.column_names if c.startswith("need_")}
+    need = {
+        c.removeprefix("need_"): pop.col(c)
+        for c in pop.people.column_names
+        if c.startswith("need_")
+    }
     any_need = np.zeros(n, dtype=bool)
     for v in need.values():
         any_need |= v
@@ -93,16 +110,34 @@ def base_membership(pop: Population, rng: np.random.Generator) -> dict[str, np.n
 
     return {
         "acute": p(0.40) | (any_need & p(0.6)),
-        "mental_health": (need["mental_health"] & p(0.22)) | (need["drugs"] & p(0.25))
-                         | (need["learning_disability"] & p(0.1)),
-        "adult_social_care": adult & ((need["frailty"] & p(0.45)) | (need["learning_disability"] & p(0.35))
-                                      | (need["long_term_condition"] & (age >= 65) & p(0.08))),
-        "childrens_social_care": (age <= 17) & (need["child_in_need"] | need["looked_after"] | p(0.004)),
-        "police": (age >= 10) & ((need["offending"] & p(0.95)) | (need["domestic_abuse"] & p(0.35))
-                                 | (need["homelessness"] & p(0.3)) | (need["drugs"] & p(0.3)) | p(0.02)),
+        "mental_health": (need["mental_health"] & p(0.22))
+        | (need["drugs"] & p(0.25))
+        | (need["learning_disability"] & p(0.1)),
+        "adult_social_care": adult
+        & (
+            (need["frailty"] & p(0.45))
+            | (need["learning_disability"] & p(0.35))
+            | (need["long_term_condition"] & (age >= 65) & p(0.08))
+        ),
+        "childrens_social_care": (age <= 17)
+        & (need["child_in_need"] | need["looked_after"] | p(0.004)),
+        "police": (age >= 10)
+        & (
+            (need["offending"] & p(0.95))
+            | (need["domestic_abuse"] & p(0.35))
+            | (need["homelessness"] & p(0.3))
+            | (need["drugs"] & p(0.3))
+            | p(0.02)
+        ),
         "housing": (age >= 16) & (need["homelessness"] | p(0.025)),
-        "dwp": (age >= 16) & (age <= 66) & (need["unemployment"] | (need["long_term_condition"] & p(0.12))
-                                            | (need["learning_disability"] & p(0.3)) | p(0.05)),
+        "dwp": (age >= 16)
+        & (age <= 66)
+        & (
+            need["unemployment"]
+            | (need["long_term_condition"] & p(0.12))
+            | (need["learning_disability"] & p(0.3))
+            | p(0.05)
+        ),
         "probation": (age >= 18) & need["offending"] & p(0.45),
         "substance": (need["drugs"] & p(0.55)) | (need["alcohol"] & p(0.25)),
         "schools": (age >= 3) & (age <= 17) & p(0.97),
@@ -119,8 +154,9 @@ class RecordPlan:
         agencies: the agency specs (default: all of ``AGENCIES``).
     """
 
-    def __init__(self, pop: Population, rng: np.random.Generator,
-                 agencies: tuple[AgencySpec, ...] = AGENCIES) -> None:
+    def __init__(
+        self, pop: Population, rng: np.random.Generator, agencies: tuple[AgencySpec, ...] = AGENCIES
+    ) -> None:
         self.pop = pop
         self.agencies = {a.id: a for a in agencies}
         n = pop.size
@@ -143,8 +179,13 @@ class RecordPlan:
     def agency_ids(self) -> list[str]:
         return [a for a in AGENCY_IDS if a in self.agencies]
 
-    def source_ids(self, agency: str, person_idx: np.ndarray, rng: np.random.Generator,
-                   second_share: float = 0.4) -> pa.Array:
+    def source_ids(
+        self,
+        agency: str,
+        person_idx: np.ndarray,
+        rng: np.random.Generator,
+        second_share: float = 0.4,
+    ) -> pa.Array:
         """The agency's source id for each given person (index into ``pop.people``).
 
         Marks the people as known to the agency. A person with a duplicate record gets the
@@ -172,20 +213,43 @@ class RecordPlan:
         who = np.flatnonzero(self.known[agency])
         slot = self._dup_slot[agency][who]
         dup_who = who[slot >= 0]
-        ids = pa.concat_arrays([self._ids[agency].take(pa.array(who)),
-                                self._dup_ids[agency].take(pa.array(slot[slot >= 0]))])
+        ids = pa.concat_arrays(
+            [
+                self._ids[agency].take(pa.array(who)),
+                self._dup_ids[agency].take(pa.array(slot[slot >= 0])),
+            ]
+        )
         person = np.concatenate([who, dup_who])
         duplicate = np.concatenate([np.zeros(len(who), bool), np.ones(len(dup_who), bool)])
-        t = pa.table({"source_id": ids, "person_id": pa.array(person), "duplicate": pa.array(duplicate)})
+        t = pa.table(
+            {"source_id": ids, "person_id": pa.array(person), "duplicate": pa.array(duplicate)}
+        )
         # Sort by the agency's own id: the row order is then the agency's, not the truth's.
         return t.take(pc.sort_indices(t, [("source_id", "ascending")]))
 
 
 # ----------------------------------------------------------------------------- person extracts
 
-_PEOPLE_COLS = ("person_id", "household_id", "sex", "dob", "given_name", "middle_name", "family_name",
-                "birth_family_name", "nhs_number", "uprn", "address", "postcode", "moved_on",
-                "prev_uprn", "prev_address", "prev_postcode", "twin", "shares_name")
+_PEOPLE_COLS = (
+    "person_id",
+    "household_id",
+    "sex",
+    "dob",
+    "given_name",
+    "middle_name",
+    "family_name",
+    "birth_family_name",
+    "nhs_number",
+    "uprn",
+    "address",
+    "postcode",
+    "moved_on",
+    "prev_uprn",
+    "prev_address",
+    "prev_postcode",
+    "twin",
+    "shares_name",
+)
 
 
 def _np(t: pa.Table, name: str) -> np.ndarray:
@@ -204,12 +268,20 @@ def _unencodable(values: pa.Array, encoding: str) -> np.ndarray:
         except UnicodeEncodeError:
             bad.add(v)
     if bad:
-        out[idx] = pc.is_in(values.take(pa.array(idx)), pa.array(sorted(bad))).to_numpy(zero_copy_only=False)
+        out[idx] = pc.is_in(values.take(pa.array(idx)), pa.array(sorted(bad))).to_numpy(
+            zero_copy_only=False
+        )
     return out
 
 
-def _noisy_people(spec: AgencySpec, truth: pa.Table, people: pa.Table, cfg: NoiseConfig,
-                  rng: np.random.Generator, latest_year: int) -> tuple[dict[str, pa.Array], dict[str, np.ndarray]]:
+def _noisy_people(
+    spec: AgencySpec,
+    truth: pa.Table,
+    people: pa.Table,
+    cfg: NoiseConfig,
+    rng: np.random.Generator,
+    latest_year: int,
+) -> tuple[dict[str, pa.Array], dict[str, np.ndarray]]:
     """The agency's view of each record's person (canonical names), and the noise applied."""
     m = truth.num_rows
     P = people.take(truth.column("person_id"))
@@ -232,17 +304,24 @@ def _noisy_people(spec: AgencySpec, truth: pa.Table, people: pa.Table, cfg: Nois
     tags["nickname"][np.flatnonzero(sel)[has]] = True
 
     middle = _np(P, "middle_name").astype(object)
-    tags["known_by_middle_name"] = draw(cfg.known_by_middle_name, P.column("middle_name").is_valid().to_numpy(
-        zero_copy_only=False) & ~tags["nickname"])
+    tags["known_by_middle_name"] = draw(
+        cfg.known_by_middle_name,
+        P.column("middle_name").is_valid().to_numpy(zero_copy_only=False) & ~tags["nickname"],
+    )
     # ... and the middle-name field then holds the first given name (the two swap places).
-    middle_out = pc.if_else(pa.array(tags["known_by_middle_name"]), pa.array(given, pa.string()),
-                            P.column("middle_name").combine_chunks())
+    middle_out = pc.if_else(
+        pa.array(tags["known_by_middle_name"]),
+        pa.array(given, pa.string()),
+        P.column("middle_name").combine_chunks(),
+    )
     given = np.where(tags["known_by_middle_name"], middle, given)
 
     took = birth != family
     u = rng.random(m)
     tags["maiden_name"] = took & (u < cfg.maiden_name)
-    tags["double_barrelled"] = took & (u >= cfg.maiden_name) & (u < cfg.maiden_name + cfg.double_barrelled)
+    tags["double_barrelled"] = (
+        took & (u >= cfg.maiden_name) & (u < cfg.maiden_name + cfg.double_barrelled)
+    )
     dbl = tags["double_barrelled"]
     birth_first = rng.random(m) < 0.5
     joined = np.where(birth_first, birth + "-" + family, family + "-" + birth)
@@ -276,8 +355,9 @@ def _noisy_people(spec: AgencySpec, truth: pa.Table, people: pa.Table, cfg: Nois
             full = nhs.to_numpy(zero_copy_only=False).astype(object)
             full[idx] = bad.to_numpy(zero_copy_only=False)
             nhs = pa.array(full, type=pa.string())
-        tags["missing_nhs_number"] = draw(min(1.0, cfg.missing_nhs_number / 0.10 * (1 - spec.nhs_coverage)),
-                                          boost=True)
+        tags["missing_nhs_number"] = draw(
+            min(1.0, cfg.missing_nhs_number / 0.10 * (1 - spec.nhs_coverage)), boost=True
+        )
 
     tags["case_whitespace"] = draw(cfg.case_whitespace)
     which = rng.integers(0, 3, m)
@@ -289,7 +369,9 @@ def _noisy_people(spec: AgencySpec, truth: pa.Table, people: pa.Table, cfg: Nois
 
     if "address" in spec.cols:
         tags["address_format"] = draw(cfg.address_format)
-        address = pc.if_else(pa.array(tags["address_format"]), address_format(address, rng), address)
+        address = pc.if_else(
+            pa.array(tags["address_format"]), address_format(address, rng), address
+        )
     tags["missing_postcode"] = draw(cfg.missing_postcode)
     tags["missing_dob"] = draw(cfg.missing_dob)
     tags["missing_given_name"] = draw(cfg.missing_given_name)
@@ -302,7 +384,9 @@ def _noisy_people(spec: AgencySpec, truth: pa.Table, people: pa.Table, cfg: Nois
     if spec.encoding.lower().replace("-", "") not in ("utf8",):
         # The agency's code page lacks some letters (e.g. 'ś' in cp1252): the writer drops the
         # accent. Not configurable noise, but the record differs from the truth, so say so.
-        tags["transliterated"] = _unencodable(given_a, spec.encoding) | _unencodable(family_a, spec.encoding)
+        tags["transliterated"] = _unencodable(given_a, spec.encoding) | _unencodable(
+            family_a, spec.encoding
+        )
     sex = P.column("sex").combine_chunks()
     if "sex" in spec.cols:
         tags["sex_unknown"] = draw(cfg.sex_unknown)
@@ -324,7 +408,9 @@ def _noisy_people(spec: AgencySpec, truth: pa.Table, people: pa.Table, cfg: Nois
     return view, tags
 
 
-def _format(spec: AgencySpec, source_id: pa.Array, view: dict[str, pa.Array]) -> tuple[pa.Table, dict]:
+def _format(
+    spec: AgencySpec, source_id: pa.Array, view: dict[str, pa.Array]
+) -> tuple[pa.Table, dict]:
     """The agency's file layout: its own column names, date format, codes; and its mapping."""
     cols: dict[str, pa.Array] = {}
     mapping: dict[str, object] = {}
@@ -335,16 +421,27 @@ def _format(spec: AgencySpec, source_id: pa.Array, view: dict[str, pa.Array]) ->
             arr = pc.strftime(view["dob"], format=spec.dob_format)
         elif canon == "sex":
             codes = spec.sex_codes
-            arr = pc.case_when(pc.make_struct(pc.equal(view["sex"], "F"), pc.equal(view["sex"], "M")),
-                               pa.scalar(codes["F"]), pa.scalar(codes["M"]), pa.scalar(codes.get("U", "U")))
-            mapping[canon] = {"column": name, "map": {v: k for k, v in codes.items() if k in ("F", "M")}
-                              | ({codes["U"]: None} if codes.get("U") else {})}
+            arr = pc.case_when(
+                pc.make_struct(pc.equal(view["sex"], "F"), pc.equal(view["sex"], "M")),
+                pa.scalar(codes["F"]),
+                pa.scalar(codes["M"]),
+                pa.scalar(codes.get("U", "U")),
+            )
+            mapping[canon] = {
+                "column": name,
+                "map": {v: k for k, v in codes.items() if k in ("F", "M")}
+                | ({codes["U"]: None} if codes.get("U") else {}),
+            }
             cols[name] = arr
             continue
         elif canon == "nhs_number" and spec.nhs_spaced:
             n = view["nhs_number"]
-            arr = pc.binary_join_element_wise(pc.utf8_slice_codeunits(n, 0, 3), pc.utf8_slice_codeunits(n, 3, 6),
-                                              pc.utf8_slice_codeunits(n, 6, 10), " ")
+            arr = pc.binary_join_element_wise(
+                pc.utf8_slice_codeunits(n, 0, 3),
+                pc.utf8_slice_codeunits(n, 3, 6),
+                pc.utf8_slice_codeunits(n, 6, 10),
+                " ",
+            )
         elif canon == "postcode" and spec.id == "dwp":  # DWP's system drops the space
             arr = pc.replace_substring(view["postcode"], " ", "")
         else:
@@ -354,8 +451,9 @@ def _format(spec: AgencySpec, source_id: pa.Array, view: dict[str, pa.Array]) ->
     return pa.table(cols), mapping
 
 
-def person_extracts(plan: RecordPlan, cfg: NoiseConfig, rng: np.random.Generator
-                    ) -> tuple[list[ExtractFile], pa.Table]:
+def person_extracts(
+    plan: RecordPlan, cfg: NoiseConfig, rng: np.random.Generator
+) -> tuple[list[ExtractFile], pa.Table]:
     """Every agency's person-record file, and the truth of every record.
 
     Call after the activity has asked for its source ids (so everyone with an event has a
@@ -370,9 +468,19 @@ def person_extracts(plan: RecordPlan, cfg: NoiseConfig, rng: np.random.Generator
         truth = plan.records(agency_id)
         view, tags = _noisy_people(spec, truth, people, cfg, rng, latest)
         data, mapping = _format(spec, truth.column("source_id"), view)
-        files.append(ExtractFile(agency=agency_id, table="source_people", path=spec.path, data=data,
-                                 columns=mapping, format=spec.format, encoding=spec.encoding,
-                                 delimiter=spec.delimiter, date_format=spec.dob_format))
+        files.append(
+            ExtractFile(
+                agency=agency_id,
+                table="source_people",
+                path=spec.path,
+                data=data,
+                columns=mapping,
+                format=spec.format,
+                encoding=spec.encoding,
+                delimiter=spec.delimiter,
+                date_format=spec.dob_format,
+            )
+        )
         kinds = [k for k in (*cfg.kinds, *HAZARDS, "transliterated") if k in tags]
         matrix = np.column_stack([tags[k] for k in kinds])
         rows, cols_ = np.nonzero(matrix)
@@ -382,11 +490,15 @@ def person_extracts(plan: RecordPlan, cfg: NoiseConfig, rng: np.random.Generator
         values = pa.array(np.array(kinds, dtype=object), pa.string()).take(pa.array(cols_))
         noise = pa.ListArray.from_arrays(pa.array(offsets), values)
         pid = truth.column("person_id")
-        truths.append(pa.table({
-            "agency": pa.array([agency_id] * truth.num_rows, type=pa.string()),
-            "source_id": truth.column("source_id"),
-            "person_id": pid,
-            "household_id": people.column("household_id").take(pid),
-            "noise": noise,
-        }))
+        truths.append(
+            pa.table(
+                {
+                    "agency": pa.array([agency_id] * truth.num_rows, type=pa.string()),
+                    "source_id": truth.column("source_id"),
+                    "person_id": pid,
+                    "household_id": people.column("household_id").take(pid),
+                    "noise": noise,
+                }
+            )
+        )
     return files, pa.concat_tables(truths).combine_chunks()

@@ -33,7 +33,7 @@ FIXED_DOC_TIME = "2020-01-01T00:00:00Z"
 
 def _strip_accent(err: UnicodeEncodeError) -> tuple[str, int]:
     """Encoding error handler: write 'ś' as 's' when the target code page lacks it."""
-    bad = err.object[err.start:err.end]
+    bad = err.object[err.start : err.end]
     plain = unicodedata.normalize("NFKD", bad).encode("ascii", "ignore").decode() or "?"
     return plain, err.end
 
@@ -73,8 +73,10 @@ def write_xlsx(table: pa.Table, path: Path, sheet: str | None) -> None:
     wb.save(raw)
     # openpyxl stamps zip entries (and sometimes core.xml) with the current time: pin them.
     out = io.BytesIO()
-    with zipfile.ZipFile(io.BytesIO(raw.getvalue())) as zin, \
-            zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zout:
+    with (
+        zipfile.ZipFile(io.BytesIO(raw.getvalue())) as zin,
+        zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zout,
+    ):
         for info in zin.infolist():
             data = zin.read(info.filename)
             if info.filename == "docProps/core.xml":
@@ -100,18 +102,28 @@ def write_file(f: ExtractFile, root: Path) -> None:
         raise ValueError(f"{f.path}: unknown format {f.format!r}")
 
 
-def manifest_dict(files: list[ExtractFile], period: Any, price_year: str | None = None) -> dict[str, Any]:
+def manifest_dict(
+    files: list[ExtractFile], period: Any, price_year: str | None = None
+) -> dict[str, Any]:
     """``place.yaml`` content for the files (agencies in the order of ``AGENCIES``)."""
     specs = {a.id: a for a in AGENCIES}
     unknown = sorted({f.agency for f in files} - set(specs))
     if unknown:
-        raise TotalplaceError(f"synthetic files for unknown agencies {unknown}; known: {', '.join(specs)}")
+        raise TotalplaceError(
+            f"synthetic files for unknown agencies {unknown}; known: {', '.join(specs)}"
+        )
     agencies = []
     for a in AGENCIES:
         mine = [f for f in files if f.agency == a.id]
         if mine:
-            agencies.append({"id": a.id, "name": a.name, "sector": a.sector,
-                             "files": [f.manifest_entry() for f in mine]})
+            agencies.append(
+                {
+                    "id": a.id,
+                    "name": a.name,
+                    "sector": a.sector,
+                    "files": [f.manifest_entry() for f in mine],
+                }
+            )
     out: dict[str, Any] = {
         "name": "Anytown",
         "period": {"start": period.start.isoformat(), "end": period.end.isoformat()},
@@ -123,15 +135,23 @@ def manifest_dict(files: list[ExtractFile], period: Any, price_year: str | None 
     return out
 
 
-def write_place(out: Path, files: list[ExtractFile], truth: dict[str, pa.Table], period: Any,
-                force: bool = False, price_year: str | None = None) -> list[str]:
+def write_place(
+    out: Path,
+    files: list[ExtractFile],
+    truth: dict[str, pa.Table],
+    period: Any,
+    force: bool = False,
+    price_year: str | None = None,
+) -> list[str]:
     """Write every file, ``truth/<name>.parquet`` and ``place.yaml``; return the paths written."""
     if out.exists() and any(out.iterdir()):
         if not force:
             raise TotalplaceError(f"{out}: folder is not empty; pass --force to overwrite it")
         if not (out / MANIFEST_NAME).exists() and not (out / "truth").exists():
-            raise TotalplaceError(f"{out}: not a synthetic place (no {MANIFEST_NAME}); refusing to delete "
-                                  "its contents even with --force")
+            raise TotalplaceError(
+                f"{out}: not a synthetic place (no {MANIFEST_NAME}); refusing to delete "
+                "its contents even with --force"
+            )
         shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
     written: list[str] = []
@@ -146,9 +166,11 @@ def write_place(out: Path, files: list[ExtractFile], truth: dict[str, pa.Table],
     for name in sorted(truth):
         write_parquet(truth[name], out / "truth" / f"{name}.parquet")
         written.append(f"truth/{name}.parquet")
-    text = yaml.safe_dump(manifest_dict(files, period, price_year), sort_keys=False, allow_unicode=True,
-                          width=100)
-    (out / MANIFEST_NAME).write_text("# Anytown: a synthetic place made by `totalplace synth`.\n" + text,
-                                     encoding="utf-8")
+    text = yaml.safe_dump(
+        manifest_dict(files, period, price_year), sort_keys=False, allow_unicode=True, width=100
+    )
+    (out / MANIFEST_NAME).write_text(
+        "# Anytown: a synthetic place made by `totalplace synth`.\n" + text, encoding="utf-8"
+    )
     written.append(MANIFEST_NAME)
     return written
