@@ -7,9 +7,12 @@ How the package is split (two halves, each owned by one module family):
   ``agencies.py`` (every agency's id, name, sector and person-extract layout),
   ``records.py`` + ``noise.py`` (each agency's person records with realistic identifier
   noise, and the truth of which record is whom), ``manifest_writer.py`` (``place.yaml``).
-* **The activity** -- ``activity.py`` and friends (``model.py``, ``events.py``,
-  ``costs.py``, ...): events for every agency, unit costs, spend lines, demand truth,
-  transitions and the prevention programme, all driven by the population.
+* **The activity** -- ``activity.py`` (``make_activity``) and friends: ``model.py`` and
+  ``events.py`` (rates, intensities, event batches), ``health.py``, ``care.py``,
+  ``justice.py``, ``services.py``, ``contacts.py`` (per-sector events; contact-centre free
+  text and failure demand), ``transitions.py``, ``programme.py``, ``costs.py`` and
+  ``spend.py`` (unit costs, spend lines), ``layouts.py`` and ``truth.py`` (each agency's
+  event-file layout, and the truth tables), all driven by the population.
 
 ``generate.py`` joins them: population -> record plan (source ids for every person at every
 agency) -> activity (events refer to people through ``RecordPlan.source_ids``, which also
