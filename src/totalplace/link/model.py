@@ -94,11 +94,15 @@ class LinkageOptions(BaseModel):
         try:
             return cls.model_validate(data or {})
         except ValidationError as e:
-            raise ManifestError(path, [
-                f"linkage.{'.'.join(str(p) for p in err['loc']) or '(section)'}: "
-                f"{err['msg'].removeprefix('Value error, ')} (found {err.get('input')!r})"
-                for err in e.errors()
-            ]) from None
+            raise ManifestError(path, [_problem(err) for err in e.errors()]) from None
+
+
+def _problem(err: dict) -> str:
+    where = "linkage" + "".join(f".{p}" if isinstance(p, str) else f"[{p}]" for p in err["loc"])
+    if err["type"] == "extra_forbidden":
+        known = ", ".join(LinkageOptions.model_fields)
+        return f"{where}: unknown key (check its spelling); expected one of: {known}"
+    return f"{where}: {err['msg'].removeprefix('Value error, ')} (found {err.get('input')!r})"
 
 
 @dataclass
@@ -139,6 +143,7 @@ class LinkModel:
         self.timer = timer or Timer()
         self.present = present_columns(frame)
         self.n_records = frame.num_rows
+        S.splink_settings(self.present, [])  # fails early, naming what is missing
         logging.getLogger("splink").setLevel(logging.ERROR)
         self.frame = _to_backend(db_api, frame, "tp_link_frame")
         with self.timer.phase("choose_rules"):
@@ -163,6 +168,9 @@ class LinkModel:
                            "estimate": proportion < 1.0})
             if ok:
                 kept.append(r)
+        if not report:
+            raise ValueError("no blocking rule can be used: each needs e.g. a dob with a name, "
+                             f"or a name with a postcode; found data only in {sorted(self.present)}")
         if not kept:
             raise RuntimeError(f"every blocking rule exceeds the pair budget of {budget:,.0f}: {report}")
         return kept, report

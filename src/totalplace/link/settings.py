@@ -145,7 +145,9 @@ def family_name_comparison(present: set[str]) -> cl.CustomComparison:
             label_for_charts="Family name is the other record's given name"))
     if "given_name" in present and "dob_str" in present:
         levels.append(cll.CustomLevel(
-            "given_name_l = given_name_r AND dob_str_l = dob_str_r",
+            # `dob`, not `dob_str`: EM skips comparisons that use a column of its blocking
+            # rule, and the dob_str block is where family names are trained.
+            "given_name_l = given_name_r AND dob_l = dob_r",
             label_for_charts="Different surname, same given name and dob (surname change?)",
         ).configure(u_probability=SURNAME_CHANGE_U, fix_u_probability=True))
     levels.append(cll.ElseLevel())
