@@ -17,10 +17,12 @@ per process: opening a second ``SparkEngine`` while one is open raises an error.
 
 from __future__ import annotations
 
+import atexit
 import os
 import re
 import shutil
 import tempfile
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -182,6 +184,17 @@ class SparkEngine(Engine):
         return self.spark.createDataFrame(table)
 
 
+_LOG4J2 = """\
+rootLogger.level = error
+rootLogger.appenderRef.stderr.ref = console
+appender.console.type = Console
+appender.console.name = console
+appender.console.target = SYSTEM_ERR
+appender.console.layout.type = PatternLayout
+appender.console.layout.pattern = %d{HH:mm:ss} %p %c{1}: %m%n
+"""
+
+
 def _start_session(warehouse: Path, master: str, shuffle_partitions: int, driver_memory: str):
     from pyspark.sql import SparkSession
 
@@ -193,7 +206,11 @@ def _start_session(warehouse: Path, master: str, shuffle_partitions: int, driver
         jars = ""
     warehouse.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("PYARROW_IGNORE_TIMEZONE", "1")
-    java_opts = f"-Dderby.system.home={warehouse} -Dlog4j2.level=ERROR"
+    # Spark's own start-up chatter and per-task warnings drown a CLI's output; errors only.
+    log_conf = warehouse / "log4j2.properties"
+    log_conf.write_text(_LOG4J2)
+    java_opts = (f"-Dderby.system.home={warehouse} -Dlog4j2.configurationFile=file:{log_conf}")
+    warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas")
     builder = (
         SparkSession.builder.master(master)
         .appName("totalplace")
@@ -260,8 +277,16 @@ def splink_db_api(engine: SparkEngine | None = None, *, break_lineage_method: st
     return api
 
 
-def stop_splink_db_api(api) -> None:
-    """Stop the Spark session ``splink_db_api`` started for ``api`` (no-op otherwise)."""
-    owned = _OWNED_FOR_SPLINK.pop(id(api), None)
-    if owned is not None:
-        owned.close()
+def stop_splink_db_api(api=None) -> None:
+    """Stop the Spark session ``splink_db_api`` started for ``api`` (no-op otherwise).
+
+    With no argument, stop every session it started (also done when Python exits).
+    """
+    keys = list(_OWNED_FOR_SPLINK) if api is None else [id(api)]
+    for key in keys:
+        owned = _OWNED_FOR_SPLINK.pop(key, None)
+        if owned is not None and owned in _ACTIVE:
+            owned.close()
+
+
+atexit.register(stop_splink_db_api)
