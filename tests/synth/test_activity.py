@@ -97,6 +97,11 @@ def test_every_costed_event_has_a_positive_cost_and_exists_in_an_extract(place: 
     missing = con.execute("""SELECT count(*) FROM ae_ids a LEFT JOIN (SELECT event_id FROM event_costs
                          WHERE agency = 'acute') e USING (event_id) WHERE e.event_id IS NULL""").fetchall()[0][0]
     assert missing == 0
+    # Agencies whose every event has a unit cost: each of their events is costed.
+    for agency in ("acute", "council_contact"):
+        rows = sum(_read(place, f).num_rows for a, f in _events_files(place) if a == agency)
+        costed = con.execute(f"SELECT count(*) FROM event_costs WHERE agency = '{agency}'").fetchall()[0][0]
+        assert rows == costed > 0, (agency, rows, costed)
     # Costs split by year add up exactly to the costs by event.
     a, b = con.execute("SELECT (SELECT sum(cost_gbp) FROM event_costs), (SELECT sum(cost_gbp) FROM person_costs)").fetchall()[0]
     assert a == b and a > 0
