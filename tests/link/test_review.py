@@ -115,3 +115,66 @@ def test_missing_columns_are_named(tmp_path):
 def test_missing_file(tmp_path):
     with pytest.raises(InputFileError, match="does not exist"):
         read_reviews(tmp_path / "nope.csv")
+
+
+@pytest.mark.slow
+def test_reviews_feed_back_into_the_next_run(tmp_path):
+    """Review file -> decisions -> `link --reviews` -> the people change, ids stay stable."""
+    try:
+        from totalplace import Place
+        from totalplace.link import Link  # noqa: F401
+        from totalplace.synth import generate
+    except ImportError as e:
+        pytest.skip(f"synth, ingest or link not available: {e}")
+    out = tmp_path / "town"
+    generate(residents=2000, seed=1, out=out, activity=False)
+    with Place.open(out) as place:
+        place.ingest.run()
+        first = place.link.run()
+        before = place.store.table("person_links")
+    threshold = first.detail["threshold"]["value"]
+    review = out / "link" / "review_pairs.csv"
+    t = pacsv.read_csv(review, convert_options=pacsv.ConvertOptions(strings_can_be_null=False))
+    assert t.num_rows > 0 and t.column_names[-1] == "decision"
+    person = dict(zip(before.column("unique_id").to_pylist(),
+                      before.column("person_id").to_pylist(), strict=True))
+    rows = t.to_pylist()
+    # A pair the model left apart (below the threshold) that the reviewer says is a match...
+    join = next(r for r in rows if r["match_probability"] < threshold
+                and person[r["unique_id_l"]] != person[r["unique_id_r"]])
+    # ...and a linked pair whose records have no other link, which the reviewer rejects.
+    sizes: dict[str, int] = {}
+    for pid in person.values():
+        sizes[pid] = sizes.get(pid, 0) + 1
+    cut = next((r for r in rows if r["match_probability"] >= threshold
+                and person[r["unique_id_l"]] == person[r["unique_id_r"]]
+                and sizes[person[r["unique_id_l"]]] == 2), None)
+    decisions = {(join["unique_id_l"], join["unique_id_r"]): "match"}
+    if cut is not None:
+        decisions[(cut["unique_id_l"], cut["unique_id_r"])] = "non-match"
+    print("\nreviewed decisions:", decisions)
+    reviewed = tmp_path / "reviewed.csv"
+    t = t.set_column(t.column_names.index("decision"), "decision", pa.array(
+        [decisions.get((r["unique_id_l"], r["unique_id_r"]), "") for r in rows]))
+    pacsv.write_csv(t, reviewed)
+
+    with Place.open(out) as place:
+        second = place.link.run(reviews=reviewed)
+        after = place.store.table("person_links")
+        history = place.store.table("person_id_history").to_pylist()
+    now = dict(zip(after.column("unique_id").to_pylist(),
+                   after.column("person_id").to_pylist(), strict=True))
+    assert second.detail["reviews"]["match"] == 1
+    assert now[join["unique_id_l"]] == now[join["unique_id_r"]]
+    merged = {person[join["unique_id_l"]], person[join["unique_id_r"]]}
+    second_run = [h for h in history if h["run_id"] != history[0]["run_id"]]
+    assert any(h["event"] == "merged_into" and h["person_id"] in merged for h in second_run)
+    if cut is not None:
+        assert now[cut["unique_id_l"]] != now[cut["unique_id_r"]]
+        assert any(h["event"] == "split_from" for h in second_run)
+    # Everyone the reviews did not touch keeps their person id.
+    touched = {join["unique_id_l"], join["unique_id_r"]} | (
+        {cut["unique_id_l"], cut["unique_id_r"]} if cut else set())
+    touched_people = {person[u] for u in touched}
+    kept = [u for u in person if person[u] not in touched_people]
+    assert sum(now[u] == person[u] for u in kept) == len(kept)
