@@ -131,3 +131,44 @@ def test_missing_columns_are_named(store):
 def test_sql_builders_are_pure():
     assert "NOT IN" in match_round_sql("v", "a")
     assert "FROM (SELECT CAST(NULL AS VARCHAR)" in max_sequence_sql([])
+
+
+@pytest.mark.slow
+def test_next_months_extracts_keep_person_ids(tmp_path):
+    """Link 90% of the records, then all of them: people already seen keep their ids."""
+    try:
+        from totalplace import Place
+        from totalplace.link import Link  # noqa: F401
+        from totalplace.synth import generate
+    except ImportError as e:
+        pytest.skip(f"synth, ingest or link not available: {e}")
+    out = tmp_path / "town"
+    generate(residents=2000, seed=4, out=out, activity=False)
+    with Place.open(out) as place:
+        place.ingest.run()
+        store = place.store
+        full = store.table("source_people")
+        store.publish({"source_people":
+                       "SELECT * FROM source_people WHERE hash(source_id) % 10 <> 0"})
+        place.link.run()
+        before = store.table("person_links")
+        store.publish({"source_people": full})
+        place.link.run()
+        after = store.table("person_links")
+        history = store.table("person_id_history").to_pylist()
+    old = dict(zip(before.column("unique_id").to_pylist(),
+                   before.column("person_id").to_pylist(), strict=True))
+    new = dict(zip(after.column("unique_id").to_pylist(),
+                   after.column("person_id").to_pylist(), strict=True))
+    kept = sum(new[u] == p for u, p in old.items()) / len(old)
+    first_run = history[0]["run_id"]
+    events = [h["event"] for h in history if h["run_id"] != first_run]
+    n_new_people = len(set(new.values()) - set(old.values()))
+    print(f"\n{len(old)} -> {len(new)} records; person ids kept for {kept:.2%} of the first "
+          f"run's records; {n_new_people} new people; events "
+          f"{ {e: events.count(e) for e in sorted(set(events))} }")
+    assert len(new) > len(old)
+    assert kept >= 0.99
+    assert events.count("created") == n_new_people
+    # New ids continue the sequence rather than reusing old ones.
+    assert min(set(new.values()) - set(old.values())) > max(old.values())
