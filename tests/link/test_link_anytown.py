@@ -127,3 +127,32 @@ def test_flagged_clusters_are_listed_with_reasons(linked_anytown):
     assert flags, "a 20k place with twins and shared names should have some weak bridges"
     assert {f["reason"] for f in flags} <= {"size", "bridge"}
     assert flagged == len({f["person_id"] for f in flags})
+
+
+def test_review_file_is_written_and_reviews_override_the_model(linked_anytown, tmp_path):
+    """A reviewed 'non-match' splits a two-record person; a 'match' joins two singletons."""
+    import csv
+    import shutil
+
+    root = tmp_path / "anytown"
+    shutil.copytree(linked_anytown.root, root)
+    assert (root / "link" / "review_pairs.csv").exists()
+    with Place.open(root) as place:
+        e = place.store.engine
+        pair = e.query("""SELECT min(unique_id) AS l, max(unique_id) AS r FROM person_links
+                          GROUP BY person_id HAVING count(*) = 2 ORDER BY 1 LIMIT 1""").to_pylist()[0]
+        singles = e.query("""SELECT unique_id FROM person_links WHERE person_id IN (
+                               SELECT person_id FROM persons WHERE n_records = 1)
+                             ORDER BY unique_id LIMIT 2""").column(0).to_pylist()
+        reviews = tmp_path / "reviews.csv"
+        with open(reviews, "w", newline="", encoding="utf-8") as f:
+            w = csv.writer(f)
+            w.writerow(["unique_id_l", "unique_id_r", "decision"])
+            w.writerow([pair["l"], pair["r"], "non-match"])
+            w.writerow([singles[0], singles[1], "match"])
+        result = place.link.run(reviews=reviews)
+        person = {r["unique_id"]: r["person_id"] for r in
+                  e.query("SELECT unique_id, person_id FROM person_links").to_pylist()}
+    assert result.detail["reviews"]
+    assert person[pair["l"]] != person[pair["r"]]
+    assert person[singles[0]] == person[singles[1]]

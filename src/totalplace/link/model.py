@@ -58,7 +58,7 @@ class LinkageOptions(BaseModel):
     pair_floor: float = Field(0.01, ge=0, lt=1, description="pairs below this probability "
                               "are not kept in linkage_pairs")
     review_band: tuple[float, float] = Field(
-        (0.2, 0.95), description="probabilities of pairs written to the clerical review file")
+        (0.3, 0.9), description="probabilities of pairs written to the clerical review file")
     max_cluster_size: int = Field(30, ge=2, description="clusters bigger than this are flagged")
     strong_threshold: float = Field(
         0.99, gt=0, lt=1, description="edges below this are 'weak'; a cluster that falls "

@@ -161,8 +161,18 @@ def run_linkage(frame: pa.Table, options: LinkageOptions, *, work_dir: Path, eng
         con: the working DuckDB (default: a fresh in-memory one).
     """
     con = con or work_connection(work_dir)
-    timer = Timer()
     db_api = splink_api(engine, con)
+    try:
+        return _run(frame, options, con, db_api, model_path, reviews, truth)
+    finally:
+        if engine == "spark":
+            from totalplace.engine.spark import stop_splink_db_api
+
+            stop_splink_db_api(db_api)
+
+
+def _run(frame, options, con, db_api, model_path, reviews, truth) -> LinkOutput:
+    timer = Timer()
     model = LinkModel(frame, options, db_api, timer)
     training = model.train(model_path)
 
