@@ -87,3 +87,62 @@ def test_spark_and_duckdb_link_the_same_people(place_dir):
     assert d["links"].num_rows >= 2000
     assert d["comparisons"] == s["comparisons"]  # the same blocking on both engines
     assert share >= 0.99
+
+
+def test_households_and_stable_ids_give_the_same_answers_on_spark():
+    """The extras' SQL is engine-agnostic: DuckDB and Spark give identical tables."""
+    pytest.importorskip("pyspark")
+    import datetime as dt
+
+    from totalplace.engine import open_engine
+    from totalplace.link.households import build
+    from totalplace.link.stable_ids import assign_with_engine
+
+    d = dt.date
+    sp = pa.table({
+        "agency": ["a", "b", "b", "a", "a", "c"],
+        "source_id": ["1", "7", "8", "2", "3", "1"],
+        "uprn": ["100", None, None, "200", "200", None],
+        "address": ["1 High Street", "1 high st.", "2 High Street", None, None, "9 Mill Road"],
+        "postcode": ["AB1 2CD", "ab12cd", "AB1 2CD", None, None, "AB1 9ZZ"],
+        "valid_from": pa.array([None, None, None, d(2020, 1, 1), d(2022, 1, 1), None], pa.date32()),
+        "valid_to": pa.array([None, None, None, d(2021, 1, 1), None, None], pa.date32()),
+    })
+    pl = pa.table({"agency": ["a", "b", "b", "a", "a", "c"],
+                   "source_id": ["1", "7", "8", "2", "3", "1"],
+                   "person_id": ["P1", "P2", "P3", "P4", "P5", "P1"]})
+    runs = [
+        {"x": ["a|1", "b|1", "c|1"], "y": ["a|2", "b|2"], "z": ["a|3"]},
+        {"m": ["a|1", "b|1", "c|1", "a|2", "b|2"], "n": ["a|3", "d|1"], "o": ["e|1"]},
+        {"p": ["a|1", "b|1"], "q": ["c|1", "a|2", "b|2"], "r": ["a|3", "d|1"]},
+    ]
+    at = dt.datetime(2025, 1, 1)
+
+    def clusters(groups):
+        rows = [(u.split("|")[0], u.split("|")[1], u, c) for c, us in groups.items() for u in us]
+        return pa.table({k: [r[i] for r in rows]
+                         for i, k in enumerate(["agency", "source_id", "unique_id", "cluster_id"])})
+
+    def everything(kind: str) -> dict:
+        eng = open_engine(kind, ":memory:")
+        try:
+            eng.register("sp", sp)
+            eng.register("pl", pl)
+            eng.publish(build(eng, "pl", "sp"))
+            got = {t: eng.query(f'SELECT * FROM "{t}" ORDER BY 1, 2').to_pylist()
+                   for t in ("household_members", "households")}
+            for i, groups in enumerate(runs):
+                mapping, history = assign_with_engine(clusters(groups), eng, f"r{i}", at)
+                eng.publish({"person_links": mapping, "person_id_history": history})
+                got[f"ids{i}"] = sorted(mapping.to_pylist(), key=lambda r: r["unique_id"])
+                got[f"history{i}"] = sorted(history.to_pylist(), key=str)
+            return got
+        finally:
+            eng.close()
+
+    duck, spark = everything("duckdb"), everything("spark")
+    assert spark.keys() == duck.keys()
+    for name in duck:
+        assert spark[name] == duck[name], name
+    assert any(h["event"] == "merged_into" for h in duck["history1"])
+    assert any(h["event"] == "split_from" for h in duck["history2"])
