@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 import duckdb
@@ -10,6 +11,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from totalplace.synth.costs import load_deflator
 from totalplace.synth.events import Attr, Batch, Registry
 from totalplace.synth.extract import ExtractFile
 from totalplace.synth.layouts import LAYOUTS, layout_sql
@@ -258,11 +260,19 @@ def spend_truth(ctx: Any, act_parts: list, rng: np.random.Generator) -> tuple[pa
                                    "education", "front line", len(b) * pupil // 3, 0))
     extra = _merge(extra)
     lines = spend_lines(activity, extra, grid.year_labels, rng)
+    # Budgets are written in cash (each year's own prices), as finance systems hold them; the
+    # model works in the price year, so deflate each line to its year with the GDP deflator.
+    deflator = load_deflator()
+    real = np.array([ln.pence for ln in lines], np.int64)
+    for ln in lines:
+        factor = deflator[ln.year] / deflator[costs.price_year]
+        ln.pence = int((Decimal(ln.pence) * factor).quantize(Decimal(1), ROUND_HALF_UP))
     table = pa.table({
         "agency": [ln.agency for ln in lines], "year": [ln.year for ln in lines],
         "funder": [ln.funder for ln in lines], "service": [ln.service for ln in lines],
         "theme": [ln.theme for ln in lines], "category": [ln.category for ln in lines],
         "amount_gbp": decimal_pounds(np.array([ln.pence for ln in lines], np.int64)),
+        "amount_real_gbp": decimal_pounds(real),
         "activity_cost_gbp": decimal_pounds(np.array([ln.activity_pence for ln in lines], np.int64)),
     })
     files = []
