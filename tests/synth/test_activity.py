@@ -294,3 +294,20 @@ def test_same_seed_same_activity():
     for k in a.truth:
         assert a.truth[k].equals(b.truth[k]), k
     assert not a.truth["event_costs"].equals(c.truth["event_costs"])
+
+
+def test_contact_templates_are_complete():
+    from totalplace.synth.contacts import FAILURE, _SLOT, templates
+
+    cfg = templates()
+    assert set(cfg["failure_templates"]) == set(FAILURE)
+    for name, svc in cfg["services"].items():
+        assert 0.30 <= svc["failure_share"] <= 0.70, name
+        assert 0.0 <= svc["handoff"] <= 1.0, name
+        slots = set(cfg["common"]) | set(svc["slots"])
+        extra = cfg.get("extra_value", {}).get(name, {})
+        assert set(extra) <= set(svc["value"]), (name, set(extra) - set(svc["value"]))
+        texts = [t for v in svc["value"].values() for t in v] + [t for v in extra.values() for t in v]
+        texts += [t for v in cfg["failure_templates"].values() for t in v]
+        missing = {m for t in texts for m in _SLOT.findall(t)} - slots
+        assert not missing, (name, missing)

@@ -92,7 +92,7 @@ def text_pool(service: str, category: str, k: int, seed: int) -> list[str]:
     svc = cfg["services"][service]
     slots = {**cfg["common"], **svc["slots"]}
     if category in svc["value"]:
-        tmpl = svc["value"][category]
+        tmpl = svc["value"][category] + cfg.get("extra_value", {}).get(service, {}).get(category, [])
     else:
         tmpl = cfg["failure_templates"][category]
     r = random.Random(seed)
