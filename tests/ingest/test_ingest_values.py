@@ -130,3 +130,49 @@ def test_row_numbers_survive_quoted_newlines_and_rejected_rows(
         i for i in range(1, 3001) if i % 500 == 7
     ]
     assert out.tables["source_people"][2]["address"] == "two\nlines"
+
+
+def test_blank_lines_before_the_header_are_skipped(make_place, default_manifest, ingest):
+    cols = {"source_id": "ID", "given_name": "Name"}
+    spec = {"table": "source_people", "path": "p.csv", "columns": cols}
+    out = ingest(make_place(default_manifest([spec]), {"p.csv": "\n\nID,Name\nA,x\nB,y\n"}))
+    assert [(p["source_id"], p["source_row"]) for p in out.tables["source_people"]] == [("A", 1), ("B", 2)]
+
+
+def test_duplicates_are_found_across_an_agencys_files(make_place, default_manifest, ingest):
+    cols = {"source_id": "ID", "given_name": "Name"}
+    files = [{"table": "source_people", "path": "current.csv", "columns": cols},
+             {"table": "source_people", "path": "archive/old.csv", "columns": cols}]
+    out = ingest(make_place(default_manifest(files), {"current.csv": "ID,Name\nA,x\nB,y\n",
+                                                      "archive/old.csv": "ID,Name\nC,z\nA,x2\n"}))
+    assert [p["source_id"] for p in out.tables["source_people"]] == ["A", "B", "C"]
+    assert out.reasons == ["source_id: duplicate 'A' for agency 'acute'; first seen in current.csv row 1"]
+    assert out.tables["rejects"][0]["source_file"] == "archive/old.csv"
+
+
+def test_the_same_id_in_two_agencies_is_not_a_duplicate(make_place, ingest):
+    cols = {"source_id": "ID", "given_name": "Name"}
+    m = {"name": "T", "period": {"start": "2024-04-01", "end": "2025-03-31"}, "agencies": [
+        {"id": a, "name": a, "sector": "other",
+         "files": [{"table": "source_people", "path": f"{a}.csv", "columns": cols}]} for a in ("a", "b")]}
+    out = ingest(make_place(m, {"a.csv": "ID,Name\n1,x\n", "b.csv": "ID,Name\n1,y\n"}))
+    assert [(p["agency"], p["source_id"]) for p in out.tables["source_people"]] == [("a", "1"), ("b", "1")]
+
+
+@pytest.mark.slow
+def test_row_numbers_are_exact_when_duckdb_reads_a_big_file_in_parallel(make_place, default_manifest,
+                                                                         ingest):
+    # ~100 MB: several of DuckDB's CSV buffers, so the file is parsed by more than one thread.
+    n = 1_500_000
+    bad = {17, 250_001, 250_002, 777_777, 1_499_999}
+    parts = ["ID,Name,Pad\n"]
+    for i in range(1, n + 1):
+        parts.append(f"R{i},x\n" if i in bad else f"R{i},name {i},{'p' * 50}\n")
+    root = make_place(default_manifest([{"table": "source_people", "path": "p.csv",
+                                         "columns": {"source_id": "ID", "given_name": "Name"}}]),
+                      {"p.csv": "".join(parts)})
+    out = ingest(root)
+    people = out.tables["source_people"]
+    assert len(people) == n - len(bad)
+    assert all(p["source_id"] == f"R{p['source_row']}" for p in people)
+    assert sorted(r["source_row"] for r in out.tables["rejects"]) == sorted(bad)

@@ -304,7 +304,7 @@ def _load_csv_python(
     try:
         with open(src, encoding="utf-8-sig", newline="") as f:
             reader = csv.reader(f, delimiter=delim, quotechar='"')
-            next(reader, None)  # header
+            next((r for r in reader if r), None)  # the header: the first row that is not blank
             batch: list[list[str]] = []
             rows: list[int] = []
             for i, rec in enumerate(reader, 1):
