@@ -135,3 +135,11 @@ def test_same_bytes_across_processes(tmp_path):
         )
         outs.append(digests(out))
     assert outs[0] == outs[1]
+
+
+@pytest.mark.parametrize("residents", [100, 250])
+def test_tiny_places_work(tmp_path, residents):
+    """The CLI accepts --residents down to 100; such a place must still be complete."""
+    s = generate(residents=residents, seed=1, out=tmp_path / "tiny")
+    assert s.residents == residents
+    load_manifest(tmp_path / "tiny")
