@@ -311,3 +311,38 @@ def test_contact_templates_are_complete():
         texts += [t for v in cfg["failure_templates"].values() for t in v]
         missing = {m for t in texts for m in _SLOT.findall(t)} - slots
         assert not missing, (name, missing)
+
+
+def test_layouts_map_only_their_own_columns_to_canonical_ones():
+    from totalplace.synth.layouts import LAYOUTS, layout_sql
+    from totalplace.tables import EVENTS
+
+    for lay in LAYOUTS:
+        for canon, spec in lay.mapping.items():
+            assert canon in EVENTS.mappable, (lay.path, canon)
+            col = spec if isinstance(spec, str) else spec.get("column")
+            assert col is None or col in lay.cols, (lay.path, col)
+        sql = layout_sql(lay, {"uid", "src", "st", "en", "cost", "etype", "seq"})
+        assert sql.startswith("SELECT uid, ") and sql.endswith("FROM ev")
+        # An attribute the events lack becomes NULL rather than an error.
+        assert all(f'AS "{c}"' in sql for c in lay.cols)
+
+
+def test_split_years_keeps_every_penny():
+    import datetime as dt
+
+    from totalplace.synth.events import Batch
+    from totalplace.synth.model import DAY, Grid
+    from totalplace.synth.truth import split_years
+
+    grid = Grid.of(dt.date(2023, 4, 1), dt.date(2026, 3, 31))
+    start = np.array([grid.start - 100, grid.start + 300, grid.start + 10, grid.end - 5]) * DAY
+    end = np.array([grid.start + 500, -1, grid.start + 10, -1])
+    end = np.where(end > 0, end * DAY, -1)
+    cost = np.array([100_001, 700_003, 5_000, 999], dtype=np.int64)
+    b = Batch("x", "home_care", np.arange(4), start, end, cost)
+    rows, years, pence = split_years(b, grid)
+    assert np.bincount(rows, weights=pence, minlength=4).astype(np.int64).tolist() == cost.tolist()
+    # The first episode spans two financial years; the open one runs to the period end.
+    assert sorted(years[rows == 0].tolist()) == [0, 1]
+    assert sorted(years[rows == 1].tolist()) == [0, 1, 2]
