@@ -176,3 +176,20 @@ def test_row_numbers_are_exact_when_duckdb_reads_a_big_file_in_parallel(make_pla
     assert len(people) == n - len(bad)
     assert all(p["source_id"] == f"R{p['source_row']}" for p in people)
     assert sorted(r["source_row"] for r in out.tables["rejects"]) == sorted(bad)
+
+
+def test_a_lone_carriage_return_still_ends_a_row(make_place, default_manifest, ingest):
+    spec = {"table": "source_people", "path": "p.csv", "columns": {"source_id": "ID", "given_name": "Name"}}
+    out = ingest(make_place(default_manifest([spec]), {"p.csv": "ID,Name\nP1,Ann\r\nP2,Bo\rP3,Cy\n"}))
+    assert [(p["source_id"], p["given_name"]) for p in out.tables["source_people"]] == [
+        ("P1", "Ann"), ("P2", "Bo"), ("P3", "Cy")]
+
+
+def test_an_unclosed_quote_is_rejected_with_the_rest_of_the_file_as_raw(make_place, default_manifest,
+                                                                       ingest):
+    spec = {"table": "source_people", "path": "p.csv", "columns": {"source_id": "ID", "given_name": "Name"}}
+    out = ingest(make_place(default_manifest([spec]), {"p.csv": 'ID,Name\nP0,Al\nP1,"Ann\nP2,Bo\n'}))
+    assert [p["source_id"] for p in out.tables["source_people"]] == ["P0"]
+    assert [(r["source_row"], r["reason"], r["raw"]) for r in out.tables["rejects"]] == [
+        (2, "a quoted value is not closed properly (quotes inside a value must be doubled)",
+         '{"_line":"P1,\\"Ann\\nP2,Bo"}')]

@@ -20,7 +20,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from totalplace.engine import Engine
-from totalplace.errors import InputFileError
+from totalplace.errors import InputFileError, StoreError
 from totalplace.ingest.encoding import TextInfo, check_codec, decode_head, scan_text, transcode
 from totalplace.ingest.validate import ident, kind_of, lit
 from totalplace.manifest import FileSpec
@@ -243,12 +243,17 @@ def _load_csv(engine: Engine, path: Path, spec: FileSpec, name: str, workdir: Pa
         return _load_csv_python(engine, src, names, delim, name, info.encoding)
     rej, scan = f"{name}_rj", f"{name}_rs"
     columns = "{" + ", ".join(f"{lit(n)}: 'VARCHAR'" for n in names) + "}"
-    engine.run(
-        f"CREATE OR REPLACE TEMP TABLE {ident(name + '_raw')} AS SELECT * FROM read_csv("
-        f"{lit(str(src))}, header = true, auto_detect = false, delim = {lit(delim)}, "
-        f"quote = '\"', escape = '\"', columns = {columns}, store_rejects = true, "
-        f"rejects_table = {lit(rej)}, rejects_scan = {lit(scan)})"
-    )
+    try:
+        engine.run(
+            f"CREATE OR REPLACE TEMP TABLE {ident(name + '_raw')} AS SELECT * FROM read_csv("
+            f"{lit(str(src))}, header = true, auto_detect = false, delim = {lit(delim)}, "
+            f"quote = '\"', escape = '\"', columns = {columns}, store_rejects = true, "
+            f"rejects_table = {lit(rej)}, rejects_scan = {lit(scan)})"
+        )
+    except StoreError:
+        # DuckDB gives up on some malformed files (e.g. a lone carriage return as a line
+        # end); Python's csv module reads them row by row instead.
+        return _load_csv_python(engine, src, names, delim, name, info.encoding)
     # DuckDB numbers lines from the header (line 1) and counts rows, not physical lines.
     # Good rows come out in file order; the k-th good row's row number is k plus the number
     # of rejected rows before it.
@@ -322,6 +327,8 @@ def _load_csv_python(
                     _append(engine, name, names, rows, batch)
                     batch, rows = [], []
             _append(engine, name, names, rows, batch)
+    except csv.Error as e:
+        raise InputFileError(str(src), f"cannot read it as CSV: {e}") from None
     finally:
         csv.field_size_limit(old_limit)
     if rejects:
