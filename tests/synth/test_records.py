@@ -238,6 +238,7 @@ def noise_rate(truth: pa.Table, kind: str) -> float:
         "missing_dob",
         "missing_given_name",
         "dob_digit",
+        "name_swap",
     ],
 )
 def test_unconditional_noise_at_its_rate(truth, kind):
@@ -249,6 +250,7 @@ def test_unconditional_noise_at_its_rate(truth, kind):
 @pytest.mark.parametrize(
     "kind",
     [
+        "dob_year_only",
         "address_format",
         "sex_unknown",
         "known_by_middle_name",
@@ -348,6 +350,8 @@ def test_clean_records_match_the_truth_and_noisy_ones_differ(
             ), (sid, g, fam)
             assert d == true_dob[pid], (sid, d, true_dob[pid])
             clean += 1
+        if "dob_year_only" in noise:
+            assert d is None or (d.month, d.day) == (1, 1)
         if "dob_swap" in noise or "dob_digit" in noise:
             assert d != true_dob[pid]
             noisy_dob += 1

@@ -40,11 +40,13 @@ class NoiseConfig:
             and differ, so the result is a valid, wrong date).
         dob_digit: one digit of the date of birth wrong (a day off by one, or the last
             digit of the year).
+        dob_year_only: only the year of birth was known, recorded as 1 January of it.
+        name_swap: given and family names entered the wrong way round.
         missing_postcode, missing_dob, missing_given_name: the field is empty.
         missing_nhs_number: base rate of health and social care records without an NHS
             number; each agency scales it by its own coverage (at 0.10 an agency with
             ``nhs_coverage`` 0.93 leaves 7% empty).
-        nhs_corrupt: the NHS number has one digit wrong (mostly failing the check digit).
+        nhs_corrupt: the NHS number has one digit wrong (always failing the check digit).
         old_address: of records of people who moved during the period, the share that
             still hold the previous address, postcode and UPRN.
         case_whitespace: a name or the postcode in another case, or with stray spaces.
@@ -64,6 +66,8 @@ class NoiseConfig:
     double_barrelled: float = 0.06
     dob_swap: float = 0.008
     dob_digit: float = 0.01
+    dob_year_only: float = 0.003
+    name_swap: float = 0.004
     missing_postcode: float = 0.03
     missing_dob: float = 0.015
     missing_given_name: float = 0.005

@@ -332,12 +332,18 @@ def _noisy_people(
     g, f = tags["typo"] & on_given, tags["typo"] & ~on_given
     given[g] = typos(given[g], rng)
     family[f] = typos(family[f], rng)
+    tags["name_swap"] = draw(cfg.name_swap)
+    given, family = (np.where(tags["name_swap"], family, given),
+                     np.where(tags["name_swap"], given, family))
 
     dob = _np(P, "dob").astype("datetime64[D]").astype(np.int64)
     tags["dob_swap"] = draw(cfg.dob_swap, dob_swap_ok(dob))
     dob = np.where(tags["dob_swap"], dob_swap(dob), dob)
     tags["dob_digit"] = draw(cfg.dob_digit, ~tags["dob_swap"])
     dob[tags["dob_digit"]] = dob_digit(dob[tags["dob_digit"]], rng, latest_year)
+    tags["dob_year_only"] = draw(cfg.dob_year_only, ~tags["dob_swap"] & ~tags["dob_digit"])
+    year_start = dob.astype("datetime64[D]").astype("datetime64[Y]").astype("datetime64[D]")
+    dob = np.where(tags["dob_year_only"], year_start.astype(np.int64), dob)
 
     moved = P.column("moved_on").is_valid().to_numpy(zero_copy_only=False)
     tags["old_address"] = draw(cfg.old_address, moved)
