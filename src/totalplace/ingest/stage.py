@@ -6,7 +6,7 @@ import datetime as dt
 import os
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -69,8 +69,11 @@ class Ingest:
     def __init__(self, place):
         self.place = place
 
-    def run(self, **_opts: Any):
+    def run(self, progress: Callable[[str], None] | None = None, **_opts: Any):
+        """Ingest every file; ``progress`` (optional) is told what is happening, for a UI."""
         from totalplace.place import StageResult
+
+        say = progress or (lambda _msg: None)
 
         m = self.place.manifest
         store = self.place.store
@@ -86,11 +89,13 @@ class Ingest:
         ):
             loaded: list[Loaded] = []
             for k, ((_agency, f), path) in enumerate(zip(files, paths, strict=True)):
+                say(f"reading {_shown(f.path)} ({k + 1}/{len(files)})")
                 try:
                     loaded.append(load_extract(engine, path, f, f"_tp_in_{k}", Path(tmp)))
                 except InputFileError as e:  # name the file as place.yaml does
                     raise InputFileError(_shown(f.path), e.problem) from None
             finals: dict[str, str] = {}
+            say("validating")
             for target, table in CANONICAL.items():
                 idx = [k for k, (_, f) in enumerate(files) if f.table == target]
                 if not idx:
@@ -131,6 +136,7 @@ class Ingest:
                     else empty_sql(table)
                 )
             publish[REJECTS.name] = _paused(self._rejects_sql(files, loaded, finals))
+            say("publishing")
             counts = store.publish(publish)
             for info in per_file:
                 run.rows[info["file"]] = {k: info[k] for k in ("read", "loaded", "rejected")}
@@ -154,7 +160,8 @@ class Ingest:
             "published " + ", ".join(f"{n} {c:,}" for n, c in counts.items()) + f" in {secs:.1f}s"
         )
         return StageResult(
-            stage="ingest", tables=counts, summary=summary, detail={"files": per_file}
+            stage="ingest", tables=counts, summary=summary, detail={"files": per_file},
+            headline=summary[0],
         )
 
     def _count(self, files, loaded: list[Loaded], finals: dict[str, str]) -> list[dict[str, Any]]:
