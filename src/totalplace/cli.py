@@ -122,7 +122,9 @@ def ingest(place_dir: Path):
         totalplace ingest examples/minitown
     """
     with _open(place_dir, "ingest") as place:
-        _print_result(place.ingest.run())
+        with console.status("ingest: starting") as status:
+            result = place.ingest.run(progress=lambda msg: status.update(f"ingest: {msg}"))
+        _print_result(result)
 
 
 @main.command()
