@@ -40,9 +40,20 @@ def con(place: Path) -> duckdb.DuckDBPyConnection:
         CREATE TABLE totals AS
         SELECT r.i AS person_id, coalesce(t.cost, 0)::DOUBLE AS cost
         FROM range({RESIDENTS}) r(i)
-        LEFT JOIN (SELECT person_id, sum(cost_gbp) AS cost FROM person_costs GROUP BY 1) t ON t.person_id = r.i
+        LEFT JOIN (SELECT person_id, sum(cost_gbp) AS cost FROM person_costs GROUP BY 1) t
+               ON t.person_id = r.i
     """)
     return c
+
+
+def one(con: duckdb.DuckDBPyConnection, sql: str) -> tuple:
+    """The first row of a query."""
+    return con.execute(sql).fetchall()[0]
+
+
+def scalar(con: duckdb.DuckDBPyConnection, sql: str):
+    """The single value a query returns."""
+    return one(con, sql)[0]
 
 
 def _manifest(place: Path) -> dict:
@@ -50,7 +61,12 @@ def _manifest(place: Path) -> dict:
 
 
 def _events_files(place: Path) -> list[tuple[str, dict]]:
-    return [(a["id"], f) for a in _manifest(place)["agencies"] for f in a["files"] if f["table"] == "events"]
+    return [
+        (a["id"], f)
+        for a in _manifest(place)["agencies"]
+        for f in a["files"]
+        if f["table"] == "events"
+    ]
 
 
 def _read(place: Path, f: dict) -> pa.Table:
@@ -66,6 +82,7 @@ def _read(place: Path, f: dict) -> pa.Table:
 
 # ----------------------------------------------------------------------------- unit costs
 
+
 def test_unit_costs_have_source_price_year_and_bearer_and_are_uprated():
     deflator = load_deflator()
     costs = load_unit_costs("2025/26")
@@ -77,53 +94,64 @@ def test_unit_costs_have_source_price_year_and_bearer_and_are_uprated():
         assert u.uprated_gbp >= u.cost_gbp, u
     ae = costs.get("ae_not_admitted")
     assert ae.cost_gbp == Decimal("95") and ae.price_year == "2011/12" and ae.check
-    assert ae.uprated_gbp == (Decimal(95) * deflator["2025/26"] / deflator["2011/12"]).quantize(Decimal("0.01"))
+    assert ae.uprated_gbp == (Decimal(95) * deflator["2025/26"] / deflator["2011/12"]).quantize(
+        Decimal("0.01")
+    )
 
 
 def test_decimal_pounds_is_exact():
     arr = decimal_pounds(np.array([0, 1, 99, 100, 123456789012, -250], dtype=np.int64))
-    assert arr.to_pylist() == [Decimal("0.00"), Decimal("0.01"), Decimal("0.99"), Decimal("1.00"),
-                               Decimal("1234567890.12"), Decimal("-2.50")]
+    assert arr.to_pylist() == [
+        Decimal("0.00"),
+        Decimal("0.01"),
+        Decimal("0.99"),
+        Decimal("1.00"),
+        Decimal("1234567890.12"),
+        Decimal("-2.50"),
+    ]
 
 
-# ----------------------------------------------------------------------------- costs and concentration
+# ----------------------------------------------------------------------------- costs
+
 
 def test_every_costed_event_has_a_positive_cost_and_exists_in_an_extract(place: Path, con):
-    assert con.execute("SELECT count(*) FROM event_costs WHERE cost_gbp <= 0").fetchall()[0][0] == 0
+    assert scalar(con, "SELECT count(*) FROM event_costs WHERE cost_gbp <= 0") == 0
     # Every A&E attendance carries a unit cost, so each one must be in event_costs.
     ae = [f for _, f in _events_files(place) if f["path"].endswith("ae_attendances.csv")][0]
-    ids = _read(place, ae).column("AttendanceID")
-    con.register("ae_ids", pa.table({"event_id": ids}))
-    missing = con.execute("""SELECT count(*) FROM ae_ids a LEFT JOIN (SELECT event_id FROM event_costs
-                         WHERE agency = 'acute') e USING (event_id) WHERE e.event_id IS NULL""").fetchall()[0][0]
+    con.register("ae_ids", pa.table({"event_id": _read(place, ae).column("AttendanceID")}))
+    missing = scalar(con, """
+        SELECT count(*) FROM ae_ids a
+        LEFT JOIN (SELECT event_id FROM event_costs WHERE agency = 'acute') e USING (event_id)
+        WHERE e.event_id IS NULL""")
     assert missing == 0
     # Agencies whose every event has a unit cost: each of their events is costed.
     for agency in ("acute", "council_contact"):
         rows = sum(_read(place, f).num_rows for a, f in _events_files(place) if a == agency)
-        costed = con.execute(f"SELECT count(*) FROM event_costs WHERE agency = '{agency}'").fetchall()[0][0]
+        costed = scalar(con, f"SELECT count(*) FROM event_costs WHERE agency = '{agency}'")
         assert rows == costed > 0, (agency, rows, costed)
     # Costs split by year add up exactly to the costs by event.
-    a, b = con.execute("SELECT (SELECT sum(cost_gbp) FROM event_costs), (SELECT sum(cost_gbp) FROM person_costs)").fetchall()[0]
+    a, b = one(con, """SELECT (SELECT sum(cost_gbp) FROM event_costs),
+                              (SELECT sum(cost_gbp) FROM person_costs)""")
     assert a == b and a > 0
 
 
 def test_event_source_ids_point_to_the_right_person(place: Path, con):
     ae = [f for _, f in _events_files(place) if f["path"].endswith("ae_attendances.csv")][0]
-    t = _read(place, ae).select(["AttendanceID", "PatientID"])
-    con.register("ae_ev", t)
-    bad = con.execute("""
+    con.register("ae_ev", _read(place, ae).select(["AttendanceID", "PatientID"]))
+    bad = scalar(con, """
         SELECT count(*) FROM ae_ev e
         JOIN event_costs c ON c.agency = 'acute' AND c.event_id = e."AttendanceID"
         LEFT JOIN source_records s ON s.agency = 'acute' AND s.source_id = e."PatientID"
-        WHERE s.person_id IS NULL OR s.person_id <> c.person_id""").fetchall()[0][0]
+        WHERE s.person_id IS NULL OR s.person_id <> c.person_id""")
     assert bad == 0
 
 
 def test_cost_is_concentrated(con):
-    top1, top5 = con.execute("""
-        WITH r AS (SELECT cost, row_number() OVER (ORDER BY cost DESC) AS rn, sum(cost) OVER () AS total FROM totals)
-        SELECT sum(cost) FILTER (WHERE rn <= 0.01 * (SELECT count(*) FROM totals)) / max(total),
-               sum(cost) FILTER (WHERE rn <= 0.05 * (SELECT count(*) FROM totals)) / max(total) FROM r""").fetchall()[0]
+    top1, top5 = one(con, """
+        WITH r AS (SELECT cost, row_number() OVER (ORDER BY cost DESC) AS rn,
+                          sum(cost) OVER () AS total, count(*) OVER () AS n FROM totals)
+        SELECT sum(cost) FILTER (WHERE rn <= 0.01 * n) / max(total),
+               sum(cost) FILTER (WHERE rn <= 0.05 * n) / max(total) FROM r""")
     assert top1 >= 0.20, top1
     assert top5 >= 0.45, top5
     # ... but not absurdly so: the rest of the place uses services too.
@@ -131,72 +159,89 @@ def test_cost_is_concentrated(con):
 
 
 def test_multiple_disadvantage_costs_more_than_ten_times_the_median(con):
-    med_all, med_md, n_md = con.execute("""
-        WITH n AS (SELECT person_id,
-                     count(DISTINCT CASE WHEN need IN ('alcohol', 'drugs') THEN 'substance' ELSE need END) AS k
-                   FROM needs WHERE need IN ('homelessness', 'offending', 'alcohol', 'drugs', 'mental_health')
-                   GROUP BY 1)
-        SELECT median(t.cost), median(t.cost) FILTER (WHERE n.k >= 3), count(*) FILTER (WHERE n.k >= 3)
-        FROM totals t LEFT JOIN n USING (person_id)""").fetchall()[0]
+    med_all, med_md, n_md = one(con, """
+        WITH n AS (
+            SELECT person_id, count(DISTINCT CASE WHEN need IN ('alcohol', 'drugs')
+                                             THEN 'substance' ELSE need END) AS k
+            FROM needs
+            WHERE need IN ('homelessness', 'offending', 'alcohol', 'drugs', 'mental_health')
+            GROUP BY 1)
+        SELECT median(t.cost), median(t.cost) FILTER (WHERE n.k >= 3),
+               count(*) FILTER (WHERE n.k >= 3)
+        FROM totals t LEFT JOIN n USING (person_id)""")
     assert n_md >= 20
     assert med_all > 0, "median resident must have some cost, or the ratio means nothing"
     assert med_md > 10 * med_all, (med_md, med_all)
 
 
 def test_high_cost_only_partly_persists(con):
-    share = con.execute(f"""
-        WITH y AS (SELECT person_id, year, sum(cost_gbp)::DOUBLE AS c FROM person_costs GROUP BY ALL),
-        f AS (SELECT r.i AS person_id, coalesce(a.c, 0) AS c1, coalesce(b.c, 0) AS c2 FROM range({RESIDENTS}) r(i)
+    top = RESIDENTS * 0.05
+    share = scalar(con, f"""
+        WITH y AS (SELECT person_id, year, sum(cost_gbp)::DOUBLE AS c
+                   FROM person_costs GROUP BY ALL),
+        f AS (SELECT r.i AS person_id, coalesce(a.c, 0) AS c1, coalesce(b.c, 0) AS c2
+              FROM range({RESIDENTS}) r(i)
               LEFT JOIN y a ON a.person_id = r.i AND a.year = '2023/24'
               LEFT JOIN y b ON b.person_id = r.i AND b.year = '2024/25'),
         r AS (SELECT row_number() OVER (ORDER BY c1 DESC, person_id) AS r1,
                      row_number() OVER (ORDER BY c2 DESC, person_id) AS r2 FROM f)
-        SELECT count(*) FILTER (WHERE r1 <= {RESIDENTS} * 0.05 AND r2 <= {RESIDENTS} * 0.05)
-               / count(*) FILTER (WHERE r1 <= {RESIDENTS} * 0.05) FROM r""").fetchall()[0][0]
+        SELECT count(*) FILTER (WHERE r1 <= {top} AND r2 <= {top})
+               / count(*) FILTER (WHERE r1 <= {top}) FROM r""")
     assert 0.30 <= share <= 0.60, share
 
 
 # ----------------------------------------------------------------------------- demand
 
+FAILURE_CATEGORIES = {"progress chasing", "not done", "not done right", "did not understand letter",
+                      "repeat contact"}
+
+
 def test_failure_demand_share_by_service_and_overall(con):
-    rows = con.execute("""SELECT service, count(*), avg((demand_type = 'failure')::INT) FROM contacts GROUP BY 1""").fetchall()
+    rows = con.execute("""SELECT service, count(*), avg((demand_type = 'failure')::INT)
+                          FROM contacts GROUP BY 1""").fetchall()
     assert len(rows) >= 8
     for service, n, share in rows:
         assert n >= 200, (service, n)
         assert 0.30 <= share <= 0.70, (service, share)
-    overall = con.execute("SELECT avg((demand_type = 'failure')::INT) FROM contacts").fetchall()[0][0]
+    overall = scalar(con, "SELECT avg((demand_type = 'failure')::INT) FROM contacts")
     assert 0.30 <= overall <= 0.70
-    cats = {r[0] for r in con.execute("SELECT DISTINCT category FROM contacts WHERE demand_type = 'failure'").fetchall()}
-    assert {"progress chasing", "not done", "not done right", "did not understand letter", "repeat contact"} <= cats
-    assert con.execute("SELECT DISTINCT demand_type FROM contacts ORDER BY 1").fetchall() == [("failure",), ("value",)]
+    sql = "SELECT DISTINCT category FROM contacts WHERE demand_type = 'failure'"
+    assert FAILURE_CATEGORIES <= {r[0] for r in con.execute(sql).fetchall()}
+    sql = "SELECT DISTINCT demand_type FROM contacts ORDER BY 1"
+    assert con.execute(sql).fetchall() == [("failure",), ("value",)]
 
 
 def test_failure_demand_follows_an_earlier_contact_often_after_a_handoff(place: Path, con):
     f = [f for _, f in _events_files(place) if f["path"].endswith("contacts.csv")][0]
     con.register("cc", _read(place, f))
     fmt = "%Y/%m/%d %H:%M:%S"
-    bad, pairs, same_person = con.execute(f"""
+    # cs/ps.person_id is NULL when a web form was anonymous.
+    bad, pairs, same_person = one(con, f"""
         SELECT count(*) FILTER (WHERE strptime(parent."ContactDateTime", '{fmt}')
                                       >= strptime(child."ContactDateTime", '{fmt}')
                                    OR parent."Service" <> child."Service"
-                                   OR cs.person_id <> ps.person_id),  -- NULL when a web form was anonymous
+                                   OR cs.person_id <> ps.person_id),
                count(*), count(*) FILTER (WHERE cs.person_id = ps.person_id)
         FROM contacts t
         JOIN cc child ON child."ContactID" = t.event_id
         JOIN cc parent ON parent."ContactID" = t.follows_event_id
-        LEFT JOIN source_records cs ON cs.agency = 'council_contact' AND cs.source_id = child."CustomerNo"
-        LEFT JOIN source_records ps ON ps.agency = 'council_contact' AND ps.source_id = parent."CustomerNo"
-    """).fetchall()[0]
+        LEFT JOIN source_records cs
+               ON cs.agency = 'council_contact' AND cs.source_id = child."CustomerNo"
+        LEFT JOIN source_records ps
+               ON ps.agency = 'council_contact' AND ps.source_id = parent."CustomerNo"
+    """)
     assert bad == 0
     assert pairs > 1000 and same_person > 0.8 * pairs
-    share_after_handoff, with_parent = con.execute("""
+    share_after_handoff, with_parent = one(con, """
         SELECT avg(after_handoff::INT), avg((follows_event_id IS NOT NULL)::INT)
-        FROM contacts WHERE demand_type = 'failure'""").fetchall()[0]
+        FROM contacts WHERE demand_type = 'failure'""")
     assert with_parent == 1.0
     assert 0.3 <= share_after_handoff <= 0.95
     # The handoff is visible in the extract: the earlier contact was passed to a back office.
-    passed = con.execute("""SELECT avg((p."Outcome" = 'Passed to back office')::INT) FROM contacts t
-                        JOIN cc p ON p."ContactID" = t.follows_event_id WHERE t.after_handoff""").fetchall()[0][0]
+    passed = scalar(con, """
+        SELECT avg((p."Outcome" = 'Passed to back office')::INT)
+        FROM contacts t JOIN cc p ON p."ContactID" = t.follows_event_id
+        WHERE t.after_handoff""")
     assert passed == 1.0
 
 
@@ -206,8 +251,11 @@ def test_contact_reasons_are_varied_free_text_with_typos(place: Path):
     assert all(r for r in reasons)
     first = reasons[:1000]
     assert len(set(first)) >= 400, len(set(first))
-    misspelt = re.compile(r"\b(recieved|definately|tommorow|seperate|untill|beleive|adress|accomodation|wich|"
-                          r"appointmnet|concil|becuase|colection|aplication|benifit|shoud)\b", re.I)
+    misspelt = re.compile(
+        r"\b(recieved|definately|tommorow|seperate|untill|beleive|adress|accomodation|wich|"
+        r"appointmnet|concil|becuase|colection|aplication|benifit|shoud)\b",
+        re.I,
+    )
     n = len(reasons)
     assert sum(bool(misspelt.search(r)) for r in reasons) > 0.002 * n
     assert sum(r == r.lower() and any(ch.isalpha() for ch in r) for r in reasons) > 0.03 * n
@@ -215,31 +263,42 @@ def test_contact_reasons_are_varied_free_text_with_typos(place: Path):
     assert any(re.search(r"chas|still|again|nobody|no one", r, re.I) for r in reasons)
 
 
-# ----------------------------------------------------------------------------- transitions and programme
+# ----------------------------------------------------------------------------- journeys
+
 
 def test_transitions_follow_up_effect_is_built_in(con):
     kinds = {r[0] for r in con.execute("SELECT DISTINCT kind FROM transitions").fetchall()}
     assert {"hospital_discharge", "prison_release"} <= kinds
-    rows = dict(con.execute("""SELECT followed_up, avg(adverse_outcome::INT) FROM transitions
-                           WHERE kind = 'hospital_discharge' AND observed_days >= 30 GROUP BY 1""").fetchall())
+    rows = dict(con.execute("""
+        SELECT followed_up, avg(adverse_outcome::INT) FROM transitions
+        WHERE kind = 'hospital_discharge' AND observed_days >= 30 GROUP BY 1""").fetchall())
     assert rows[False] - rows[True] >= 0.06, rows
-    worst = con.execute("""SELECT max(followed_up_within_days) FROM transitions
-                       WHERE kind = 'hospital_discharge' AND followed_up""").fetchall()[0][0]
+    worst = scalar(con, """SELECT max(followed_up_within_days) FROM transitions
+                           WHERE kind = 'hospital_discharge' AND followed_up""")
     assert worst <= 7
-    assert con.execute("""SELECT count(*) FROM transitions WHERE followed_up = (followed_up_within_days IS NULL)""").fetchall()[0][0] == 0
+    sql = "SELECT count(*) FROM transitions WHERE followed_up = (followed_up_within_days IS NULL)"
+    assert scalar(con, sql) == 0
     # The index events are real events in an agency's extract.
-    assert con.execute("SELECT count(*) FROM transitions WHERE event_id IS NULL OR agency IS NULL").fetchall()[0][0] == 0
+    sql = "SELECT count(*) FROM transitions WHERE event_id IS NULL OR agency IS NULL"
+    assert scalar(con, sql) == 0
 
 
-def test_programme_joiners_were_selected_on_high_use_and_the_true_effect_is_recorded(place: Path, con):
-    j = dict(con.execute("SELECT joined, avg(prior_ae_attendances) FROM programme GROUP BY 1").fetchall())
+def test_programme_joiners_were_selected_on_high_use_and_the_true_effect_is_recorded(
+    place: Path, con
+):
+    sql = "SELECT joined, avg(prior_ae_attendances) FROM programme GROUP BY 1"
+    j = dict(con.execute(sql).fetchall())
     assert j[True] > 1.3 * j[False], j
-    n_join, ratio, saved = con.execute("""
-        SELECT count(*), max(effect_rate_ratio), sum(counterfactual_cost_after_gbp - cost_after_gbp)
-        FROM programme WHERE joined""").fetchall()[0]
+    n_join, ratio, saved = one(con, """
+        SELECT count(*), max(effect_rate_ratio),
+               sum(counterfactual_cost_after_gbp - cost_after_gbp)
+        FROM programme WHERE joined""")
     assert n_join >= 5 and ratio == 0.7 and saved > 0
-    assert con.execute("""SELECT count(*) FROM programme WHERE counterfactual_cost_after_gbp < cost_after_gbp
-                      OR (NOT joined AND counterfactual_cost_after_gbp <> cost_after_gbp)""").fetchall()[0][0] == 0
+    wrong = scalar(con, """
+        SELECT count(*) FROM programme
+        WHERE counterfactual_cost_after_gbp < cost_after_gbp
+           OR (NOT joined AND counterfactual_cost_after_gbp <> cost_after_gbp)""")
+    assert wrong == 0
     # Membership shows in the drug and alcohol service's extract as an ordinary activity.
     f = [f for a, f in _events_files(place) if a == "substance"][0]
     acts = _read(place, f).column("Activity").to_pylist()
@@ -248,33 +307,43 @@ def test_programme_joiners_were_selected_on_high_use_and_the_true_effect_is_reco
 
 # ----------------------------------------------------------------------------- spend
 
+
 def test_spend_files_reconcile_exactly_with_their_lines_and_differ_from_activity(place: Path, con):
-    spend_files = [(a["id"], f) for a in _manifest(place)["agencies"] for f in a["files"] if f["table"] == "spend"]
+    agencies = _manifest(place)["agencies"]
+    spend_files = [(a["id"], f) for a in agencies for f in a["files"] if f["table"] == "spend"]
     assert len(spend_files) >= 10
     for agency, f in spend_files:
         t = _read(place, f)
-        col = f["columns"]["amount_gbp"]
-        total = sum(Decimal(v) for v in t.column(col).to_pylist())
-        truth = con.execute(f"SELECT sum(amount_gbp) FROM spend WHERE agency = '{agency}'").fetchall()[0][0]
+        total = sum(Decimal(v) for v in t.column(f["columns"]["amount_gbp"]).to_pylist())
+        truth = scalar(con, f"SELECT sum(amount_gbp) FROM spend WHERE agency = '{agency}'")
         assert total == truth, (agency, total, truth)
-        assert set(t.column(f["columns"]["category"]).to_pylist()) <= {"front line", "support", "buildings"}
+        categories = set(t.column(f["columns"]["category"]).to_pylist())
+        assert categories <= {"front line", "support", "buildings"}
     # Lines are in cash; compare with activity in the price year through the real amounts.
-    cash_below_real = con.execute("""SELECT count(*) FROM spend WHERE year < '2025/26'
-                                     AND amount_gbp >= amount_real_gbp AND amount_real_gbp > 0""").fetchall()[0][0]
-    assert cash_below_real == 0
-    for agency, ratio in con.execute("""SELECT agency, sum(amount_real_gbp) / sum(activity_cost_gbp) FROM spend
-                                    WHERE activity_cost_gbp > 0 GROUP BY 1""").fetchall():
+    cash_not_below_real = scalar(con, """
+        SELECT count(*) FROM spend
+        WHERE year < '2025/26' AND amount_gbp >= amount_real_gbp AND amount_real_gbp > 0""")
+    assert cash_not_below_real == 0
+    rows = con.execute("""SELECT agency, sum(amount_real_gbp) / sum(activity_cost_gbp) FROM spend
+                          WHERE activity_cost_gbp > 0 GROUP BY 1""").fetchall()
+    for agency, ratio in rows:
         assert Decimal("1.0") < ratio < Decimal("1.4"), (agency, ratio)
 
 
-# ----------------------------------------------------------------------------- formats and determinism
+# ----------------------------------------------------------------------------- formats
+
 
 def test_each_agency_has_its_own_event_layout(place: Path):
     files = _events_files(place)
     assert len({a for a, _ in files}) >= 11
     headers = [tuple(sorted(_read(place, f).column_names)) for _, f in files]
     assert len(set(headers)) == len(headers)
-    formats = {c.get("format") for _, f in files for c in [f["columns"].get("start_at")] if isinstance(c, dict)}
+    formats = {
+        c.get("format")
+        for _, f in files
+        for c in [f["columns"].get("start_at")]
+        if isinstance(c, dict)
+    }
     assert len(formats) >= 8
 
 
@@ -285,7 +354,9 @@ def test_same_seed_same_activity():
 
     def run(seed: int):
         pop = make_population(2_000, np.random.default_rng(seed), Period())
-        return make_activity(pop, RecordPlan(pop, np.random.default_rng(seed + 1)), np.random.default_rng(seed + 2))
+        return make_activity(
+            pop, RecordPlan(pop, np.random.default_rng(seed + 1)), np.random.default_rng(seed + 2)
+        )
 
     a, b, c = run(5), run(5), run(6)
     assert [f.path for f in a.files] == [f.path for f in b.files]
@@ -297,7 +368,7 @@ def test_same_seed_same_activity():
 
 
 def test_contact_templates_are_complete():
-    from totalplace.synth.contacts import FAILURE, _SLOT, templates
+    from totalplace.synth.contacts import _SLOT, FAILURE, templates
 
     cfg = templates()
     assert set(cfg["failure_templates"]) == set(FAILURE)
@@ -307,7 +378,8 @@ def test_contact_templates_are_complete():
         slots = set(cfg["common"]) | set(svc["slots"])
         extra = cfg.get("extra_value", {}).get(name, {})
         assert set(extra) <= set(svc["value"]), (name, set(extra) - set(svc["value"]))
-        texts = [t for v in svc["value"].values() for t in v] + [t for v in extra.values() for t in v]
+        texts = [t for v in svc["value"].values() for t in v]
+        texts += [t for v in extra.values() for t in v]
         texts += [t for v in cfg["failure_templates"].values() for t in v]
         missing = {m for t in texts for m in _SLOT.findall(t)} - slots
         assert not missing, (name, missing)

@@ -65,8 +65,9 @@ class ActivityResult:
     price_year: str = PRICE_YEAR
 
 
-def make_activity(pop: Any, plan: Any, rng: np.random.Generator, config: dict[str, Any] | None = None
-                  ) -> ActivityResult:
+def make_activity(
+    pop: Any, plan: Any, rng: np.random.Generator, config: dict[str, Any] | None = None
+) -> ActivityResult:
     """Generate every agency's events, spend and the activity truth for a population.
 
     Args:
@@ -85,8 +86,14 @@ def make_activity(pop: Any, plan: Any, rng: np.random.Generator, config: dict[st
     params = {**model_params(), **config}
     grid = Grid.of(pop.period.start, pop.period.end)
     ppl = people_from(pop, grid)
-    inten = intensity(ppl.n, grid.n_halves, rng, float(params["intensity"]["rho"]),
-                      float(params["intensity"]["sigma"]), float(params["intensity"].get("static", 0.0)))
+    inten = intensity(
+        ppl.n,
+        grid.n_halves,
+        rng,
+        float(params["intensity"]["rho"]),
+        float(params["intensity"]["sigma"]),
+        float(params["intensity"].get("static", 0.0)),
+    )
     reg = Registry()
     ctx = Ctx(ppl, grid, rng, load_unit_costs(price_year), inten, reg, params)
     sim = simulate(ctx)
@@ -135,8 +142,12 @@ def simulate(ctx: Ctx) -> Simulated:
     trans = []
     exclusions = [b for b in school if b.etype == "permanent_exclusion"][0]
     placements = [b for b in csc if b.etype == "lac_placement"][0]
-    for fn, index in ((transitions.hospital_discharges, admissions), (transitions.prison_releases, releases),
-                      (transitions.care_leavers, placements), (transitions.school_exclusions, exclusions)):
+    for fn, index in (
+        (transitions.hospital_discharges, admissions),
+        (transitions.prison_releases, releases),
+        (transitions.care_leavers, placements),
+        (transitions.school_exclusions, exclusions),
+    ):
         batches, t = fn(ctx, index)
         for b in batches:
             reg.add(b)
@@ -150,12 +161,15 @@ def simulate(ctx: Ctx) -> Simulated:
 def summary_lines(truth: dict[str, pa.Table], n_events: int) -> list[str]:
     """A few lines for the CLI about what was generated."""
     c = truth["contacts"]
-    failure = int(np.sum(np.asarray(c.column("demand_type").to_numpy(zero_copy_only=False)) == "failure"))
+    joiners = int(np.sum(truth["programme"].column("joined").to_numpy(zero_copy_only=False)))
+    failure = int(
+        np.sum(np.asarray(c.column("demand_type").to_numpy(zero_copy_only=False)) == "failure")
+    )
     return [
         f"{n_events:,} events; {c.num_rows:,} contact-centre contacts "
         f"({failure / max(1, c.num_rows):.0%} failure demand)",
         f"{truth['transitions'].num_rows:,} transitions; "
-        f"{int(np.sum(truth['programme'].column('joined').to_numpy(zero_copy_only=False))):,} programme joiners",
+        f"{joiners:,} programme joiners",
     ]
 
 

@@ -4,16 +4,42 @@ from __future__ import annotations
 
 import numpy as np
 
-from totalplace.synth.events import Attr, Batch, episode_batch, episodes, expand, pick, within_spells
+from totalplace.synth.events import (
+    Attr,
+    Batch,
+    episode_batch,
+    episodes,
+    expand,
+    pick,
+    within_spells,
+)
 from totalplace.synth.health import Ctx
 from totalplace.synth.model import DAY
 
-ASC_ACTIVITY = ["Care Act assessment", "Review", "Safeguarding enquiry", "Carer's assessment",
-                "Hospital discharge assessment", "Reablement visit"]
+ASC_ACTIVITY = [
+    "Care Act assessment",
+    "Review",
+    "Safeguarding enquiry",
+    "Carer's assessment",
+    "Hospital discharge assessment",
+    "Reablement visit",
+]
 CARE_SETTING = ["Home care", "Residential care", "Nursing care"]
-CSC_ACTIVITY = ["Contact", "Referral", "Child and family assessment", "Strategy discussion",
-                "Initial child protection conference", "Pathway plan review", "Care leaver contact"]
-PLACEMENT = ["Foster care (in-house)", "Foster care (agency)", "Children's home", "Placed with parents"]
+CSC_ACTIVITY = [
+    "Contact",
+    "Referral",
+    "Child and family assessment",
+    "Strategy discussion",
+    "Initial child protection conference",
+    "Pathway plan review",
+    "Care leaver contact",
+]
+PLACEMENT = [
+    "Foster care (in-house)",
+    "Foster care (agency)",
+    "Children's home",
+    "Placed with parents",
+]
 
 
 def adult_social_care(ctx: Ctx) -> list[Batch]:
@@ -23,29 +49,63 @@ def adult_social_care(ctx: Ctx) -> list[Batch]:
     m = len(person)
     start = day0 + rng.integers(9, 17, m) * 3600
     act = pick(rng, m, [0.45, 0.35, 0.1, 0.1, 0.0, 0.0])
-    assess = Batch("adult_social_care", "asc_assessment", person, start, np.full(m, -1, np.int64),
-                   np.zeros(m, np.int64), {"activity": Attr(act, ASC_ACTIVITY)})
+    assess = Batch(
+        "adult_social_care",
+        "asc_assessment",
+        person,
+        start,
+        np.full(m, -1, np.int64),
+        np.zeros(m, np.int64),
+        {"activity": Attr(act, ASC_ACTIVITY)},
+    )
     frail = ppl.need["frailty"]
     hc = ep["home_care"]
     p_home = np.where(frail & (ppl.age >= 65), hc["frail_65"], 0.0)
-    p_home = np.where(ppl.need["learning_disability"] & (ppl.age >= 18), np.maximum(p_home, hc["learning_disability_18"]), p_home)
+    p_home = np.where(
+        ppl.need["learning_disability"] & (ppl.age >= 18),
+        np.maximum(p_home, hc["learning_disability_18"]),
+        p_home,
+    )
     rc = ep["residential_care"]
-    p_res = np.where(frail & (ppl.age >= 80), rc["frail_80"], np.where(frail & (ppl.age >= 65), rc["frail_65"], 0.0))
+    p_res = np.where(
+        frail & (ppl.age >= 80),
+        rc["frail_80"],
+        np.where(frail & (ppl.age >= 65), rc["frail_65"], 0.0),
+    )
     # Disadvantage makes formal care more likely (fewer private payers, less informal care).
     lift = np.exp(0.25 * ppl.latent)
     u = rng.random(ppl.n)
     res_who = np.flatnonzero(u < p_res * lift)
     home_who = np.flatnonzero((u >= p_res * lift) & (u < (p_res + p_home) * lift))
     out = [assess]
-    for who, spec, setting, cost_id in ((home_who, hc, 0, "home_care"), (res_who, rc, 1, "residential_care_older")):
-        p, s, e = episodes(ppl, who, grid, rng, mean_days=spec["mean_days"], sigma=spec["sigma"],
-                           prevalent=spec["prevalent"], inten=ctx.inten)
+    for who, spec, setting, cost_id in (
+        (home_who, hc, 0, "home_care"),
+        (res_who, rc, 1, "residential_care_older"),
+    ):
+        p, s, e = episodes(
+            ppl,
+            who,
+            grid,
+            rng,
+            mean_days=spec["mean_days"],
+            sigma=spec["sigma"],
+            prevalent=spec["prevalent"],
+            inten=ctx.inten,
+        )
         code = np.full(len(p), setting, np.int16)
         if setting == 1:
             code = np.where(rng.random(len(p)) < 0.35, 2, 1).astype(np.int16)
         etype = "home_care" if setting == 0 else "residential_care"
-        b = episode_batch("adult_social_care", etype, p, s, e, grid, c.pence_per_day(cost_id),
-                          {"activity": Attr(code, CARE_SETTING)})
+        b = episode_batch(
+            "adult_social_care",
+            etype,
+            p,
+            s,
+            e,
+            grid,
+            c.pence_per_day(cost_id),
+            {"activity": Attr(code, CARE_SETTING)},
+        )
         out.append(b)
     return out
 
@@ -57,11 +117,19 @@ def childrens_social_care(ctx: Ctx) -> list[Batch]:
     m = len(person)
     start = day0 + rng.integers(8, 18, m) * 3600
     act = pick(rng, m, [0.35, 0.3, 0.25, 0.06, 0.04, 0.0, 0.0])
-    referrals = Batch("childrens_social_care", "csc_referral", person, start, np.full(m, -1, np.int64),
-                      np.zeros(m, np.int64), {"activity": Attr(act, CSC_ACTIVITY)})
+    referrals = Batch(
+        "childrens_social_care",
+        "csc_referral",
+        person,
+        start,
+        np.full(m, -1, np.int64),
+        np.zeros(m, np.int64),
+        {"activity": Attr(act, CSC_ACTIVITY)},
+    )
     lac = ep["lac_placement"]
-    p, s, e = within_spells(ppl.spells["looked_after"], ppl, grid, rng, share=lac["share"], lag_days=3,
-                            mean_days=None)
+    p, s, e = within_spells(
+        ppl.spells["looked_after"], ppl, grid, rng, share=lac["share"], lag_days=3, mean_days=None
+    )
     # Care ends at 18 (leaving care is a transition, modelled in transitions.py). Most
     # young people in care in their last year before 18 stay until then.
     b18 = birthday(ppl.dob[p], 18)
@@ -69,12 +137,25 @@ def childrens_social_care(ctx: Ctx) -> list[Batch]:
     e = np.where(stay, b18, np.minimum(e, b18))
     ok = e > np.maximum(s, grid.start)
     p, s, e = p[ok], s[ok], e[ok]
-    home_p = np.clip(lac["childrens_home"] * np.exp(lac["childrens_home_complex"] * ppl.complex_factor[p]), 0, 0.6)
+    home_p = np.clip(
+        lac["childrens_home"] * np.exp(lac["childrens_home_complex"] * ppl.complex_factor[p]),
+        0,
+        0.6,
+    )
     home = rng.random(len(p)) < home_p
     kind = np.where(home, 2, pick(rng, len(p), [0.55, 0.35, 0.0, 0.10])).astype(np.int16)
     per_day = np.where(home, c.pence_per_day("childrens_home"), c.pence_per_day("foster_care"))
     per_day = np.where(kind == 3, c.pence_per_day("foster_care") * 0.3, per_day)
-    b = episode_batch("childrens_social_care", "lac_placement", p, s, e, grid, 1.0, {"placement": Attr(kind, PLACEMENT)})
+    b = episode_batch(
+        "childrens_social_care",
+        "lac_placement",
+        p,
+        s,
+        e,
+        grid,
+        1.0,
+        {"placement": Attr(kind, PLACEMENT)},
+    )
     b.cost = np.rint((b.cost * per_day)).astype(np.int64)
     return [referrals, b]
 

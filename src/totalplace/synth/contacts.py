@@ -29,8 +29,13 @@ from totalplace.synth.model import DAY
 
 CHANNEL = ["Telephone", "Web form", "Face to face"]
 CHANNEL_COST = ["contact_phone", "contact_web", "contact_face_to_face"]
-OUTCOME = ["Resolved at first point of contact", "Passed to back office", "Appointment booked",
-           "Information given", "Complaint logged"]
+OUTCOME = [
+    "Resolved at first point of contact",
+    "Passed to back office",
+    "Appointment booked",
+    "Information given",
+    "Complaint logged",
+]
 _SLOT = re.compile(r"\{(\w+)\}")
 POOL_MAX = 700  # distinct texts per (service, category); enough for any sample to look varied
 
@@ -38,7 +43,9 @@ POOL_MAX = 700  # distinct texts per (service, category); enough for any sample 
 @cache
 def templates() -> dict[str, Any]:
     """The contact templates (``data/contact_templates/contacts.yaml``), read once."""
-    path = resources.files("totalplace.data").joinpath("contact_templates").joinpath("contacts.yaml")
+    path = (
+        resources.files("totalplace.data").joinpath("contact_templates").joinpath("contacts.yaml")
+    )
     return yaml.safe_load(path.read_text("utf-8"))
 
 
@@ -54,22 +61,28 @@ def _typo(text: str, r: random.Random, words: dict[str, str]) -> str:
         return text
     i = r.choice(letters[1:-1])
     if kind < 0.6:  # swap two neighbours
-        return text[:i] + text[i + 1] + text[i] + text[i + 2:]
+        return text[:i] + text[i + 1] + text[i] + text[i + 2 :]
     if kind < 0.8:  # drop a letter
-        return text[:i] + text[i + 1:]
+        return text[:i] + text[i + 1 :]
     return text[:i] + text[i] + text[i:]  # double a letter
 
 
 @cache
 def _paraphrases(_key: int) -> list[tuple[re.Pattern[str], list[str]]]:
     """Paraphrase phrases as whole-word patterns (so 'Cust' never matches inside 'Customer')."""
-    return [(re.compile(rf"(?<![\w']){re.escape(k)}(?![\w'])"), [a.replace("\\", "") for a in v])
-            for k, v in templates()["paraphrase"].items()]
+    return [
+        (re.compile(rf"(?<![\w']){re.escape(k)}(?![\w'])"), [a.replace("\\", "") for a in v])
+        for k, v in templates()["paraphrase"].items()
+    ]
 
 
-def make_text(template: str, slots: dict[str, list[str]], r: random.Random, cfg: dict[str, Any]) -> str:
+def make_text(
+    template: str, slots: dict[str, list[str]], r: random.Random, cfg: dict[str, Any]
+) -> str:
     """Fill one template, then paraphrase and perhaps misspell it."""
-    text = _SLOT.sub(lambda m: r.choice(slots[m.group(1)]) if m.group(1) in slots else m.group(0), template)
+    text = _SLOT.sub(
+        lambda m: r.choice(slots[m.group(1)]) if m.group(1) in slots else m.group(0), template
+    )
     for pattern, alts in _paraphrases(id(cfg)):
         if r.random() < 0.5 and pattern.search(text):
             text = pattern.sub(r.choice(alts), text, count=1)
@@ -92,14 +105,22 @@ def text_pool(service: str, category: str, k: int, seed: int) -> list[str]:
     svc = cfg["services"][service]
     slots = {**cfg["common"], **svc["slots"]}
     if category in svc["value"]:
-        tmpl = svc["value"][category] + cfg.get("extra_value", {}).get(service, {}).get(category, [])
+        tmpl = svc["value"][category] + cfg.get("extra_value", {}).get(service, {}).get(
+            category, []
+        )
     else:
         tmpl = cfg["failure_templates"][category]
     r = random.Random(seed)
     return [make_text(r.choice(tmpl), slots, r, cfg) for _ in range(k)]
 
 
-FAILURE = ["progress chasing", "not done", "not done right", "did not understand letter", "repeat contact"]
+FAILURE = [
+    "progress chasing",
+    "not done",
+    "not done right",
+    "did not understand letter",
+    "repeat contact",
+]
 # Category mix of failure demand after a handoff to a back office, and otherwise.
 AFTER_HANDOFF = [0.5, 0.2, 0.08, 0.02, 0.2]
 NO_HANDOFF = [0.12, 0.08, 0.25, 0.35, 0.2]
@@ -126,10 +147,19 @@ def contact_centre(ctx: Ctx) -> Contacts:
     rng, ppl, grid = ctx.rng, ctx.ppl, ctx.grid
     cfg = templates()
     svcs = services()
-    spec = {"base_per_year": {0: 0.0, 16: 0.18, 25: 0.3, 65: 0.28, 80: 0.3},
-            "needs": {"homelessness": 4.0, "unemployment": 1.8, "frailty": 1.6, "domestic_abuse": 1.5,
-                      "mental_health": 1.2, "learning_disability": 1.3},
-            "latent": 0.15, "intensity": 0.5}
+    spec = {
+        "base_per_year": {0: 0.0, 16: 0.18, 25: 0.3, 65: 0.28, 80: 0.3},
+        "needs": {
+            "homelessness": 4.0,
+            "unemployment": 1.8,
+            "frailty": 1.6,
+            "domestic_abuse": 1.5,
+            "mental_health": 1.2,
+            "learning_disability": 1.3,
+        },
+        "latent": 0.15,
+        "intensity": 0.5,
+    }
     lam = rates(ppl, spec, grid, ctx.inten)
     person, half, day0 = expand(draw_counts(lam, 0.8, rng), grid, rng, None, ppl.died)
     m = len(person)
@@ -138,7 +168,9 @@ def contact_centre(ctx: Ctx) -> Contacts:
     act = ppl.active
     w[:, svcs.index("housing_options")] += 0.8 * act["homelessness"][person, half]
     w[:, svcs.index("benefits")] += 0.3 * act["unemployment"][person, half]
-    w[:, svcs.index("adult_social_care")] += 0.3 * (act["frailty"][person, half] | (ppl.age[person] >= 75))
+    w[:, svcs.index("adult_social_care")] += 0.3 * (
+        act["frailty"][person, half] | (ppl.age[person] >= 75)
+    )
     w[:, svcs.index("housing_repairs")] *= np.exp(0.4 * ppl.latent[person])
     w[:, svcs.index("environmental_health")] += 0.1 * act["domestic_abuse"][person, half]
     cum = np.cumsum(w, axis=1)
@@ -177,11 +209,20 @@ def contact_centre(ctx: Ctx) -> Contacts:
     after = np.r_[np.zeros(m, bool), f_after]
     n_all = len(all_person)
     old = ppl.age[all_person] >= 70
-    chan = np.where(old, pick(rng, n_all, [0.72, 0.1, 0.18]), pick(rng, n_all, [0.5, 0.38, 0.12])).astype(np.int16)
+    chan = np.where(
+        old, pick(rng, n_all, [0.72, 0.1, 0.18]), pick(rng, n_all, [0.5, 0.38, 0.12])
+    ).astype(np.int16)
     secs = all_day * DAY + _time_by_channel(chan, ctx)
     cost_by_chan = np.array([ctx.costs.pence(c) for c in CHANNEL_COST], np.int64)
-    outcome = np.where(failure, pick(rng, n_all, [0.35, 0.4, 0.05, 0.0, 0.2]),
-                       np.where(np.r_[handed, np.zeros(len(par), bool)], 1, pick(rng, n_all, [0.6, 0.0, 0.15, 0.25, 0.0])))
+    outcome = np.where(
+        failure,
+        pick(rng, n_all, [0.35, 0.4, 0.05, 0.0, 0.2]),
+        np.where(
+            np.r_[handed, np.zeros(len(par), bool)],
+            1,
+            pick(rng, n_all, [0.6, 0.0, 0.15, 0.25, 0.0]),
+        ),
+    )
     dur = np.where(chan == 1, 0, rng.gamma(2.0, 180 + 120 * failure, n_all)).astype(np.int64)
     cats = sorted({c for v in vcat_names for c in v}) + FAILURE
     lookup = np.full((len(svcs), int(nv.max())), -1, np.int16)
@@ -190,11 +231,22 @@ def contact_centre(ctx: Ctx) -> Contacts:
     cat_code = np.r_[lookup[svc, vcat], len(cats) - len(FAILURE) + fcat].astype(np.int16)
     category = Attr(cat_code, cats)
     text = _reasons(all_svc, category, rng)
-    batch = Batch("council_contact", "contact", all_person, secs, np.where(chan == 1, -1, secs + dur),
-                  cost_by_chan[chan], {"channel": Attr(chan, CHANNEL), "outcome": Attr(outcome.astype(np.int16), OUTCOME),
-                                       "service": Attr(all_svc.astype(np.int16),
-                                                       [templates()["services"][s]["name"] for s in svcs]),
-                                       "reason": text})
+    batch = Batch(
+        "council_contact",
+        "contact",
+        all_person,
+        secs,
+        np.where(chan == 1, -1, secs + dur),
+        cost_by_chan[chan],
+        {
+            "channel": Attr(chan, CHANNEL),
+            "outcome": Attr(outcome.astype(np.int16), OUTCOME),
+            "service": Attr(
+                all_svc.astype(np.int16), [templates()["services"][s]["name"] for s in svcs]
+            ),
+            "reason": text,
+        },
+    )
     return Contacts(batch, all_svc, failure, category, parent, after)
 
 
@@ -218,7 +270,7 @@ def _reasons(svc: np.ndarray, category: Attr, rng: np.random.Generator) -> Attr:
     order = np.argsort(inv, kind="stable")
     bounds = np.searchsorted(inv[order], np.arange(len(uniq) + 1))
     for u, k in enumerate(uniq.tolist()):
-        rows = order[bounds[u]:bounds[u + 1]]
+        rows = order[bounds[u] : bounds[u + 1]]
         s, c = names[k // 1000], category.labels[k % 1000]
         size = int(min(POOL_MAX, max(20, len(rows) * 0.7)))
         pool = text_pool(s, c, size, int(rng.integers(0, 2**31)))

@@ -59,7 +59,8 @@ class UnitCosts:
             return self.items[cost_id]
         except KeyError:
             raise TotalplaceError(
-                f"unit_costs.csv has no cost_id {cost_id!r}; it has: {', '.join(sorted(self.items))}"
+                f"unit_costs.csv has no cost_id {cost_id!r}; "
+                f"it has: {', '.join(sorted(self.items))}"
             ) from None
 
 
@@ -75,7 +76,9 @@ def load_deflator() -> dict[str, Decimal]:
         try:
             out[row["financial_year"]] = Decimal(row["index"])
         except Exception as e:  # noqa: BLE001 - any parse problem is a data-file bug
-            raise TotalplaceError(f"gdp_deflator.csv row {i}: bad index {row.get('index')!r} ({e})") from e
+            raise TotalplaceError(
+                f"gdp_deflator.csv row {i}: bad index {row.get('index')!r} ({e})"
+            ) from e
     return out
 
 
@@ -84,9 +87,12 @@ def uprate(amount: Decimal, from_year: str, to_year: str, deflator: dict[str, De
     for y in (from_year, to_year):
         if y not in deflator:
             raise TotalplaceError(
-                f"gdp_deflator.csv has no financial year {y!r}; it covers {min(deflator)} to {max(deflator)}"
+                f"gdp_deflator.csv has no financial year {y!r}; "
+                f"it covers {min(deflator)} to {max(deflator)}"
             )
-    return (amount * deflator[to_year] / deflator[from_year]).quantize(Decimal("0.01"), ROUND_HALF_UP)
+    return (amount * deflator[to_year] / deflator[from_year]).quantize(
+        Decimal("0.01"), ROUND_HALF_UP
+    )
 
 
 def load_unit_costs(price_year: str = "2025/26") -> UnitCosts:
@@ -103,14 +109,22 @@ def load_unit_costs(price_year: str = "2025/26") -> UnitCosts:
     for i, row in enumerate(_read_csv("unit_costs.csv"), start=1):
         if row["unit"] not in UNITS:
             raise TotalplaceError(
-                f"unit_costs.csv row {i} ({row['cost_id']}): unit must be one of {UNITS}, found {row['unit']!r}"
+                f"unit_costs.csv row {i} ({row['cost_id']}): unit must be one of {UNITS}, "
+                f"found {row['unit']!r}"
             )
         cost = Decimal(row["cost_gbp"])
         if cost <= 0:
-            raise TotalplaceError(f"unit_costs.csv row {i} ({row['cost_id']}): cost must be > 0, found {cost}")
+            raise TotalplaceError(
+                f"unit_costs.csv row {i} ({row['cost_id']}): cost must be > 0, found {cost}"
+            )
         items[row["cost_id"]] = UnitCost(
-            cost_id=row["cost_id"], item=row["item"], unit=row["unit"], cost_gbp=cost,
-            price_year=row["price_year"], bears=row["bears"], source=row["source"],
+            cost_id=row["cost_id"],
+            item=row["item"],
+            unit=row["unit"],
+            cost_gbp=cost,
+            price_year=row["price_year"],
+            bears=row["bears"],
+            source=row["source"],
             check=row["check"].strip().lower() == "true",
             uprated_gbp=uprate(cost, row["price_year"], price_year, deflator),
         )

@@ -22,7 +22,7 @@ from totalplace.synth.model import DAY, NO_TIME, Grid, People, age_rate
 
 @dataclass
 class Attr:
-    """A categorical column: small integer codes into a list of labels (cheap for millions of rows)."""
+    """A categorical column: small integer codes into a list of labels (cheap at scale)."""
 
     codes: np.ndarray
     labels: list[str]
@@ -33,7 +33,7 @@ class Attr:
 
 @dataclass
 class Batch:
-    """Events of one type for one agency. ``cost`` is in integer pence (0 = no unit cost applies)."""
+    """Events of one type for one agency. ``cost`` is integer pence (0 = no unit cost)."""
 
     agency: str
     etype: str
@@ -49,8 +49,16 @@ class Batch:
 
     def take(self, idx: np.ndarray) -> Batch:
         attrs = {k: (v.take(idx) if isinstance(v, Attr) else v[idx]) for k, v in self.attrs.items()}
-        return Batch(self.agency, self.etype, self.person[idx], self.start[idx], self.end[idx],
-                     self.cost[idx], attrs, None if self.uid is None else self.uid[idx])
+        return Batch(
+            self.agency,
+            self.etype,
+            self.person[idx],
+            self.start[idx],
+            self.end[idx],
+            self.cost[idx],
+            attrs,
+            None if self.uid is None else self.uid[idx],
+        )
 
 
 class Registry:
@@ -67,8 +75,11 @@ class Registry:
         return b
 
     def of(self, agency: str | None = None, etype: str | None = None) -> list[Batch]:
-        return [b for b in self.batches if (agency is None or b.agency == agency)
-                and (etype is None or b.etype == etype)]
+        return [
+            b
+            for b in self.batches
+            if (agency is None or b.agency == agency) and (etype is None or b.etype == etype)
+        ]
 
     def replace(self, old: Batch, new: Batch) -> None:
         """Swap a batch for a filtered copy of itself (uids are kept)."""
@@ -86,13 +97,20 @@ def need_multiplier(ppl: People, needs: dict[str, float], grid: Grid) -> np.ndar
     return m
 
 
-def rates(ppl: People, spec: dict[str, Any], grid: Grid, inten: np.ndarray,
-          extra: np.ndarray | None = None) -> np.ndarray:
+def rates(
+    ppl: People,
+    spec: dict[str, Any],
+    grid: Grid,
+    inten: np.ndarray,
+    extra: np.ndarray | None = None,
+) -> np.ndarray:
     """Expected events per person per half-year for a count spec from the model YAML."""
     # The person-level part first (one value per person), then the per half-year part.
     person = age_rate(ppl.age, {int(k): float(v) for k, v in spec["base_per_year"].items()})
-    person = person * np.exp(float(spec.get("latent", 0.0)) * ppl.latent
-                             + float(spec.get("complex", 0.0)) * ppl.complex_factor)
+    person = person * np.exp(
+        float(spec.get("latent", 0.0)) * ppl.latent
+        + float(spec.get("complex", 0.0)) * ppl.complex_factor
+    )
     if spec.get("female") is not None:
         person = person * np.where(ppl.female, float(spec["female"]), 1.0)
     lam = need_multiplier(ppl, spec.get("needs", {}), grid)
@@ -108,7 +126,9 @@ def rates(ppl: People, spec: dict[str, Any], grid: Grid, inten: np.ndarray,
     # Nobody uses services after they died (only the few who died need the adjustment).
     dead = np.flatnonzero(ppl.died <= grid.end)
     if len(dead):
-        alive = np.clip((ppl.died[dead, None] - grid.half_starts[None, :]) / grid.half_days[None, :], 0, 1)
+        alive = np.clip(
+            (ppl.died[dead, None] - grid.half_starts[None, :]) / grid.half_days[None, :], 0, 1
+        )
         lam[dead] *= alive.astype(np.float32)
     return lam
 
@@ -129,8 +149,13 @@ def draw_counts(lam: np.ndarray, shape: float, rng: np.random.Generator) -> np.n
     return out
 
 
-def expand(counts: np.ndarray, grid: Grid, rng: np.random.Generator,
-           hours: np.ndarray | None, died: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def expand(
+    counts: np.ndarray,
+    grid: Grid,
+    rng: np.random.Generator,
+    hours: np.ndarray | None,
+    died: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Turn (n, halves) counts into one row per event: person, half-year, start (seconds).
 
     The day is uniform within the half-year; the time of day follows ``hours`` (24 weights),
@@ -163,9 +188,18 @@ def pick(rng: np.random.Generator, m: int, probs: dict[str, float] | list[float]
     return rng.choice(len(p), size=m, p=p / p.sum()).astype(np.int16)
 
 
-def episodes(ppl: People, who: np.ndarray, grid: Grid, rng: np.random.Generator, *,
-             mean_days: float, sigma: float, prevalent: float, inten: np.ndarray | None = None,
-             max_days: float | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def episodes(
+    ppl: People,
+    who: np.ndarray,
+    grid: Grid,
+    rng: np.random.Generator,
+    *,
+    mean_days: float,
+    sigma: float,
+    prevalent: float,
+    inten: np.ndarray | None = None,
+    max_days: float | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One episode (placement, claim, treatment...) for each person index in ``who``.
 
     A share ``prevalent`` were already under way at the period start (start drawn before
@@ -200,19 +234,32 @@ def overlap_days(start: np.ndarray, end: np.ndarray, grid: Grid) -> np.ndarray:
     return np.clip(np.minimum(end, grid.end + 1) - np.maximum(start, grid.start), 0, None)
 
 
-def episode_batch(agency: str, etype: str, person: np.ndarray, start_day: np.ndarray,
-                  end_day: np.ndarray, grid: Grid, pence_per_day: float, attrs: dict | None = None,
-                  fixed_pence: int = 0) -> Batch:
+def episode_batch(
+    agency: str,
+    etype: str,
+    person: np.ndarray,
+    start_day: np.ndarray,
+    end_day: np.ndarray,
+    grid: Grid,
+    pence_per_day: float,
+    attrs: dict | None = None,
+    fixed_pence: int = 0,
+) -> Batch:
     """A batch of episodes costed per day within the period (plus a fixed cost, if any).
 
     Episodes still open at the period end get no end time.
     """
-    cost = np.rint(overlap_days(start_day, end_day, grid) * pence_per_day).astype(np.int64) + fixed_pence
+    cost = (
+        np.rint(overlap_days(start_day, end_day, grid) * pence_per_day).astype(np.int64)
+        + fixed_pence
+    )
     end = np.where(end_day > grid.end, NO_TIME, end_day * DAY)
     return Batch(agency, etype, person, start_day * DAY, end, cost, attrs or {})
 
 
-def eligible(ppl: People, need: str | None = None, age_min: int = 0, age_max: int = 200) -> np.ndarray:
+def eligible(
+    ppl: People, need: str | None = None, age_min: int = 0, age_max: int = 200
+) -> np.ndarray:
     """Boolean mask of people with a need (ever in the period) in an age range."""
     m = (ppl.age >= age_min) & (ppl.age <= age_max)
     if need is not None:
@@ -226,9 +273,17 @@ def lognormal_days(rng: np.random.Generator, m: int, mean_days: float, sigma: fl
     return np.maximum(1, np.exp(mu + sigma * rng.standard_normal(m))).astype(np.int64)
 
 
-def within_spells(spell: tuple[np.ndarray, np.ndarray, np.ndarray], ppl: People, grid: Grid,
-                  rng: np.random.Generator, *, share: float | np.ndarray, lag_days: float,
-                  mean_days: float | None, sigma: float = 0.7) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def within_spells(
+    spell: tuple[np.ndarray, np.ndarray, np.ndarray],
+    ppl: People,
+    grid: Grid,
+    rng: np.random.Generator,
+    *,
+    share: float | np.ndarray,
+    lag_days: float,
+    mean_days: float | None,
+    sigma: float = 0.7,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Service episodes inside need episodes (e.g. a benefit claim inside unemployment).
 
     A share of need episodes gets a service episode starting an exponential lag after the
@@ -241,7 +296,11 @@ def within_spells(spell: tuple[np.ndarray, np.ndarray, np.ndarray], ppl: People,
     keep = rng.random(len(i)) < p
     i, a, b = i[keep], a[keep], b[keep]
     start = a + rng.exponential(lag_days, len(i)).astype(np.int64)
-    end = b if mean_days is None else np.minimum(start + lognormal_days(rng, len(i), mean_days, sigma), b)
+    end = (
+        b
+        if mean_days is None
+        else np.minimum(start + lognormal_days(rng, len(i), mean_days, sigma), b)
+    )
     end = np.minimum(end, ppl.died[i] + 1)
     ok = (start < end) & (end > grid.start) & (start <= grid.end)
     return i[ok], start[ok], end[ok]

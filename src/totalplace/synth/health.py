@@ -47,14 +47,24 @@ AE_DISPOSAL = ["Discharged home", "Admitted", "Left before being seen", "Referre
 ARRIVAL = ["Walk-in", "Ambulance"]
 DISCHARGE_DEST = ["Usual place of residence", "Care home", "Other hospital", "Died"]
 ADMIT_METHOD = ["Emergency - via A&E", "Elective - waiting list", "Emergency - readmission"]
-SPECIALTY = ["General medicine", "Geriatric medicine", "Trauma & orthopaedics", "General surgery",
-             "Respiratory medicine", "Cardiology", "Paediatrics", "Gastroenterology"]
+SPECIALTY = [
+    "General medicine",
+    "Geriatric medicine",
+    "Trauma & orthopaedics",
+    "General surgery",
+    "Respiratory medicine",
+    "Cardiology",
+    "Paediatrics",
+    "Gastroenterology",
+]
 
 
 def ae_attendances(ctx: Ctx) -> Batch:
     """A&E attendances with arrival time, arrival mode and disposal (not yet costed)."""
     rng, ppl, p = ctx.rng, ctx.ppl, ctx.params["acute"]
-    person, _half, start = expand(ctx.counts("ae_attendance"), ctx.grid, rng, ctx.hours("ae"), ppl.died)
+    person, _half, start = expand(
+        ctx.counts("ae_attendance"), ctx.grid, rng, ctx.hours("ae"), ppl.died
+    )
     m = len(person)
     age = ppl.age[person]
     admitted = rng.random(m) < age_rate(age, {int(k): v for k, v in p["admit_by_age"].items()})
@@ -65,21 +75,32 @@ def ae_attendances(ctx: Ctx) -> Batch:
     # Time in the department: log-normal, about 3-4 hours, longer when admitted.
     stay = np.exp(np.log(3.2 * 3600) + 0.5 * rng.standard_normal(m)) * np.where(admitted, 1.5, 1.0)
     end = start + stay.astype(np.int64)
-    return Batch("acute", "ae_attendance", person, start, end, np.zeros(m, np.int64), {
-        "disposal": Attr(disposal, AE_DISPOSAL), "arrival": Attr(amb.astype(np.int16), ARRIVAL)})
+    return Batch(
+        "acute",
+        "ae_attendance",
+        person,
+        start,
+        end,
+        np.zeros(m, np.int64),
+        {"disposal": Attr(disposal, AE_DISPOSAL), "arrival": Attr(amb.astype(np.int16), ARRIVAL)},
+    )
 
 
 def cost_ae(ctx: Ctx, b: Batch) -> None:
     """Unit cost of each attendance: admitted or not, plus an ambulance call-out."""
     c = ctx.costs
     admitted = b.attrs["disposal"].codes == 1
-    b.cost = (np.where(admitted, c.pence("ae_admitted"), c.pence("ae_not_admitted"))
-              + np.where(b.attrs["arrival"].codes == 1, c.pence("ambulance_callout"), 0)).astype(np.int64)
+    b.cost = (
+        np.where(admitted, c.pence("ae_admitted"), c.pence("ae_not_admitted"))
+        + np.where(b.attrs["arrival"].codes == 1, c.pence("ambulance_callout"), 0)
+    ).astype(np.int64)
 
 
 def los_days(ctx: Ctx, age: np.ndarray) -> np.ndarray:
     """Length of stay for non-elective admissions, geometric with an age-dependent mean."""
-    mean = age_rate(age, {int(k): v for k, v in ctx.params["acute"]["nonelective_los_mean_by_age"].items()})
+    mean = age_rate(
+        age, {int(k): v for k, v in ctx.params["acute"]["nonelective_los_mean_by_age"].items()}
+    )
     return ctx.rng.geometric(1.0 / (1.0 + mean)) - 1
 
 
@@ -96,21 +117,42 @@ def admissions_from_ae(ctx: Ctx, ae: Batch) -> Batch:
     return _admission_batch(ctx, person, start, discharge, 0, "nonelective_admission", rng)
 
 
-def _admission_batch(ctx: Ctx, person: np.ndarray, start: np.ndarray, discharge: np.ndarray,
-                     method: int, etype: str, rng: np.random.Generator) -> Batch:
+def _admission_batch(
+    ctx: Ctx,
+    person: np.ndarray,
+    start: np.ndarray,
+    discharge: np.ndarray,
+    method: int,
+    etype: str,
+    rng: np.random.Generator,
+) -> Batch:
     m = len(person)
     age = ctx.ppl.age[person]
-    dest = np.where(age >= 75, pick(rng, m, [0.86, 0.08, 0.03, 0.03]), pick(rng, m, [0.96, 0.005, 0.03, 0.005]))
+    dest = np.where(
+        age >= 75, pick(rng, m, [0.86, 0.08, 0.03, 0.03]), pick(rng, m, [0.96, 0.005, 0.03, 0.005])
+    )
     died_before = ctx.ppl.died[person] * DAY < discharge
     dest = np.where(died_before, 3, dest).astype(np.int16)
-    spec = np.where(age >= 75, pick(rng, m, [0.3, 0.35, 0.15, 0.05, 0.1, 0.05, 0.0, 0.0]),
-                    np.where(age < 16, 6, pick(rng, m, [0.3, 0.0, 0.2, 0.2, 0.1, 0.1, 0.0, 0.1])))
+    spec = np.where(
+        age >= 75,
+        pick(rng, m, [0.3, 0.35, 0.15, 0.05, 0.1, 0.05, 0.0, 0.0]),
+        np.where(age < 16, 6, pick(rng, m, [0.3, 0.0, 0.2, 0.2, 0.1, 0.1, 0.0, 0.1])),
+    )
     cost_id = "elective_admission" if etype == "elective_admission" else "nonelective_admission"
     cost = np.full(m, ctx.costs.pence(cost_id), dtype=np.int64)
-    return Batch("acute", etype, person, start, discharge, cost, {
-        "method": Attr(np.full(m, method, np.int16), ADMIT_METHOD),
-        "destination": Attr(dest, DISCHARGE_DEST),
-        "specialty": Attr(spec.astype(np.int16), SPECIALTY)})
+    return Batch(
+        "acute",
+        etype,
+        person,
+        start,
+        discharge,
+        cost,
+        {
+            "method": Attr(np.full(m, method, np.int16), ADMIT_METHOD),
+            "destination": Attr(dest, DISCHARGE_DEST),
+            "specialty": Attr(spec.astype(np.int16), SPECIALTY),
+        },
+    )
 
 
 def readmissions(ctx: Ctx, person: np.ndarray, start: np.ndarray) -> Batch:
@@ -123,15 +165,22 @@ def readmissions(ctx: Ctx, person: np.ndarray, start: np.ndarray) -> Batch:
 
 def elective_admissions(ctx: Ctx) -> Batch:
     """Planned admissions (date and a morning admission time)."""
-    person, _h, day0 = expand(ctx.counts("elective_admission"), ctx.grid, ctx.rng, None, ctx.ppl.died)
+    person, _h, day0 = expand(
+        ctx.counts("elective_admission"), ctx.grid, ctx.rng, None, ctx.ppl.died
+    )
     start = day0 + ctx.rng.integers(7, 11, len(person)) * 3600
     los = ctx.rng.geometric(1 / 1.8, len(person)) - 1
     discharge = start + los * DAY + ctx.rng.integers(2, 9, len(person)) * 3600
     return _admission_batch(ctx, person, start, discharge, 1, "elective_admission", ctx.rng)
 
 
-MH_TEAM = ["Community Mental Health Team", "Crisis Resolution & Home Treatment", "Early Intervention in Psychosis",
-           "Older Adults CMHT", "Liaison Psychiatry"]
+MH_TEAM = [
+    "Community Mental Health Team",
+    "Crisis Resolution & Home Treatment",
+    "Early Intervention in Psychosis",
+    "Older Adults CMHT",
+    "Liaison Psychiatry",
+]
 MH_CONTACT = ["Face to face", "Telephone", "Video", "Did not attend"]
 
 
@@ -142,18 +191,49 @@ def mental_health(ctx: Ctx) -> list[Batch]:
     m = len(person)
     start = day0 + rng.integers(9, 17, m) * 3600 + rng.integers(0, 4, m) * 900
     age = ppl.age[person]
-    team = np.where(age >= 65, np.where(rng.random(m) < 0.8, 3, 0),
-                    pick(rng, m, [0.62, 0.15, 0.08, 0.0, 0.15])).astype(np.int16)
+    team = np.where(
+        age >= 65, np.where(rng.random(m) < 0.8, 3, 0), pick(rng, m, [0.62, 0.15, 0.08, 0.0, 0.15])
+    ).astype(np.int16)
     mode = pick(rng, m, [0.55, 0.25, 0.08, 0.12])
-    cost = np.where(mode == 3, 0, c.pence("mh_community_contact")).astype(np.int64)  # DNA: no contact
-    contacts = Batch("mental_health", "mh_contact", person, start, start + 3600 * np.ones(m, np.int64), cost,
-                     {"team": Attr(team, MH_TEAM), "mode": Attr(mode, MH_CONTACT)})
+    cost = np.where(mode == 3, 0, c.pence("mh_community_contact")).astype(
+        np.int64
+    )  # DNA: no contact
+    contacts = Batch(
+        "mental_health",
+        "mh_contact",
+        person,
+        start,
+        start + 3600 * np.ones(m, np.int64),
+        cost,
+        {"team": Attr(team, MH_TEAM), "mode": Attr(mode, MH_CONTACT)},
+    )
     cnt = ctx.counts("mh_admission")
     who = np.repeat(np.arange(ppl.n), cnt.sum(axis=1))
-    p, s, e = episodes(ppl, who, ctx.grid, rng, mean_days=35, sigma=0.9, prevalent=0.1, inten=ctx.inten,
-                       max_days=400)
+    p, s, e = episodes(
+        ppl,
+        who,
+        ctx.grid,
+        rng,
+        mean_days=35,
+        sigma=0.9,
+        prevalent=0.1,
+        inten=ctx.inten,
+        max_days=400,
+    )
     ward = pick(rng, len(p), [0.7, 0.2, 0.1])
-    spells = episode_batch("mental_health", "mh_admission", p, s, e, ctx.grid, c.pence_per_day("mh_bed_day"),
-                           {"ward": Attr(ward, ["Acute adult ward", "Psychiatric intensive care", "Older adult ward"])})
+    spells = episode_batch(
+        "mental_health",
+        "mh_admission",
+        p,
+        s,
+        e,
+        ctx.grid,
+        c.pence_per_day("mh_bed_day"),
+        {
+            "ward": Attr(
+                ward, ["Acute adult ward", "Psychiatric intensive care", "Older adult ward"]
+            )
+        },
+    )
     spells.start = spells.start + rng.integers(10, 23, len(p)) * 3600
     return [contacts, spells]

@@ -52,7 +52,11 @@ class Grid:
         d = start
         while True:
             m = d.month + 6
-            d = dt.date(d.year + (m - 1) // 12, (m - 1) % 12 + 1, 1) if d.day == 1 else d + dt.timedelta(183)
+            d = (
+                dt.date(d.year + (m - 1) // 12, (m - 1) % 12 + 1, 1)
+                if d.day == 1
+                else d + dt.timedelta(183)
+            )
             if d > end:
                 break
             halves.append(days(d))
@@ -73,7 +77,9 @@ class Grid:
 
     def year_of_day(self, day: np.ndarray) -> np.ndarray:
         """Index of the financial year a day (days since 1970) falls in."""
-        return np.clip(np.searchsorted(self.year_starts, day, side="right") - 1, 0, len(self.year_starts) - 1)
+        return np.clip(
+            np.searchsorted(self.year_starts, day, side="right") - 1, 0, len(self.year_starts) - 1
+        )
 
 
 @dataclass
@@ -119,19 +125,27 @@ def people_from(pop: Any, grid: Grid) -> People:
     died = np.full(n, 10**7, dtype=np.int64)
     if died_raw is not None:
         mask = died_raw.is_valid().to_numpy(zero_copy_only=False)
-        vals = died_raw.fill_null(0).cast("int32").to_numpy(zero_copy_only=False) if mask.any() else None
+        vals = (
+            died_raw.fill_null(0).cast("int32").to_numpy(zero_copy_only=False)
+            if mask.any()
+            else None
+        )
         if vals is not None:
             died[mask] = vals[mask]
     need_names = [c.removeprefix("need_") for c in t.column_names if c.startswith("need_")]
     need = {nm: col(f"need_{nm}").astype(bool) for nm in need_names}
     age_col = "age_at_start" if "age_at_start" in t.column_names else "age"
     ppl = People(
-        n=n, person_id=col("person_id").astype(np.int64),
+        n=n,
+        person_id=col("person_id").astype(np.int64),
         household_id=col("household_id").astype(np.int64),
-        age=col(age_col).astype(np.int64), female=col("sex") == "F", dob=dob,
+        age=col(age_col).astype(np.int64),
+        female=col("sex") == "F",
+        dob=dob,
         latent=col("latent").astype(np.float64),
         complex_factor=col("complex_factor", 0.0).astype(np.float64),
-        died=died, need=need,
+        died=died,
+        need=need,
     )
     ppl.active, ppl.spells = need_activity(pop, ppl, grid)
     return ppl
@@ -177,8 +191,9 @@ def need_activity(pop: Any, ppl: People, grid: Grid) -> tuple[dict[str, np.ndarr
     return out, spells
 
 
-def intensity(n: int, halves: int, rng: np.random.Generator, rho: float, sigma: float,
-              static: float = 0.0) -> np.ndarray:
+def intensity(
+    n: int, halves: int, rng: np.random.Generator, rho: float, sigma: float, static: float = 0.0
+) -> np.ndarray:
     """Person intensity per half-year: log-normal, mean 1, partly fixed and partly AR(1).
 
     The log intensity is ``sigma * (sqrt(static) * u + sqrt(1 - static) * z[h])`` where ``u``

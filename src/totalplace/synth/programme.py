@@ -47,9 +47,15 @@ def select_and_apply(ctx: Ctx, ae: Batch) -> tuple[Batch, Programme]:
     in_look = ae.start < look_end
     prior = np.bincount(ae.person[in_look], minlength=ppl.n)
     h1 = min(1, grid.n_halves - 1)
-    alcohol = (ppl.active["alcohol"][:, 0] | ppl.active["alcohol"][:, h1]
-               | ppl.active["drugs"][:, 0] | ppl.active["drugs"][:, h1])
-    eligible = np.flatnonzero(alcohol & (ppl.age >= 18) & (prior >= MIN_PRIOR) & (ppl.died > grid.half_ends[0]))
+    alcohol = (
+        ppl.active["alcohol"][:, 0]
+        | ppl.active["alcohol"][:, h1]
+        | ppl.active["drugs"][:, 0]
+        | ppl.active["drugs"][:, h1]
+    )
+    eligible = np.flatnonzero(
+        alcohol & (ppl.age >= 18) & (prior >= MIN_PRIOR) & (ppl.died > grid.half_ends[0])
+    )
     pr = prior[eligible]
     joined = rng.random(len(eligible)) < np.minimum(0.9, JOIN_SCALE * pr.astype(np.float64) ** 2)
     join_day = np.where(joined, grid.half_starts[h1] + rng.integers(0, 120, len(eligible)), -1)
@@ -59,6 +65,8 @@ def select_and_apply(ctx: Ctx, ae: Batch) -> tuple[Batch, Programme]:
     after = ae.start >= jd[ae.person]
     drop = after & (rng.random(len(ae)) > RATE_RATIO)
     admission_cost = ctx.costs.pence("nonelective_admission")
-    removed_cost = ae.cost[drop] + np.where(ae.attrs["disposal"].codes[drop] == 1, admission_cost, 0)
+    removed_cost = ae.cost[drop] + np.where(
+        ae.attrs["disposal"].codes[drop] == 1, admission_cost, 0
+    )
     prog = Programme(eligible, pr, joined, join_day, ae.uid[drop], ae.person[drop], removed_cost)
     return ae.take(np.flatnonzero(~drop)), prog

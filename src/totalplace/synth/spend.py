@@ -28,7 +28,11 @@ SERVICE_OF: dict[str, tuple[str, str, str]] = {
     "residential_care": ("Residential and nursing care", "care", "Anytown Council"),
     "csc_referral": ("Children in need and child protection", "children", "Anytown Council"),
     "lac_placement": ("Looked-after children placements", "children", "Anytown Council"),
-    "police_incident": ("Response and neighbourhood policing", "crime and justice", "Home Office and police precept"),
+    "police_incident": (
+        "Response and neighbourhood policing",
+        "crime and justice",
+        "Home Office and police precept",
+    ),
     "arrest": ("Custody", "crime and justice", "Home Office and police precept"),
     "housing_advice": ("Housing options and prevention", "housing", "Anytown Council"),
     "homelessness_application": ("Housing options and prevention", "housing", "Anytown Council"),
@@ -38,15 +42,27 @@ SERVICE_OF: dict[str, tuple[str, str, str]] = {
     "benefit_claim": ("Benefit administration", "welfare", "DWP"),
     "work_coach": ("Work coach services", "welfare", "DWP"),
     "prison_release": ("Prison places", "crime and justice", "Ministry of Justice (HMPPS)"),
-    "community_order": ("Community supervision", "crime and justice", "Ministry of Justice (HMPPS)"),
+    "community_order": (
+        "Community supervision",
+        "crime and justice",
+        "Ministry of Justice (HMPPS)",
+    ),
     "licence": ("Community supervision", "crime and justice", "Ministry of Justice (HMPPS)"),
-    "probation_appointment": ("Community supervision", "crime and justice", "Ministry of Justice (HMPPS)"),
+    "probation_appointment": (
+        "Community supervision",
+        "crime and justice",
+        "Ministry of Justice (HMPPS)",
+    ),
     "treatment": ("Structured treatment", "public health", "Public health grant"),
     "programme_enrolment": ("High Intensity Use programme", "public health", "Public health grant"),
     "attendance": ("Core schools budget", "education", "Dedicated Schools Grant"),
     "leaver": ("Core schools budget", "education", "Dedicated Schools Grant"),
     "suspension": ("Exclusions and alternative provision", "education", "Dedicated Schools Grant"),
-    "permanent_exclusion": ("Exclusions and alternative provision", "education", "Dedicated Schools Grant"),
+    "permanent_exclusion": (
+        "Exclusions and alternative provision",
+        "education",
+        "Dedicated Schools Grant",
+    ),
     "contact": ("Customer services", "customer contact", "Anytown Council"),
 }
 SUPPORT_LINES = (("Finance and HR", 0.45), ("IT and digital", 0.35), ("Legal and governance", 0.20))
@@ -64,8 +80,9 @@ class SpendLine:
     activity_pence: int  # what the extracts' activity costs in this line (0 for support, buildings)
 
 
-def spend_lines(activity: pa.Table, extra: list[SpendLine], years: tuple[str, ...],
-                rng: np.random.Generator) -> list[SpendLine]:
+def spend_lines(
+    activity: pa.Table, extra: list[SpendLine], years: tuple[str, ...], rng: np.random.Generator
+) -> list[SpendLine]:
     """Budget lines from activity cost by (agency, etype, year).
 
     Args:
@@ -85,7 +102,7 @@ def spend_lines(activity: pa.Table, extra: list[SpendLine], years: tuple[str, ..
     lines: list[SpendLine] = []
     for (agency, year, service, theme, funder), pence in sorted(by.items()):
         if pence == 0:
-            continue  # activity without a unit cost (assessments, appointments) has no line of its own
+            continue  # activity without a unit cost (assessments, appointments): no line
         u = uplift.setdefault((agency, service), float(rng.uniform(1.05, 1.30)))
         amount = int(round(pence * u * rng.uniform(0.97, 1.03)))
         lines.append(SpendLine(agency, year, funder, service, theme, "front line", amount, pence))
@@ -97,12 +114,34 @@ def spend_lines(activity: pa.Table, extra: list[SpendLine], years: tuple[str, ..
             front[(ln.agency, ln.year)] = (total + ln.pence, funder)
     shares: dict[str, tuple[float, float]] = {}
     for (agency, year), (total, funder) in sorted(front.items()):
-        s, b = shares.setdefault(agency, (float(rng.uniform(0.07, 0.16)), float(rng.uniform(0.04, 0.10))))
+        s, b = shares.setdefault(
+            agency, (float(rng.uniform(0.07, 0.16)), float(rng.uniform(0.04, 0.10)))
+        )
         for name, part in SUPPORT_LINES:
-            lines.append(SpendLine(agency, year, funder, name, "support functions", "support",
-                                   int(round(total * s * part * rng.uniform(0.95, 1.05))), 0))
-        lines.append(SpendLine(agency, year, funder, "Estates and facilities", "buildings", "buildings",
-                               int(round(total * b * rng.uniform(0.95, 1.05))), 0))
+            lines.append(
+                SpendLine(
+                    agency,
+                    year,
+                    funder,
+                    name,
+                    "support functions",
+                    "support",
+                    int(round(total * s * part * rng.uniform(0.95, 1.05))),
+                    0,
+                )
+            )
+        lines.append(
+            SpendLine(
+                agency,
+                year,
+                funder,
+                "Estates and facilities",
+                "buildings",
+                "buildings",
+                int(round(total * b * rng.uniform(0.95, 1.05))),
+                0,
+            )
+        )
     return lines
 
 
@@ -116,21 +155,95 @@ def pounds(pence: int) -> str:
 # Each agency's finance system names its columns its own way.
 SPEND_COLS: dict[str, tuple[str, str, str, str, str, str, str]] = {
     # year, funder, service, theme, category, amount, path
-    "acute": ("Financial Year", "Commissioner", "Service Line", "Programme", "Cost Type", "Outturn (GBP)",
-              "acute/finance_outturn.csv"),
-    "mental_health": ("fin_year", "commissioner", "service_line", "programme", "cost_type", "outturn_gbp",
-                      "mental_health/finance.csv"),
-    "adult_social_care": ("Year", "Funding", "Service", "Theme", "Expenditure Type", "Net Expenditure",
-                          "adult_social_care/budget.csv"),
-    "childrens_social_care": ("Year", "Funding", "Service", "Theme", "Expenditure Type", "Net Expenditure",
-                              "childrens_social_care/budget.csv"),
-    "police": ("FY", "Source of funding", "Function", "Theme", "Type", "Net cost", "police/outturn.csv"),
+    "acute": (
+        "Financial Year",
+        "Commissioner",
+        "Service Line",
+        "Programme",
+        "Cost Type",
+        "Outturn (GBP)",
+        "acute/finance_outturn.csv",
+    ),
+    "mental_health": (
+        "fin_year",
+        "commissioner",
+        "service_line",
+        "programme",
+        "cost_type",
+        "outturn_gbp",
+        "mental_health/finance.csv",
+    ),
+    "adult_social_care": (
+        "Year",
+        "Funding",
+        "Service",
+        "Theme",
+        "Expenditure Type",
+        "Net Expenditure",
+        "adult_social_care/budget.csv",
+    ),
+    "childrens_social_care": (
+        "Year",
+        "Funding",
+        "Service",
+        "Theme",
+        "Expenditure Type",
+        "Net Expenditure",
+        "childrens_social_care/budget.csv",
+    ),
+    "police": (
+        "FY",
+        "Source of funding",
+        "Function",
+        "Theme",
+        "Type",
+        "Net cost",
+        "police/outturn.csv",
+    ),
     "housing": ("year", "funder", "service", "theme", "category", "amount", "housing/budget.csv"),
-    "dwp": ("FINANCIAL_YEAR", "FUNDER", "BUSINESS_LINE", "THEME", "CATEGORY", "AMOUNT_GBP", "dwp/spend.csv"),
-    "probation": ("YEAR", "FUNDER", "SERVICE", "THEME", "CATEGORY", "AMOUNT", "probation/spend.csv"),
-    "substance": ("Year", "Funder", "Service", "Theme", "Category", "Amount", "substance/contract_spend.csv"),
-    "schools": ("Financial Year", "Funding Stream", "Budget Heading", "Theme", "Category", "Amount",
-                "schools/budget.csv"),
-    "council_contact": ("Year", "Funding", "Service", "Theme", "Category", "Net Budget",
-                        "council_contact/budget.csv"),
+    "dwp": (
+        "FINANCIAL_YEAR",
+        "FUNDER",
+        "BUSINESS_LINE",
+        "THEME",
+        "CATEGORY",
+        "AMOUNT_GBP",
+        "dwp/spend.csv",
+    ),
+    "probation": (
+        "YEAR",
+        "FUNDER",
+        "SERVICE",
+        "THEME",
+        "CATEGORY",
+        "AMOUNT",
+        "probation/spend.csv",
+    ),
+    "substance": (
+        "Year",
+        "Funder",
+        "Service",
+        "Theme",
+        "Category",
+        "Amount",
+        "substance/contract_spend.csv",
+    ),
+    "schools": (
+        "Financial Year",
+        "Funding Stream",
+        "Budget Heading",
+        "Theme",
+        "Category",
+        "Amount",
+        "schools/budget.csv",
+    ),
+    "council_contact": (
+        "Year",
+        "Funding",
+        "Service",
+        "Theme",
+        "Category",
+        "Net Budget",
+        "council_contact/budget.csv",
+    ),
 }

@@ -59,8 +59,12 @@ def hospital_discharges(ctx: Ctx, admissions: Batch) -> tuple[list[Batch], Trans
     """Follow-ups and readmissions after older people's emergency admissions."""
     rng, ppl = ctx.rng, ctx.ppl
     p_fu, p_yes, p_no, window = TRANSITIONS["hospital_discharge"]
-    sel = np.flatnonzero((ppl.age[admissions.person] >= 65) & (admissions.attrs["destination"].codes == 0)
-                         & (admissions.attrs["method"].codes == 0) & (admissions.end // DAY <= ctx.grid.end))
+    sel = np.flatnonzero(
+        (ppl.age[admissions.person] >= 65)
+        & (admissions.attrs["destination"].codes == 0)
+        & (admissions.attrs["method"].codes == 0)
+        & (admissions.end // DAY <= ctx.grid.end)
+    )
     person, day = admissions.person[sel], admissions.end[sel] // DAY
     m = len(sel)
     p = np.clip(p_fu - 0.08 * ppl.latent[person], 0.2, 0.9)
@@ -69,16 +73,31 @@ def hospital_discharges(ctx: Ctx, admissions: Batch) -> tuple[list[Batch], Trans
     late = ~fu & (rng.random(m) < 0.3)  # some get a visit, but after the window
     visit_day = np.where(fu, day + delay, day + 10 + rng.integers(0, 30, m))
     has_visit = (fu | late) & _in_window(visit_day, ctx, person)
-    vis = appointments("adult_social_care", "asc_assessment", person[has_visit], visit_day[has_visit],
-                       ["Care Act assessment", "Review", "Safeguarding enquiry", "Carer's assessment",
-                        "Hospital discharge assessment", "Reablement visit"], 4, rng)
+    vis = appointments(
+        "adult_social_care",
+        "asc_assessment",
+        person[has_visit],
+        visit_day[has_visit],
+        [
+            "Care Act assessment",
+            "Review",
+            "Safeguarding enquiry",
+            "Carer's assessment",
+            "Hospital discharge assessment",
+            "Reablement visit",
+        ],
+        4,
+        rng,
+    )
     vis.attrs["activity"].codes = np.where(rng.random(len(vis)) < 0.5, 4, 5).astype(np.int16)
     adverse = rng.random(m) < np.where(fu, p_yes, p_no)
     re_day = day + 1 + rng.integers(0, window, m)
     re_ok = adverse & _in_window(re_day, ctx, person)
     re_start = re_day[re_ok] * DAY + ctx.rng.integers(0, 86400, int(re_ok.sum()))
     readm = readmissions(ctx, person[re_ok], re_start)
-    t = Transitions(person, np.full(m, "hospital_discharge"), day, fu, delay, re_ok, admissions.uid[sel])
+    t = Transitions(
+        person, np.full(m, "hospital_discharge"), day, fu, delay, re_ok, admissions.uid[sel]
+    )
     return [vis, readm], t
 
 
@@ -96,10 +115,28 @@ def prison_releases(ctx: Ctx, releases: Batch) -> tuple[list[Batch], Transitions
     fu = prob & housing_c
     out = []
     ok = prob & _in_window(prob_day, ctx, person)
-    out.append(appointments("probation", "probation_appointment", person[ok], prob_day[ok], justice.PROBATION, 3, rng,
-                            {"establishment": Attr(np.zeros(int(ok.sum()), np.int16), ["Anytown Probation Delivery Unit"])}))
+    out.append(
+        appointments(
+            "probation",
+            "probation_appointment",
+            person[ok],
+            prob_day[ok],
+            justice.PROBATION,
+            3,
+            rng,
+            {
+                "establishment": Attr(
+                    np.zeros(int(ok.sum()), np.int16), ["Anytown Probation Delivery Unit"]
+                )
+            },
+        )
+    )
     ok = housing_c & _in_window(housing_day, ctx, person)
-    out.append(appointments("housing", "housing_advice", person[ok], housing_day[ok], services.HOUSING, 0, rng))
+    out.append(
+        appointments(
+            "housing", "housing_advice", person[ok], housing_day[ok], services.HOUSING, 0, rng
+        )
+    )
     out.append(justice.licence(ctx, person, day))
     adverse = rng.random(m) < np.where(fu, p_yes, p_no)
     arrest_day = day + 1 + rng.integers(0, window, m)
@@ -108,10 +145,16 @@ def prison_releases(ctx: Ctx, releases: Batch) -> tuple[list[Batch], Transitions
     arr = adverse & ~as_homeless & _in_window(arrest_day, ctx, person)
     hom_day = day + 1 + rng.integers(0, 90, m)
     hom = as_homeless & _in_window(hom_day, ctx, person)
-    out.append(justice.arrests(ctx, person[arr], arrest_day[arr] * DAY + rng.integers(0, 86400, int(arr.sum()))))
+    out.append(
+        justice.arrests(
+            ctx, person[arr], arrest_day[arr] * DAY + rng.integers(0, 86400, int(arr.sum()))
+        )
+    )
     out.append(services.homeless_applications(ctx, person[hom], hom_day[hom], 6))
     delay = np.where(fu, np.maximum(prob_day, housing_day) - day, -1)
-    return out, Transitions(person, np.full(m, "prison_release"), day, fu, delay, arr | hom, releases.uid)
+    return out, Transitions(
+        person, np.full(m, "prison_release"), day, fu, delay, arr | hom, releases.uid
+    )
 
 
 def care_leavers(ctx: Ctx, placements: Batch) -> tuple[list[Batch], Transitions]:
@@ -120,7 +163,9 @@ def care_leavers(ctx: Ctx, placements: Batch) -> tuple[list[Batch], Transitions]
     p_fu, p_yes, p_no, window = TRANSITIONS["care_leaver"]
     end_day = placements.end // DAY
     b18 = birthday(ppl.dob[placements.person], 18)
-    sel = np.flatnonzero((placements.end > 0) & (end_day == b18) & (end_day >= grid.start) & (end_day <= grid.end))
+    sel = np.flatnonzero(
+        (placements.end > 0) & (end_day == b18) & (end_day >= grid.start) & (end_day <= grid.end)
+    )
     # One transition per person (a child may have had several placements).
     _, first = np.unique(placements.person[sel], return_index=True)
     sel = sel[first]
@@ -129,12 +174,16 @@ def care_leavers(ctx: Ctx, placements: Batch) -> tuple[list[Batch], Transitions]
     fu = rng.random(m) < p_fu
     delay = np.where(fu, rng.integers(0, 28, m), -1)
     ok = fu & _in_window(day + delay, ctx, person)
-    review = appointments("childrens_social_care", "csc_referral", person[ok], (day + delay)[ok], CSC_ACTIVITY, 5, rng)
+    review = appointments(
+        "childrens_social_care", "csc_referral", person[ok], (day + delay)[ok], CSC_ACTIVITY, 5, rng
+    )
     adverse = rng.random(m) < np.where(fu, p_yes, p_no)
     hday = day + 1 + rng.integers(0, window, m)
     hom = adverse & _in_window(hday, ctx, person)
     apps = services.homeless_applications(ctx, person[hom], hday[hom], 5)
-    return [review, apps], Transitions(person, np.full(m, "care_leaver"), day, fu, delay, hom, placements.uid[sel])
+    return [review, apps], Transitions(
+        person, np.full(m, "care_leaver"), day, fu, delay, hom, placements.uid[sel]
+    )
 
 
 def school_exclusions(ctx: Ctx, exclusions: Batch) -> tuple[list[Batch], Transitions]:
@@ -146,9 +195,15 @@ def school_exclusions(ctx: Ctx, exclusions: Batch) -> tuple[list[Batch], Transit
     fu = rng.random(m) < p_fu
     delay = np.where(fu, rng.integers(1, 14, m), -1)
     ok = fu & _in_window(day + delay, ctx, person)
-    eh = appointments("childrens_social_care", "csc_referral", person[ok], (day + delay)[ok], CSC_ACTIVITY, 0, rng)
+    eh = appointments(
+        "childrens_social_care", "csc_referral", person[ok], (day + delay)[ok], CSC_ACTIVITY, 0, rng
+    )
     adverse = rng.random(m) < np.where(fu, p_yes, p_no)
     aday = day + 1 + rng.integers(0, window, m)
     arr = adverse & _in_window(aday, ctx, person)
-    arrests = justice.arrests(ctx, person[arr], aday[arr] * DAY + rng.integers(0, 86400, int(arr.sum())))
-    return [eh, arrests], Transitions(person, np.full(m, "school_exclusion"), day, fu, delay, arr, exclusions.uid)
+    arrests = justice.arrests(
+        ctx, person[arr], aday[arr] * DAY + rng.integers(0, 86400, int(arr.sum()))
+    )
+    return [eh, arrests], Transitions(
+        person, np.full(m, "school_exclusion"), day, fu, delay, arr, exclusions.uid
+    )

@@ -19,8 +19,18 @@ from totalplace.synth.model import DAY, Grid
 from totalplace.synth.spend import SPEND_COLS, SpendLine, pounds, spend_lines
 
 # Event types that are episodes: an open one (no end) runs to the period end.
-EPISODES = {"home_care", "residential_care", "lac_placement", "temporary_accommodation", "rough_sleeping",
-            "benefit_claim", "treatment", "community_order", "licence", "mh_admission"}
+EPISODES = {
+    "home_care",
+    "residential_care",
+    "lac_placement",
+    "temporary_accommodation",
+    "rough_sleeping",
+    "benefit_claim",
+    "treatment",
+    "community_order",
+    "licence",
+    "mh_admission",
+}
 ANONYMOUS_WEB_SHARE = 0.08  # web forms sent without giving a name the CRM can match
 
 
@@ -45,16 +55,21 @@ class EventIds:
         pos = np.searchsorted(self.uid, uid)
         pos = np.clip(pos, 0, len(self.uid) - 1)
         if len(uid) and not np.array_equal(self.uid[pos], uid):
-            raise AssertionError("event uid without an event id (an event was lost on the way to its file)")
+            raise AssertionError(
+                "event uid without an event id (an event was lost on the way to its file)"
+            )
         idx = pa.array(pos)
         return self.agency.take(idx), self.event_id.take(idx)
 
 
 def _batch_table(b: Batch) -> pa.Table:
     cols: dict[str, Any] = {
-        "uid": pa.array(b.uid), "person": pa.array(b.person), "etype": pa.array(np.full(len(b), b.etype)),
+        "uid": pa.array(b.uid),
+        "person": pa.array(b.person),
+        "etype": pa.array(np.full(len(b), b.etype)),
         "st": pa.array(b.start, pa.timestamp("s")),
-        "en": pa.array(b.end, pa.timestamp("s"), mask=b.end < 0), "cost": pa.array(b.cost),
+        "en": pa.array(b.end, pa.timestamp("s"), mask=b.end < 0),
+        "cost": pa.array(b.cost),
     }
     for k, v in b.attrs.items():
         if isinstance(v, Attr):
@@ -64,7 +79,9 @@ def _batch_table(b: Batch) -> pa.Table:
     return pa.table(cols)
 
 
-def build_extracts(reg: Registry, plan: Any, rng: np.random.Generator) -> tuple[list[ExtractFile], EventIds]:
+def build_extracts(
+    reg: Registry, plan: Any, rng: np.random.Generator
+) -> tuple[list[ExtractFile], EventIds]:
     """Every agency's event files (in its own layout) and the uid -> event id map."""
     files: list[ExtractFile] = []
     uids, eids, agencies = [], [], []
@@ -78,8 +95,10 @@ def build_extracts(reg: Registry, plan: Any, rng: np.random.Generator) -> tuple[
         person = ev.column("person").to_numpy()
         known = np.ones(len(person), bool)
         if agency == "council_contact":
-            known = ~((ev.column("channel").to_numpy(zero_copy_only=False) == "Web form")
-                      & (rng.random(len(person)) < ANONYMOUS_WEB_SHARE))
+            known = ~(
+                (ev.column("channel").to_numpy(zero_copy_only=False) == "Web form")
+                & (rng.random(len(person)) < ANONYMOUS_WEB_SHARE)
+            )
         src = pa.nulls(len(person), pa.string())
         if known.any():
             ids = plan.source_ids(agency, person[known], rng)
@@ -91,21 +110,35 @@ def build_extracts(reg: Registry, plan: Any, rng: np.random.Generator) -> tuple[
             if mine.num_rows == 0:
                 continue
             mine = mine.take(pc.sort_indices(mine, [("st", "ascending"), ("uid", "ascending")]))
-            mine = mine.append_column("seq", pa.array(np.arange(1, mine.num_rows + 1, dtype=np.int64)))
+            mine = mine.append_column(
+                "seq", pa.array(np.arange(1, mine.num_rows + 1, dtype=np.int64))
+            )
             con.register("ev", mine)
             out = con.sql(layout_sql(lay, set(mine.column_names))).to_arrow_table()
             con.unregister("ev")
             uids.append(out.column("uid").to_numpy())
             eids.append(out.column(1).cast(pa.string()).combine_chunks())
             agencies.append(pa.array(np.full(out.num_rows, agency)))
-            files.append(ExtractFile(agency=agency, table="events", path=lay.path, data=out.drop_columns(["uid"]),
-                                     columns=dict(lay.mapping), format=lay.format, encoding=lay.encoding,
-                                     delimiter=lay.delimiter))
+            files.append(
+                ExtractFile(
+                    agency=agency,
+                    table="events",
+                    path=lay.path,
+                    data=out.drop_columns(["uid"]),
+                    columns=dict(lay.mapping),
+                    format=lay.format,
+                    encoding=lay.encoding,
+                    delimiter=lay.delimiter,
+                )
+            )
     con.close()
     uid = np.concatenate(uids)
     order = np.argsort(uid)
-    return files, EventIds(uid[order], pa.concat_arrays(eids).take(pa.array(order)),
-                           pa.concat_arrays(agencies).take(pa.array(order)))
+    return files, EventIds(
+        uid[order],
+        pa.concat_arrays(eids).take(pa.array(order)),
+        pa.concat_arrays(agencies).take(pa.array(order)),
+    )
 
 
 def split_years(b: Batch, grid: Grid) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -119,7 +152,13 @@ def split_years(b: Batch, grid: Grid) -> tuple[np.ndarray, np.ndarray, np.ndarra
     e = np.minimum(np.maximum(e, s + 1), grid.end + 1)
     bounds = np.r_[grid.year_starts, grid.end + 1]
     ny = len(grid.year_starts)
-    ov = np.stack([np.clip(np.minimum(e, bounds[y + 1]) - np.maximum(s, bounds[y]), 0, None) for y in range(ny)], 1)
+    ov = np.stack(
+        [
+            np.clip(np.minimum(e, bounds[y + 1]) - np.maximum(s, bounds[y]), 0, None)
+            for y in range(ny)
+        ],
+        1,
+    )
     tot = ov.sum(1)
     first = grid.year_of_day(np.minimum(s, grid.end))
     ov[tot == 0, first[tot == 0]] = 1
@@ -147,19 +186,33 @@ def build_truth(ctx: Any, sim: Any, ids: EventIds, rng: np.random.Generator) -> 
         act_parts.append((b.agency, b.etype, years, pence))
     uid = np.concatenate([p[0] for p in ev_parts])
     agency, eid = ids.lookup(uid)
-    event_costs = pa.table({"agency": agency, "event_id": eid,
-                            "person_id": pa.array(pid[np.concatenate([p[1] for p in ev_parts])]),
-                            "cost_gbp": decimal_pounds(np.concatenate([p[2] for p in ev_parts]))})
+    event_costs = pa.table(
+        {
+            "agency": agency,
+            "event_id": eid,
+            "person_id": pa.array(pid[np.concatenate([p[1] for p in ev_parts])]),
+            "cost_gbp": decimal_pounds(np.concatenate([p[2] for p in ev_parts])),
+        }
+    )
     labels = np.array(grid.year_labels)
-    pcs = pa.table({"person_id": pa.array(pid[np.concatenate([p[0] for p in pc_parts])]),
-                    "year": pa.array(labels[np.concatenate([p[1] for p in pc_parts])]),
-                    "agency": pa.array(np.concatenate([p[2] for p in pc_parts])),
-                    "pence": pa.array(np.concatenate([p[3] for p in pc_parts]))})
+    pcs = pa.table(
+        {
+            "person_id": pa.array(pid[np.concatenate([p[0] for p in pc_parts])]),
+            "year": pa.array(labels[np.concatenate([p[1] for p in pc_parts])]),
+            "agency": pa.array(np.concatenate([p[2] for p in pc_parts])),
+            "pence": pa.array(np.concatenate([p[3] for p in pc_parts])),
+        }
+    )
     pcs = pcs.group_by(["person_id", "year", "agency"]).aggregate([("pence", "sum")])
     pcs = pcs.sort_by([("person_id", "ascending"), ("year", "ascending"), ("agency", "ascending")])
-    person_costs = pa.table({"person_id": pcs.column("person_id"), "year": pcs.column("year"),
-                             "agency": pcs.column("agency"),
-                             "cost_gbp": decimal_pounds(pcs.column("pence_sum").to_numpy())})
+    person_costs = pa.table(
+        {
+            "person_id": pcs.column("person_id"),
+            "year": pcs.column("year"),
+            "agency": pcs.column("agency"),
+            "cost_gbp": decimal_pounds(pcs.column("pence_sum").to_numpy()),
+        }
+    )
     out: dict[str, Any] = {"event_costs": event_costs, "person_costs": person_costs}
     out["contacts"] = contacts_truth(sim, ids)
     out["transitions"] = transitions_truth(sim, ids, grid, pid)
@@ -178,29 +231,46 @@ def contacts_truth(sim: Any, ids: EventIds) -> pa.Table:
     _, peid = ids.lookup(parent[has])
     follows = pa.nulls(len(parent), pa.string())
     if has.any():
-        follows = pc.if_else(pa.array(has), peid.take(pa.array(np.where(has, np.cumsum(has) - 1, 0))), follows)
+        follows = pc.if_else(
+            pa.array(has), peid.take(pa.array(np.where(has, np.cumsum(has) - 1, 0))), follows
+        )
     svc = c.batch.attrs["service"]
-    return pa.table({
-        "agency": agency, "event_id": eid,
-        "service": pa.array(svc.labels).take(pa.array(svc.codes.astype(np.int32))),
-        "demand_type": pa.array(np.where(c.failure, "failure", "value")),
-        "category": pa.array(c.category.labels).take(pa.array(c.category.codes.astype(np.int32))),
-        "after_handoff": pa.array(c.after_handoff), "follows_event_id": follows,
-    })
+    return pa.table(
+        {
+            "agency": agency,
+            "event_id": eid,
+            "service": pa.array(svc.labels).take(pa.array(svc.codes.astype(np.int32))),
+            "demand_type": pa.array(np.where(c.failure, "failure", "value")),
+            "category": pa.array(c.category.labels).take(
+                pa.array(c.category.codes.astype(np.int32))
+            ),
+            "after_handoff": pa.array(c.after_handoff),
+            "follows_event_id": follows,
+        }
+    )
 
 
 def transitions_truth(sim: Any, ids: EventIds, grid: Grid, pid: np.ndarray) -> pa.Table:
     parts = []
     for t in sim.transitions:
         agency, eid = ids.lookup(t.index_uid)
-        parts.append(pa.table({
-            "person_id": pa.array(pid[t.person]), "kind": pa.array(t.kind, pa.string()),
-            "at": pa.array(t.at.astype(np.int32), pa.int32()).cast(pa.date32()),
-            "followed_up": pa.array(t.followed_up),
-            "followed_up_within_days": pa.array(t.follow_up_days, pa.int32(), mask=t.follow_up_days < 0),
-            "adverse_outcome": pa.array(t.adverse),
-            "observed_days": pa.array((grid.end - t.at).astype(np.int32)),
-            "agency": agency, "event_id": eid}))
+        parts.append(
+            pa.table(
+                {
+                    "person_id": pa.array(pid[t.person]),
+                    "kind": pa.array(t.kind, pa.string()),
+                    "at": pa.array(t.at.astype(np.int32), pa.int32()).cast(pa.date32()),
+                    "followed_up": pa.array(t.followed_up),
+                    "followed_up_within_days": pa.array(
+                        t.follow_up_days, pa.int32(), mask=t.follow_up_days < 0
+                    ),
+                    "adverse_outcome": pa.array(t.adverse),
+                    "observed_days": pa.array((grid.end - t.at).astype(np.int32)),
+                    "agency": agency,
+                    "event_id": eid,
+                }
+            )
+        )
     return pa.concat_tables(parts)
 
 
@@ -221,29 +291,46 @@ def programme_truth(ctx: Any, sim: Any) -> pa.Table:
     removed = np.zeros(ppl.n, np.int64)
     np.add.at(removed, p.removed_person, p.removed_cost)
     who = p.person
-    return pa.table({
-        "person_id": pa.array(ppl.person_id[who]), "eligible": pa.array(np.ones(len(who), bool)),
-        "joined": pa.array(p.joined),
-        "join_date": pa.array(p.join_day.astype(np.int32), pa.int32(), mask=~p.joined).cast(pa.date32()),
-        "prior_ae_attendances": pa.array(p.prior.astype(np.int32)),
-        "effect_rate_ratio": pa.array(np.where(p.joined, RATE_RATIO, 1.0)),
-        "cost_after_gbp": decimal_pounds(actual[who]),
-        "counterfactual_cost_after_gbp": decimal_pounds(actual[who] + removed[who]),
-        "programme_cost_gbp": decimal_pounds(np.where(p.joined, sim.enrol_cost, 0)),
-    })
+    return pa.table(
+        {
+            "person_id": pa.array(ppl.person_id[who]),
+            "eligible": pa.array(np.ones(len(who), bool)),
+            "joined": pa.array(p.joined),
+            "join_date": pa.array(p.join_day.astype(np.int32), pa.int32(), mask=~p.joined).cast(
+                pa.date32()
+            ),
+            "prior_ae_attendances": pa.array(p.prior.astype(np.int32)),
+            "effect_rate_ratio": pa.array(np.where(p.joined, RATE_RATIO, 1.0)),
+            "cost_after_gbp": decimal_pounds(actual[who]),
+            "counterfactual_cost_after_gbp": decimal_pounds(actual[who] + removed[who]),
+            "programme_cost_gbp": decimal_pounds(np.where(p.joined, sim.enrol_cost, 0)),
+        }
+    )
 
 
-def spend_truth(ctx: Any, act_parts: list, rng: np.random.Generator) -> tuple[pa.Table, list[ExtractFile]]:
+def spend_truth(
+    ctx: Any, act_parts: list, rng: np.random.Generator
+) -> tuple[pa.Table, list[ExtractFile]]:
     grid, costs = ctx.grid, ctx.costs
     labels = np.array(grid.year_labels)
     rows: dict[tuple[str, str, str], int] = {}
     for agency, etype, years, pence in act_parts:
-        sums = np.bincount(years, weights=pence, minlength=len(labels)) if len(years) else np.zeros(len(labels))
+        sums = (
+            np.bincount(years, weights=pence, minlength=len(labels))
+            if len(years)
+            else np.zeros(len(labels))
+        )
         for y, v in enumerate(sums):
             key = (agency, etype, str(labels[y]))
             rows[key] = rows.get(key, 0) + int(round(v))
-    activity = pa.table({"agency": [k[0] for k in rows], "etype": [k[1] for k in rows],
-                         "year": [k[2] for k in rows], "pence": list(rows.values())})
+    activity = pa.table(
+        {
+            "agency": [k[0] for k in rows],
+            "etype": [k[1] for k in rows],
+            "year": [k[2] for k in rows],
+            "pence": list(rows.values()),
+        }
+    )
     extra = []
     per_day = costs.pence_per_day("jsa_claimant_fiscal")
     pupil = costs.pence("school_place")
@@ -252,12 +339,32 @@ def spend_truth(ctx: Any, act_parts: list, rng: np.random.Generator) -> tuple[pa
             _, yrs, dd_ = split_years(_days_as_cost(b, grid), grid)
             days = np.bincount(yrs, weights=dd_, minlength=len(labels))
             for y, dd in enumerate(days):
-                extra.append(SpendLine("dwp", str(labels[y]), "DWP (benefit expenditure)", "Benefit payments",
-                                       "welfare", "front line", int(round(dd * per_day)), 0))
+                extra.append(
+                    SpendLine(
+                        "dwp",
+                        str(labels[y]),
+                        "DWP (benefit expenditure)",
+                        "Benefit payments",
+                        "welfare",
+                        "front line",
+                        int(round(dd * per_day)),
+                        0,
+                    )
+                )
         if b.etype == "attendance" and len(b):
             y = grid.year_of_day(b.start[:1] // DAY)[0]
-            extra.append(SpendLine("schools", str(labels[y]), "Dedicated Schools Grant", "Pupil-led funding",
-                                   "education", "front line", len(b) * pupil // 3, 0))
+            extra.append(
+                SpendLine(
+                    "schools",
+                    str(labels[y]),
+                    "Dedicated Schools Grant",
+                    "Pupil-led funding",
+                    "education",
+                    "front line",
+                    len(b) * pupil // 3,
+                    0,
+                )
+            )
     extra = _merge(extra)
     lines = spend_lines(activity, extra, grid.year_labels, rng)
     # Budgets are written in cash (each year's own prices), as finance systems hold them; the
@@ -267,25 +374,52 @@ def spend_truth(ctx: Any, act_parts: list, rng: np.random.Generator) -> tuple[pa
     for ln in lines:
         factor = deflator[ln.year] / deflator[costs.price_year]
         ln.pence = int((Decimal(ln.pence) * factor).quantize(Decimal(1), ROUND_HALF_UP))
-    table = pa.table({
-        "agency": [ln.agency for ln in lines], "year": [ln.year for ln in lines],
-        "funder": [ln.funder for ln in lines], "service": [ln.service for ln in lines],
-        "theme": [ln.theme for ln in lines], "category": [ln.category for ln in lines],
-        "amount_gbp": decimal_pounds(np.array([ln.pence for ln in lines], np.int64)),
-        "amount_real_gbp": decimal_pounds(real),
-        "activity_cost_gbp": decimal_pounds(np.array([ln.activity_pence for ln in lines], np.int64)),
-    })
+    table = pa.table(
+        {
+            "agency": [ln.agency for ln in lines],
+            "year": [ln.year for ln in lines],
+            "funder": [ln.funder for ln in lines],
+            "service": [ln.service for ln in lines],
+            "theme": [ln.theme for ln in lines],
+            "category": [ln.category for ln in lines],
+            "amount_gbp": decimal_pounds(np.array([ln.pence for ln in lines], np.int64)),
+            "amount_real_gbp": decimal_pounds(real),
+            "activity_cost_gbp": decimal_pounds(
+                np.array([ln.activity_pence for ln in lines], np.int64)
+            ),
+        }
+    )
     files = []
     for agency, (yc, fc, sc, tc, cc, ac, path) in SPEND_COLS.items():
         mine = [ln for ln in lines if ln.agency == agency]
         if not mine:
             continue
-        data = pa.table({yc: [ln.year for ln in mine], fc: [ln.funder for ln in mine],
-                         sc: [ln.service for ln in mine], tc: [ln.theme for ln in mine],
-                         cc: [ln.category for ln in mine], ac: [pounds(ln.pence) for ln in mine]})
-        files.append(ExtractFile(agency=agency, table="spend", path=path, data=data,
-                                 columns={"year": yc, "funder": fc, "service": sc, "theme": tc, "category": cc,
-                                          "amount_gbp": ac}))
+        data = pa.table(
+            {
+                yc: [ln.year for ln in mine],
+                fc: [ln.funder for ln in mine],
+                sc: [ln.service for ln in mine],
+                tc: [ln.theme for ln in mine],
+                cc: [ln.category for ln in mine],
+                ac: [pounds(ln.pence) for ln in mine],
+            }
+        )
+        files.append(
+            ExtractFile(
+                agency=agency,
+                table="spend",
+                path=path,
+                data=data,
+                columns={
+                    "year": yc,
+                    "funder": fc,
+                    "service": sc,
+                    "theme": tc,
+                    "category": cc,
+                    "amount_gbp": ac,
+                },
+            )
+        )
     return table, files
 
 
@@ -294,7 +428,16 @@ def _days_as_cost(b: Batch, grid: Grid) -> Batch:
     from totalplace.synth.events import overlap_days
 
     end_day = np.where(b.end < 0, grid.end + 1, -(-b.end // DAY))
-    return Batch(b.agency, b.etype, b.person, b.start, b.end, overlap_days(b.start // DAY, end_day, grid), {}, b.uid)
+    return Batch(
+        b.agency,
+        b.etype,
+        b.person,
+        b.start,
+        b.end,
+        overlap_days(b.start // DAY, end_day, grid),
+        {},
+        b.uid,
+    )
 
 
 def _merge(lines: list[SpendLine]) -> list[SpendLine]:
