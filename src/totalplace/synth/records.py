@@ -55,8 +55,13 @@ def _zpad(x: np.ndarray, width: int) -> pa.Array:
     return pc.utf8_lpad(pa.array(x).cast(pa.string()), width, "0")
 
 
-def format_ids(spec: AgencySpec, m: int, rng: np.random.Generator) -> pa.Array:
-    """m distinct identifiers in the agency's scheme (random, unrelated to person_id)."""
+def format_ids(
+    spec: AgencySpec, m: int, rng: np.random.Generator, year: np.ndarray | None = None
+) -> pa.Array:
+    """m distinct identifiers in the agency's scheme (random, unrelated to person_id).
+
+    ``year`` (PNC scheme only) is the year each record was created, written into the id.
+    """
     d = spec.id_digits
     while spec.id_scheme in ("prefix_digits", "numeric") and 9 * 10 ** (d - 1) < 4 * m:
         d += 1  # a bigger place needs longer numbers, as a real system would have
@@ -66,10 +71,15 @@ def format_ids(spec: AgencySpec, m: int, rng: np.random.Generator) -> pa.Array:
     if spec.id_scheme == "numeric":
         u = _distinct_ints(m, 9 * 10 ** (d - 1), rng) + 10 ** (d - 1)
         return pa.array(u).cast(pa.string())
-    if spec.id_scheme == "pnc":  # 'PNC-2014-00123': year of first record, serial within it
-        u = _distinct_ints(m, 31 * 10**d, rng)
-        year = pa.array(1995 + u // 10**d).cast(pa.string())
-        return pc.binary_join_element_wise(pa.scalar("PNC"), year, _zpad(u % 10**d, d), "-")
+    if spec.id_scheme == "pnc":  # 'PNC-2014-00123': year the record was created, and a serial
+        while 10**d < 4 * m:
+            d += 1
+        u = _distinct_ints(m, 10**d, rng)  # serials distinct on their own, whatever the year
+        if year is None:
+            year = rng.integers(1995, 2026, m)
+        return pc.binary_join_element_wise(
+            pa.scalar("PNC"), pa.array(year).cast(pa.string()), _zpad(u, d), "-"
+        )
     if spec.id_scheme == "crn":  # probation case reference: a letter and six digits
         u = _distinct_ints(m, len(_LETTERS) * 10**d, rng)
         return pc.binary_join_element_wise(pa.array(_LETTERS[u // 10**d]), _zpad(u % 10**d, d), "")
@@ -168,7 +178,17 @@ class RecordPlan:
             dup = rng.random(n) < a.duplicate_rate
             slot = np.full(n, -1, dtype=np.int64)
             slot[dup] = np.arange(int(dup.sum()))
-            ids = format_ids(a, n + int(dup.sum()), rng)
+            year = None
+            if a.id_scheme == "pnc":
+                # The year a record was created: at 10 or older (the age of criminal
+                # responsibility), from 1995, and not after the period.
+                born = pop.col("dob").astype("datetime64[Y]").astype(np.int64) + 1970
+                born = np.concatenate([born, born[dup]])
+                lo = np.maximum(1995, born + 10)
+                hi = np.maximum(lo, pop.period.end.year)
+                year = lo + np.floor(rng.random(len(born)) * (hi - lo + 1)).astype(np.int64)
+                year = np.minimum(year, pop.period.end.year)
+            ids = format_ids(a, n + int(dup.sum()), rng, year)
             if isinstance(ids, pa.ChunkedArray):
                 ids = ids.combine_chunks()
             self._ids[a.id] = ids.slice(0, n)
