@@ -143,3 +143,29 @@ def test_tiny_places_work(tmp_path, residents):
     s = generate(residents=residents, seed=1, out=tmp_path / "tiny")
     assert s.residents == residents
     load_manifest(tmp_path / "tiny")
+
+
+def test_ingest_loads_every_row_of_anytown(anytown_20k, tmp_path):
+    """The generated place.yaml and extracts ingest with no rejected rows, and the person
+    records that carry no noise come through with the true date of birth."""
+    import duckdb
+
+    from totalplace.place import Place
+
+    store = tmp_path / "anytown.duckdb"
+    with Place.open(anytown_20k, store_path=store) as place:
+        result = place.ingest.run()
+    assert result.tables.get("rejects", 0) == 0, result.summary
+    truth = anytown_20k / "truth"
+    con = duckdb.connect(str(store), read_only=True)
+    n_sp = con.execute("SELECT count(*) FROM source_people").fetchone()[0]
+    assert n_sp == pq.read_metadata(truth / "source_records.parquet").num_rows
+    bad = con.execute(
+        f"""
+        SELECT count(*) FROM source_people s
+        JOIN '{truth / "source_records.parquet"}' r USING (agency, source_id)
+        JOIN '{truth / "people.parquet"}' p ON p.person_id = r.person_id
+        WHERE len(r.noise) = 0 AND s.dob IS DISTINCT FROM p.dob
+        """
+    ).fetchone()[0]
+    assert bad == 0
