@@ -49,10 +49,13 @@ def test_postcode_sex_map_and_constants(make_place, default_manifest, ingest):
         ("2024-07-01 12:00:00", None, dt.datetime(2024, 7, 1, 11, 0)),  # BST: UTC+1
         ("2024-12-01 12:00:00", None, dt.datetime(2024, 12, 1, 12, 0)),  # GMT
         ("2024-07-01", None, dt.datetime(2024, 7, 1, 0, 0)),  # a date alone is not shifted
+        ("2024-07-01T12:00:00Z", None, dt.datetime(2024, 7, 1, 12, 0)),  # ISO 8601 in UTC
+        ("2024-07-01T12:00:00+02:00", None, dt.datetime(2024, 7, 1, 10, 0)),  # ISO with an offset
         ("01/07/2024 12:00", "%d/%m/%Y %H:%M", dt.datetime(2024, 7, 1, 11, 0)),
         ("2024-07-01T12:00:00+0200", "%Y-%m-%dT%H:%M:%S%z", dt.datetime(2024, 7, 1, 10, 0)),
     ],
-    ids=["summer-time", "winter-time", "date-only", "column-format", "explicit-offset"],
+    ids=["summer-time", "winter-time", "date-only", "iso-utc", "iso-offset", "column-format",
+         "explicit-offset"],
 )
 def test_timestamps_are_converted_to_utc(
     value, fmt, expected, make_place, default_manifest, ingest

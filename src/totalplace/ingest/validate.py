@@ -173,7 +173,10 @@ def timestamp_parse_sql(t: str, fmt: str | None, file_level: bool, tz: str) -> s
         return f"timezone('UTC', timezone({lit(tz)}, try_strptime({t}, {arr})))"
 
     if fmt is None:
-        return f"coalesce({local(list(ISO_DATETIMES))}, try_strptime({t}, '%Y-%m-%d'))"
+        # ISO 8601: local time, or with an offset ('Z' is UTC), or a date alone.
+        zoned = "[" + ", ".join(lit(f + "%z") for f in ISO_DATETIMES[:4]) + "]"
+        offset = f"timezone('UTC', try_strptime(regexp_replace({t}, 'Z$', '+00:00'), {zoned}))"
+        return f"coalesce({local(list(ISO_DATETIMES))}, {offset}, try_strptime({t}, '%Y-%m-%d'))"
     if "%z" in fmt or "%Z" in fmt:
         return f"timezone('UTC', try_strptime({t}, {lit(fmt)}))"
     if TIME_DIRECTIVES.search(fmt):
@@ -240,7 +243,8 @@ def column_sql(
                 else _typed_timestamp_sql(ident(spec.column or ""), col_type or "", ctx.timezone)
             )
         elif kind == "date":
-            value = date_parse_sql(t, fmt or "%Y-%m-%d")
+            value = (date_parse_sql(t, fmt) if fmt else  # ISO 8601, with or without a time
+                     f"CAST(try_strptime({t}, ['%Y-%m-%d', '%Y-%m-%d %H:%M:%S', '%Y-%m-%dT%H:%M:%S']) AS DATE)")
         else:
             value = timestamp_parse_sql(t, fmt, spec.format is None, ctx.timezone)
         what = "date" if kind == "date" else "date/time"
