@@ -152,6 +152,8 @@ def test_unreadable_file_stops_ingest_and_writes_nothing(
     assert "\n" not in str(err.value)
     with Place.open(bad_root) as place:
         assert {t: place.store.table(t).to_pylist() for t in before} == before
+        last = place.store.runs("ingest")[-1]
+    assert last["outcome"] == f"failed: InputFileError: {name}: {message}"
 
 
 def test_header_missing_promised_columns_lists_all_and_what_is_available(
@@ -170,7 +172,9 @@ def test_header_missing_promised_columns_lists_all_and_what_is_available(
         "agencies[0].files[0].columns.sex: unknown source column 'Gender'; available: ID, Name, DOB",
     ]
     with Place.open(root) as place:
-        assert place.store.runs("ingest") == []  # failed before anything ran
+        runs = place.store.runs("ingest")
+        assert not place.store.engine.has_table("source_people")  # nothing was written
+    assert [r["outcome"].split(":")[:2] for r in runs] == [["failed", " ManifestError"]]
 
 
 def test_header_only_file_loads_zero_rows(make_place, default_manifest, ingest):

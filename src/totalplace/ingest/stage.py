@@ -78,15 +78,17 @@ class Ingest:
         m = self.place.manifest
         store = self.place.store
         engine = store.engine
-        check_sources(m, read_header)
         files = m.files()
         paths = [m.path_of(f) for _, f in files]
         t0 = time.perf_counter()
         per_file: list[dict[str, Any]] = []
+        # Every run is recorded in `runs`, failed ones too; a missing file cannot be hashed.
         with (
             tempfile.TemporaryDirectory(prefix="totalplace-ingest-") as tmp,
-            store.stage_run("ingest", inputs=paths) as run,
+            store.stage_run("ingest", inputs=[p for p in paths if p.is_file()]) as run,
         ):
+            say("checking every file's header")
+            check_sources(m, read_header)
             loaded: list[Loaded] = []
             for k, ((_agency, f), path) in enumerate(zip(files, paths, strict=True)):
                 say(f"reading {_shown(f.path)} ({k + 1}/{len(files)})")
