@@ -402,6 +402,32 @@ LAYOUTS: tuple[Layout, ...] = (
 )
 
 
+# Every event attribute a layout may refer to; a file whose events lack one gets NULLs.
+ATTRS = (
+    "arrival",
+    "disposal",
+    "method",
+    "specialty",
+    "destination",
+    "team",
+    "mode",
+    "ward",
+    "activity",
+    "placement",
+    "category",
+    "role",
+    "outcome",
+    "reason",
+    "benefit",
+    "establishment",
+    "substance",
+    "possible",
+    "attended",
+    "channel",
+    "service",
+)
+
+
 def layout_sql(layout: Layout, available: set[str]) -> str:
     """The SELECT that turns the rows of ``ev`` into the agency's file.
 

@@ -14,7 +14,7 @@ import pyarrow.compute as pc
 from totalplace.synth.costs import load_deflator
 from totalplace.synth.events import Attr, Batch, Registry
 from totalplace.synth.extract import ExtractFile
-from totalplace.synth.layouts import LAYOUTS, layout_sql
+from totalplace.synth.layouts import ATTRS, LAYOUTS, layout_sql
 from totalplace.synth.model import DAY, Grid
 from totalplace.synth.spend import SPEND_COLS, SpendLine, pounds, spend_lines
 
@@ -113,6 +113,9 @@ def build_extracts(
             mine = mine.append_column(
                 "seq", pa.array(np.arange(1, mine.num_rows + 1, dtype=np.int64))
             )
+            for name in ATTRS:  # attributes no event in this file has (e.g. tiny places)
+                if name not in mine.column_names:
+                    mine = mine.append_column(name, pa.nulls(mine.num_rows, pa.string()))
             con.register("ev", mine)
             out = con.sql(layout_sql(lay, set(mine.column_names))).to_arrow_table()
             con.unregister("ev")
