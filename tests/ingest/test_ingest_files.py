@@ -319,3 +319,16 @@ def test_minitown_ingests_from_the_command_line(minitown):
         agencies = {r["agency"] for r in place.store.table("source_people").to_pylist()}
     assert counts == {"source_people": 62, "events": 96, "spend": 11, "rejects": 13}
     assert agencies == {"acute", "police", "council", "housing"}
+
+
+def test_work_tables_are_dropped_after_success_and_failure(make_place, default_manifest):
+    spec = {"table": "source_people", "path": "p.csv", "encoding": "utf-8", "columns": COLUMNS}
+    root = make_place(default_manifest([spec]), {"p.csv": GOOD + "P3,x,y,z\n"})
+    sql = "SELECT count(*) FROM duckdb_tables() WHERE temporary"
+    with Place.open(root) as place:
+        place.ingest.run()
+        assert place.store.engine.scalar(sql) == 0
+        (root / "p.csv").write_bytes(GOOD.encode() + "P4,Zoë,1980-01-01\n".encode("cp1252"))
+        with pytest.raises(InputFileError):
+            place.ingest.run()
+        assert place.store.engine.scalar(sql) == 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import tempfile
+from contextlib import contextmanager
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -86,6 +87,7 @@ class Ingest:
         with (
             tempfile.TemporaryDirectory(prefix="totalplace-ingest-") as tmp,
             store.stage_run("ingest", inputs=[p for p in paths if p.is_file()]) as run,
+            _dropping_work_tables(engine),
         ):
             say("checking every file's header")
             check_sources(m, read_header)
@@ -145,11 +147,6 @@ class Ingest:
             for name, n in counts.items():
                 run.rows[name] = {"out": n}
             run.detail["files"] = per_file
-            for name in [
-                *finals.values(),
-                *(x for ld in loaded for x in (ld.table, ld.parse_rejects)),
-            ]:
-                engine.run(f"DROP TABLE IF EXISTS {ident(name)}")
         secs = time.perf_counter() - t0
         read = sum(i["read"] for i in per_file)
         rejected = sum(i["rejected"] for i in per_file)
@@ -220,6 +217,20 @@ class Ingest:
             f"CAST({ident(c.name)} AS {c.type}) AS {ident(c.name)}" for c in REJECTS.columns
         )
         return f"SELECT {cols} FROM ({' UNION ALL '.join(parts)}) ORDER BY _fi, source_row"
+
+
+@contextmanager
+def _dropping_work_tables(engine) -> Iterator[None]:
+    # Work tables are temporary (gone if the process dies); drop them when done or failed
+    # so a long-lived session does not hold extracts in memory.
+    try:
+        yield
+    finally:
+        names = engine.query(
+            "SELECT table_name FROM duckdb_tables() WHERE temporary AND starts_with(table_name, '_tp_')"
+        ).column(0).to_pylist()
+        for name in names:
+            engine.run(f"DROP TABLE IF EXISTS temp.{ident(name)}")
 
 
 def _paused(sql: str) -> Iterator[SqlStep]:
