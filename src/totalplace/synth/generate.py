@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from totalplace.errors import TotalplaceError
 from totalplace.manifest import MANIFEST_NAME
@@ -46,6 +48,14 @@ class SynthSummary:
     files: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
     lines: list[str] = field(default_factory=list)
+
+
+def _records_with_noise(source_records: pa.Table, kinds: tuple[str, ...]) -> int:
+    """How many records carry at least one identifier-noise kind (hazards not counted)."""
+    lists = source_records.column("noise").combine_chunks()
+    hit = pc.is_in(pc.list_flatten(lists), pa.array(kinds))
+    parents = pc.list_parent_indices(lists).filter(hit)
+    return len(pc.unique(parents))
 
 
 def _check_out(out: Path, force: bool) -> None:
@@ -129,9 +139,11 @@ def generate(
     )
     timings["write"] = time.perf_counter() - t
 
+    n_noisy = _records_with_noise(source_records, noise.kinds)
     lines = [
         f"Anytown: {pop.size:,} residents in {pop.households.num_rows:,} households",
-        f"{source_records.num_rows:,} person records across {len(plan.agency_ids)} agencies",
+        f"{source_records.num_rows:,} person records across {len(plan.agency_ids)} agencies; "
+        f"{n_noisy:,} ({n_noisy / max(source_records.num_rows, 1):.0%}) with identifier noise",
         *extra_lines,
         f"Wrote {len(written)} files; truth in {out / 'truth'}",
     ]
