@@ -315,7 +315,9 @@ def test_minitown_ingests_from_the_command_line(minitown):
     assert result.exit_code == 0, result.output
     assert "8 files: read 182 = loaded 169 + rejected 13 (see the rejects table)" in result.output
     with Place.open(minitown) as place:
-        counts = {t: place.store.engine.count(t) for t in ("source_people", "events", "spend", "rejects")}
+        counts = {
+            t: place.store.engine.count(t) for t in ("source_people", "events", "spend", "rejects")
+        }
         agencies = {r["agency"] for r in place.store.table("source_people").to_pylist()}
     assert counts == {"source_people": 62, "events": 96, "spend": 11, "rejects": 13}
     assert agencies == {"acute", "police", "council", "housing"}

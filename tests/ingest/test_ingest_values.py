@@ -54,8 +54,15 @@ def test_postcode_sex_map_and_constants(make_place, default_manifest, ingest):
         ("01/07/2024 12:00", "%d/%m/%Y %H:%M", dt.datetime(2024, 7, 1, 11, 0)),
         ("2024-07-01T12:00:00+0200", "%Y-%m-%dT%H:%M:%S%z", dt.datetime(2024, 7, 1, 10, 0)),
     ],
-    ids=["summer-time", "winter-time", "date-only", "iso-utc", "iso-offset", "column-format",
-         "explicit-offset"],
+    ids=[
+        "summer-time",
+        "winter-time",
+        "date-only",
+        "iso-utc",
+        "iso-offset",
+        "column-format",
+        "explicit-offset",
+    ],
 )
 def test_timestamps_are_converted_to_utc(
     value, fmt, expected, make_place, default_manifest, ingest
@@ -139,41 +146,75 @@ def test_blank_lines_before_the_header_are_skipped(make_place, default_manifest,
     cols = {"source_id": "ID", "given_name": "Name"}
     spec = {"table": "source_people", "path": "p.csv", "columns": cols}
     out = ingest(make_place(default_manifest([spec]), {"p.csv": "\n\nID,Name\nA,x\nB,y\n"}))
-    assert [(p["source_id"], p["source_row"]) for p in out.tables["source_people"]] == [("A", 1), ("B", 2)]
+    assert [(p["source_id"], p["source_row"]) for p in out.tables["source_people"]] == [
+        ("A", 1),
+        ("B", 2),
+    ]
 
 
 def test_duplicates_are_found_across_an_agencys_files(make_place, default_manifest, ingest):
     cols = {"source_id": "ID", "given_name": "Name"}
-    files = [{"table": "source_people", "path": "current.csv", "columns": cols},
-             {"table": "source_people", "path": "archive/old.csv", "columns": cols}]
-    out = ingest(make_place(default_manifest(files), {"current.csv": "ID,Name\nA,x\nB,y\n",
-                                                      "archive/old.csv": "ID,Name\nC,z\nA,x2\n"}))
+    files = [
+        {"table": "source_people", "path": "current.csv", "columns": cols},
+        {"table": "source_people", "path": "archive/old.csv", "columns": cols},
+    ]
+    out = ingest(
+        make_place(
+            default_manifest(files),
+            {"current.csv": "ID,Name\nA,x\nB,y\n", "archive/old.csv": "ID,Name\nC,z\nA,x2\n"},
+        )
+    )
     assert [p["source_id"] for p in out.tables["source_people"]] == ["A", "B", "C"]
-    assert out.reasons == ["source_id: duplicate 'A' for agency 'acute'; first seen in current.csv row 1"]
+    assert out.reasons == [
+        "source_id: duplicate 'A' for agency 'acute'; first seen in current.csv row 1"
+    ]
     assert out.tables["rejects"][0]["source_file"] == "archive/old.csv"
 
 
 def test_the_same_id_in_two_agencies_is_not_a_duplicate(make_place, ingest):
     cols = {"source_id": "ID", "given_name": "Name"}
-    m = {"name": "T", "period": {"start": "2024-04-01", "end": "2025-03-31"}, "agencies": [
-        {"id": a, "name": a, "sector": "other",
-         "files": [{"table": "source_people", "path": f"{a}.csv", "columns": cols}]} for a in ("a", "b")]}
+    m = {
+        "name": "T",
+        "period": {"start": "2024-04-01", "end": "2025-03-31"},
+        "agencies": [
+            {
+                "id": a,
+                "name": a,
+                "sector": "other",
+                "files": [{"table": "source_people", "path": f"{a}.csv", "columns": cols}],
+            }
+            for a in ("a", "b")
+        ],
+    }
     out = ingest(make_place(m, {"a.csv": "ID,Name\n1,x\n", "b.csv": "ID,Name\n1,y\n"}))
-    assert [(p["agency"], p["source_id"]) for p in out.tables["source_people"]] == [("a", "1"), ("b", "1")]
+    assert [(p["agency"], p["source_id"]) for p in out.tables["source_people"]] == [
+        ("a", "1"),
+        ("b", "1"),
+    ]
 
 
 @pytest.mark.slow
-def test_row_numbers_are_exact_when_duckdb_reads_a_big_file_in_parallel(make_place, default_manifest,
-                                                                         ingest):
+def test_row_numbers_are_exact_when_duckdb_reads_a_big_file_in_parallel(
+    make_place, default_manifest, ingest
+):
     # ~100 MB: several of DuckDB's CSV buffers, so the file is parsed by more than one thread.
     n = 1_500_000
     bad = {17, 250_001, 250_002, 777_777, 1_499_999}
     parts = ["ID,Name,Pad\n"]
     for i in range(1, n + 1):
         parts.append(f"R{i},x\n" if i in bad else f"R{i},name {i},{'p' * 50}\n")
-    root = make_place(default_manifest([{"table": "source_people", "path": "p.csv",
-                                         "columns": {"source_id": "ID", "given_name": "Name"}}]),
-                      {"p.csv": "".join(parts)})
+    root = make_place(
+        default_manifest(
+            [
+                {
+                    "table": "source_people",
+                    "path": "p.csv",
+                    "columns": {"source_id": "ID", "given_name": "Name"},
+                }
+            ]
+        ),
+        {"p.csv": "".join(parts)},
+    )
     out = ingest(root)
     people = out.tables["source_people"]
     assert len(people) == n - len(bad)
@@ -182,17 +223,37 @@ def test_row_numbers_are_exact_when_duckdb_reads_a_big_file_in_parallel(make_pla
 
 
 def test_a_lone_carriage_return_still_ends_a_row(make_place, default_manifest, ingest):
-    spec = {"table": "source_people", "path": "p.csv", "columns": {"source_id": "ID", "given_name": "Name"}}
-    out = ingest(make_place(default_manifest([spec]), {"p.csv": "ID,Name\nP1,Ann\r\nP2,Bo\rP3,Cy\n"}))
+    spec = {
+        "table": "source_people",
+        "path": "p.csv",
+        "columns": {"source_id": "ID", "given_name": "Name"},
+    }
+    out = ingest(
+        make_place(default_manifest([spec]), {"p.csv": "ID,Name\nP1,Ann\r\nP2,Bo\rP3,Cy\n"})
+    )
     assert [(p["source_id"], p["given_name"]) for p in out.tables["source_people"]] == [
-        ("P1", "Ann"), ("P2", "Bo"), ("P3", "Cy")]
+        ("P1", "Ann"),
+        ("P2", "Bo"),
+        ("P3", "Cy"),
+    ]
 
 
-def test_an_unclosed_quote_is_rejected_with_the_rest_of_the_file_as_raw(make_place, default_manifest,
-                                                                       ingest):
-    spec = {"table": "source_people", "path": "p.csv", "columns": {"source_id": "ID", "given_name": "Name"}}
-    out = ingest(make_place(default_manifest([spec]), {"p.csv": 'ID,Name\nP0,Al\nP1,"Ann\nP2,Bo\n'}))
+def test_an_unclosed_quote_is_rejected_with_the_rest_of_the_file_as_raw(
+    make_place, default_manifest, ingest
+):
+    spec = {
+        "table": "source_people",
+        "path": "p.csv",
+        "columns": {"source_id": "ID", "given_name": "Name"},
+    }
+    out = ingest(
+        make_place(default_manifest([spec]), {"p.csv": 'ID,Name\nP0,Al\nP1,"Ann\nP2,Bo\n'})
+    )
     assert [p["source_id"] for p in out.tables["source_people"]] == ["P0"]
     assert [(r["source_row"], r["reason"], r["raw"]) for r in out.tables["rejects"]] == [
-        (2, "a quoted value is not closed properly (quotes inside a value must be doubled)",
-         '{"_line":"P1,\\"Ann\\nP2,Bo"}')]
+        (
+            2,
+            "a quoted value is not closed properly (quotes inside a value must be doubled)",
+            '{"_line":"P1,\\"Ann\\nP2,Bo"}',
+        )
+    ]

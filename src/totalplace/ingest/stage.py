@@ -5,9 +5,9 @@ from __future__ import annotations
 import datetime as dt
 import os
 import tempfile
-from contextlib import contextmanager
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -159,7 +159,10 @@ class Ingest:
             "published " + ", ".join(f"{n} {c:,}" for n, c in counts.items()) + f" in {secs:.1f}s"
         )
         return StageResult(
-            stage="ingest", tables=counts, summary=summary, detail={"files": per_file},
+            stage="ingest",
+            tables=counts,
+            summary=summary,
+            detail={"files": per_file},
             headline=summary[0],
         )
 
@@ -226,9 +229,13 @@ def _dropping_work_tables(engine) -> Iterator[None]:
     try:
         yield
     finally:
-        names = engine.query(
-            "SELECT table_name FROM duckdb_tables() WHERE temporary AND starts_with(table_name, '_tp_')"
-        ).column(0).to_pylist()
+        names = (
+            engine.query(
+                "SELECT table_name FROM duckdb_tables() WHERE temporary AND starts_with(table_name, '_tp_')"
+            )
+            .column(0)
+            .to_pylist()
+        )
         for name in names:
             engine.run(f"DROP TABLE IF EXISTS temp.{ident(name)}")
 

@@ -243,8 +243,12 @@ def column_sql(
                 else _typed_timestamp_sql(ident(spec.column or ""), col_type or "", ctx.timezone)
             )
         elif kind == "date":
-            value = (date_parse_sql(t, fmt) if fmt else  # ISO 8601, with or without a time
-                     f"CAST(try_strptime({t}, ['%Y-%m-%d', '%Y-%m-%d %H:%M:%S', '%Y-%m-%dT%H:%M:%S']) AS DATE)")
+            value = (
+                date_parse_sql(t, fmt)
+                if fmt
+                # ISO 8601, with or without a time
+                else f"CAST(try_strptime({t}, ['%Y-%m-%d', '%Y-%m-%d %H:%M:%S', '%Y-%m-%dT%H:%M:%S']) AS DATE)"
+            )
         else:
             value = timestamp_parse_sql(t, fmt, spec.format is None, ctx.timezone)
         what = "date" if kind == "date" else "date/time"
