@@ -84,3 +84,10 @@ def test_unusable_values_become_null():
 def test_present_columns_ignore_all_null_columns():
     t = pa.table({"a": [1, None], "b": pa.array([None, None], pa.string())})
     assert present_columns(t) == {"a"}
+
+
+def test_double_barrelled_family_names_keep_their_parts():
+    rows = frame([{"agency": "a", "source_id": "1", "family_name": "Carter-Lowe"},
+                  {"agency": "a", "source_id": "2", "family_name": "O'Brien"},
+                  {"agency": "a", "source_id": "3", "family_name": None}])
+    assert [r["family_name_parts"] for r in rows] == [["carter", "lowe"], ["obrien"], None]

@@ -6,7 +6,7 @@ import pytest
 
 from totalplace.link import settings as S
 
-PLACE = {"nhs_number", "given_name", "family_name", "dob_str", "dob_year", "postcode",
+PLACE = {"nhs_number", "given_name", "family_name", "family_name_parts", "dob_str", "dob_year", "postcode",
          "postcode_sector", "postcode_district", "address", "sex", "given_name_groups"}
 
 

@@ -14,7 +14,8 @@ Derived columns (all lower case, letters only, for names):
 - ``given_name``: the first word of the given name; ``given_name_groups``: the name plus
   every formal name it is a nickname of (``bob`` -> ``[bob, robert]``), so a nickname and
   its formal name share a group.
-- ``family_name``: letters only (``O'Brien`` -> ``obrien``).
+- ``family_name``: letters only (``O'Brien`` -> ``obrien``); ``family_name_parts``: each
+  part of a double-barrelled name (``Carter-Lowe`` -> ``[carter, lowe]``).
 - ``dob_str`` (``YYYY-MM-DD``) and ``dob_year`` for the dob levels.
 - ``postcode`` (upper case, one space), ``postcode_sector`` (``AB1 2``),
   ``postcode_district`` (``AB1``).
@@ -38,7 +39,7 @@ NICKNAMES_TABLE = "_tp_nicknames"
 # Every column the Splink frame can carry, in order.
 FRAME_COLUMNS = (
     "unique_id", "agency", "source_id", "nhs_number", "given_name", "given_name_groups",
-    "family_name", "dob", "dob_str", "dob_year", "sex", "postcode", "postcode_sector",
+    "family_name", "family_name_parts", "dob", "dob_str", "dob_year", "sex", "postcode", "postcode_sector",
     "postcode_district", "uprn", "address", "email", "phone",
 )
 
@@ -150,6 +151,8 @@ WITH s0 AS (
     CASE WHEN {valid} THEN s.nhs_clean END AS nhs_number,
     {first_word_sql(col('given_name'))} AS given_name,
     {clean_name_sql(col('family_name'))} AS family_name,
+    list_filter(list_transform(regexp_split_to_array(trim({col('family_name')}), '[- ]+'),
+                               lambda x: {clean_name_sql('x')}), lambda x: x IS NOT NULL) AS family_name_parts,
     {dob} AS dob,
     CAST(strftime({dob}, '%Y-%m-%d') AS VARCHAR) AS dob_str,
     CAST(year({dob}) AS VARCHAR) AS dob_year,
@@ -165,7 +168,8 @@ SELECT
   b.unique_id, b.agency, b.source_id, b.nhs_number, b.given_name,
   CASE WHEN b.given_name IS NOT NULL THEN list_sort(list_distinct(
     list_concat([b.given_name], coalesce(g.canonicals, [])))) END AS given_name_groups,
-  b.family_name, b.dob, b.dob_str, b.dob_year, b.sex, b.postcode,
+  b.family_name, CASE WHEN len(b.family_name_parts) > 0 THEN b.family_name_parts END AS family_name_parts,
+  b.dob, b.dob_str, b.dob_year, b.sex, b.postcode,
   regexp_extract(b.postcode, '^[A-Z]{{1,2}}[0-9][A-Z0-9]? [0-9]') AS postcode_sector,
   regexp_extract(b.postcode, '^[A-Z]{{1,2}}[0-9][A-Z0-9]?') AS postcode_district,
   b.uprn, b.address, b.email, b.phone

@@ -11,7 +11,8 @@ Comparisons (each only when its columns have data):
 - ``nhs_number``: exact (only numbers passing modulus 11 reach Splink).
 - ``given_name``: exact (term-frequency adjusted), nickname (shared formal name),
   Jaro-Winkler >= 0.92 / >= 0.80, swapped with family name, else.
-- ``family_name``: exact (term-frequency adjusted), Jaro-Winkler >= 0.92 / >= 0.80,
+- ``family_name``: exact (term-frequency adjusted), Jaro-Winkler >= 0.92, shares a part
+  of a double-barrelled name, Jaro-Winkler >= 0.80,
   swapped with given name, possible surname change (given name and dob agree exactly
   but surname differs; its u is fixed, see ``SURNAME_CHANGE_U``), else.
 - ``dob``: exact, day and month swapped, one-character edit, same year, else.
@@ -138,8 +139,11 @@ def family_name_comparison(present: set[str]) -> cl.CustomComparison:
         cll.NullLevel("family_name"),
         cll.ExactMatchLevel("family_name").configure(tf_adjustment_column="family_name"),
         cll.JaroWinklerLevel("family_name", 0.92),
-        cll.JaroWinklerLevel("family_name", 0.80),
     ]
+    if "family_name_parts" in present:
+        levels.append(cll.ArrayIntersectLevel("family_name_parts", 1).configure(
+            label_for_charts="Shares part of a double-barrelled name"))
+    levels.append(cll.JaroWinklerLevel("family_name", 0.80))
     if "given_name" in present:
         levels.append(cll.ColumnsReversedLevel("family_name", "given_name").configure(
             label_for_charts="Family name is the other record's given name"))
