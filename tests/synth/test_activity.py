@@ -119,10 +119,13 @@ def test_every_costed_event_has_a_positive_cost_and_exists_in_an_extract(place: 
     # Every A&E attendance carries a unit cost, so each one must be in event_costs.
     ae = [f for _, f in _events_files(place) if f["path"].endswith("ae_attendances.csv")][0]
     con.register("ae_ids", pa.table({"event_id": _read(place, ae).column("AttendanceID")}))
-    missing = scalar(con, """
+    missing = scalar(
+        con,
+        """
         SELECT count(*) FROM ae_ids a
         LEFT JOIN (SELECT event_id FROM event_costs WHERE agency = 'acute') e USING (event_id)
-        WHERE e.event_id IS NULL""")
+        WHERE e.event_id IS NULL""",
+    )
     assert missing == 0
     # Agencies whose every event has a unit cost: each of their events is costed.
     for agency in ("acute", "council_contact"):
@@ -130,28 +133,37 @@ def test_every_costed_event_has_a_positive_cost_and_exists_in_an_extract(place: 
         costed = scalar(con, f"SELECT count(*) FROM event_costs WHERE agency = '{agency}'")
         assert rows == costed > 0, (agency, rows, costed)
     # Costs split by year add up exactly to the costs by event.
-    a, b = one(con, """SELECT (SELECT sum(cost_gbp) FROM event_costs),
-                              (SELECT sum(cost_gbp) FROM person_costs)""")
+    a, b = one(
+        con,
+        """SELECT (SELECT sum(cost_gbp) FROM event_costs),
+                              (SELECT sum(cost_gbp) FROM person_costs)""",
+    )
     assert a == b and a > 0
 
 
 def test_event_source_ids_point_to_the_right_person(place: Path, con):
     ae = [f for _, f in _events_files(place) if f["path"].endswith("ae_attendances.csv")][0]
     con.register("ae_ev", _read(place, ae).select(["AttendanceID", "PatientID"]))
-    bad = scalar(con, """
+    bad = scalar(
+        con,
+        """
         SELECT count(*) FROM ae_ev e
         JOIN event_costs c ON c.agency = 'acute' AND c.event_id = e."AttendanceID"
         LEFT JOIN source_records s ON s.agency = 'acute' AND s.source_id = e."PatientID"
-        WHERE s.person_id IS NULL OR s.person_id <> c.person_id""")
+        WHERE s.person_id IS NULL OR s.person_id <> c.person_id""",
+    )
     assert bad == 0
 
 
 def test_cost_is_concentrated(con):
-    top1, top5 = one(con, """
+    top1, top5 = one(
+        con,
+        """
         WITH r AS (SELECT cost, row_number() OVER (ORDER BY cost DESC) AS rn,
                           sum(cost) OVER () AS total, count(*) OVER () AS n FROM totals)
         SELECT sum(cost) FILTER (WHERE rn <= 0.01 * n) / max(total),
-               sum(cost) FILTER (WHERE rn <= 0.05 * n) / max(total) FROM r""")
+               sum(cost) FILTER (WHERE rn <= 0.05 * n) / max(total) FROM r""",
+    )
     assert top1 >= 0.20, top1
     assert top5 >= 0.45, top5
     # ... but not absurdly so: the rest of the place uses services too.
@@ -159,7 +171,9 @@ def test_cost_is_concentrated(con):
 
 
 def test_multiple_disadvantage_costs_more_than_ten_times_the_median(con):
-    med_all, med_md, n_md = one(con, """
+    med_all, med_md, n_md = one(
+        con,
+        """
         WITH n AS (
             SELECT person_id, count(DISTINCT CASE WHEN need IN ('alcohol', 'drugs')
                                              THEN 'substance' ELSE need END) AS k
@@ -168,7 +182,8 @@ def test_multiple_disadvantage_costs_more_than_ten_times_the_median(con):
             GROUP BY 1)
         SELECT median(t.cost), median(t.cost) FILTER (WHERE n.k >= 3),
                count(*) FILTER (WHERE n.k >= 3)
-        FROM totals t LEFT JOIN n USING (person_id)""")
+        FROM totals t LEFT JOIN n USING (person_id)""",
+    )
     assert n_md >= 20
     assert med_all > 0, "median resident must have some cost, or the ratio means nothing"
     assert med_md > 10 * med_all, (med_md, med_all)
@@ -176,7 +191,9 @@ def test_multiple_disadvantage_costs_more_than_ten_times_the_median(con):
 
 def test_high_cost_only_partly_persists(con):
     top = RESIDENTS * 0.05
-    share = scalar(con, f"""
+    share = scalar(
+        con,
+        f"""
         WITH y AS (SELECT person_id, year, sum(cost_gbp)::DOUBLE AS c
                    FROM person_costs GROUP BY ALL),
         f AS (SELECT r.i AS person_id, coalesce(a.c, 0) AS c1, coalesce(b.c, 0) AS c2
@@ -186,14 +203,20 @@ def test_high_cost_only_partly_persists(con):
         r AS (SELECT row_number() OVER (ORDER BY c1 DESC, person_id) AS r1,
                      row_number() OVER (ORDER BY c2 DESC, person_id) AS r2 FROM f)
         SELECT count(*) FILTER (WHERE r1 <= {top} AND r2 <= {top})
-               / count(*) FILTER (WHERE r1 <= {top}) FROM r""")
+               / count(*) FILTER (WHERE r1 <= {top}) FROM r""",
+    )
     assert 0.30 <= share <= 0.60, share
 
 
 # ----------------------------------------------------------------------------- demand
 
-FAILURE_CATEGORIES = {"progress chasing", "not done", "not done right", "did not understand letter",
-                      "repeat contact"}
+FAILURE_CATEGORIES = {
+    "progress chasing",
+    "not done",
+    "not done right",
+    "did not understand letter",
+    "repeat contact",
+}
 
 
 def test_failure_demand_share_by_service_and_overall(con):
@@ -216,7 +239,9 @@ def test_failure_demand_follows_an_earlier_contact_often_after_a_handoff(place: 
     con.register("cc", _read(place, f))
     fmt = "%Y/%m/%d %H:%M:%S"
     # cs/ps.person_id is NULL when a web form was anonymous.
-    bad, pairs, same_person = one(con, f"""
+    bad, pairs, same_person = one(
+        con,
+        f"""
         SELECT count(*) FILTER (WHERE strptime(parent."ContactDateTime", '{fmt}')
                                       >= strptime(child."ContactDateTime", '{fmt}')
                                    OR parent."Service" <> child."Service"
@@ -229,19 +254,26 @@ def test_failure_demand_follows_an_earlier_contact_often_after_a_handoff(place: 
                ON cs.agency = 'council_contact' AND cs.source_id = child."CustomerNo"
         LEFT JOIN source_records ps
                ON ps.agency = 'council_contact' AND ps.source_id = parent."CustomerNo"
-    """)
+    """,
+    )
     assert bad == 0
     assert pairs > 1000 and same_person > 0.8 * pairs
-    share_after_handoff, with_parent = one(con, """
+    share_after_handoff, with_parent = one(
+        con,
+        """
         SELECT avg(after_handoff::INT), avg((follows_event_id IS NOT NULL)::INT)
-        FROM contacts WHERE demand_type = 'failure'""")
+        FROM contacts WHERE demand_type = 'failure'""",
+    )
     assert with_parent == 1.0
     assert 0.3 <= share_after_handoff <= 0.95
     # The handoff is visible in the extract: the earlier contact was passed to a back office.
-    passed = scalar(con, """
+    passed = scalar(
+        con,
+        """
         SELECT avg((p."Outcome" = 'Passed to back office')::INT)
         FROM contacts t JOIN cc p ON p."ContactID" = t.follows_event_id
-        WHERE t.after_handoff""")
+        WHERE t.after_handoff""",
+    )
     assert passed == 1.0
 
 
@@ -269,12 +301,17 @@ def test_contact_reasons_are_varied_free_text_with_typos(place: Path):
 def test_transitions_follow_up_effect_is_built_in(con):
     kinds = {r[0] for r in con.execute("SELECT DISTINCT kind FROM transitions").fetchall()}
     assert {"hospital_discharge", "prison_release"} <= kinds
-    rows = dict(con.execute("""
+    rows = dict(
+        con.execute("""
         SELECT followed_up, avg(adverse_outcome::INT) FROM transitions
-        WHERE kind = 'hospital_discharge' AND observed_days >= 30 GROUP BY 1""").fetchall())
+        WHERE kind = 'hospital_discharge' AND observed_days >= 30 GROUP BY 1""").fetchall()
+    )
     assert rows[False] - rows[True] >= 0.06, rows
-    worst = scalar(con, """SELECT max(followed_up_within_days) FROM transitions
-                           WHERE kind = 'hospital_discharge' AND followed_up""")
+    worst = scalar(
+        con,
+        """SELECT max(followed_up_within_days) FROM transitions
+                           WHERE kind = 'hospital_discharge' AND followed_up""",
+    )
     assert worst <= 7
     sql = "SELECT count(*) FROM transitions WHERE followed_up = (followed_up_within_days IS NULL)"
     assert scalar(con, sql) == 0
@@ -289,15 +326,21 @@ def test_programme_joiners_were_selected_on_high_use_and_the_true_effect_is_reco
     sql = "SELECT joined, avg(prior_ae_attendances) FROM programme GROUP BY 1"
     j = dict(con.execute(sql).fetchall())
     assert j[True] > 1.3 * j[False], j
-    n_join, ratio, saved = one(con, """
+    n_join, ratio, saved = one(
+        con,
+        """
         SELECT count(*), max(effect_rate_ratio),
                sum(counterfactual_cost_after_gbp - cost_after_gbp)
-        FROM programme WHERE joined""")
+        FROM programme WHERE joined""",
+    )
     assert n_join >= 5 and ratio == 0.7 and saved > 0
-    wrong = scalar(con, """
+    wrong = scalar(
+        con,
+        """
         SELECT count(*) FROM programme
         WHERE counterfactual_cost_after_gbp < cost_after_gbp
-           OR (NOT joined AND counterfactual_cost_after_gbp <> cost_after_gbp)""")
+           OR (NOT joined AND counterfactual_cost_after_gbp <> cost_after_gbp)""",
+    )
     assert wrong == 0
     # Membership shows in the drug and alcohol service's extract as an ordinary activity.
     f = [f for a, f in _events_files(place) if a == "substance"][0]
@@ -320,9 +363,12 @@ def test_spend_files_reconcile_exactly_with_their_lines_and_differ_from_activity
         categories = set(t.column(f["columns"]["category"]).to_pylist())
         assert categories <= {"front line", "support", "buildings"}
     # Lines are in cash; compare with activity in the price year through the real amounts.
-    cash_not_below_real = scalar(con, """
+    cash_not_below_real = scalar(
+        con,
+        """
         SELECT count(*) FROM spend
-        WHERE year < '2025/26' AND amount_gbp >= amount_real_gbp AND amount_real_gbp > 0""")
+        WHERE year < '2025/26' AND amount_gbp >= amount_real_gbp AND amount_real_gbp > 0""",
+    )
     assert cash_not_below_real == 0
     rows = con.execute("""SELECT agency, sum(amount_real_gbp) / sum(activity_cost_gbp) FROM spend
                           WHERE activity_cost_gbp > 0 GROUP BY 1""").fetchall()
@@ -418,3 +464,26 @@ def test_split_years_keeps_every_penny():
     # The first episode spans two financial years; the open one runs to the period end.
     assert sorted(years[rows == 0].tolist()) == [0, 1]
     assert sorted(years[rows == 1].tolist()) == [0, 1, 2]
+
+
+def test_time_patterns_weekdays_and_seasons(place: Path, con):
+    f = [f for _, f in _events_files(place) if f["path"].endswith("contacts.csv")][0]
+    con.register("cc2", _read(place, f))
+    by_channel = dict(
+        con.execute("""
+        SELECT "Channel", avg((dayofweek(strptime("ContactDateTime", '%Y/%m/%d %H:%M:%S'))
+                               IN (0, 6))::INT)
+        FROM cc2 GROUP BY 1""").fetchall()
+    )
+    assert by_channel["Telephone"] == 0 and by_channel["Face to face"] == 0
+    assert by_channel["Web form"] > 0.15  # people fill in forms at weekends
+    ae = [f for _, f in _events_files(place) if f["path"].endswith("ae_attendances.csv")][0]
+    con.register("ae2", _read(place, ae))
+    winter, summer = one(
+        con,
+        """
+        WITH a AS (SELECT strptime("ArrivalDateTime", '%d/%m/%Y %H:%M') AS t FROM ae2)
+        SELECT count(*) FILTER (WHERE month(t) IN (12, 1, 2)),
+               count(*) FILTER (WHERE month(t) IN (6, 7, 8)) FROM a""",
+    )
+    assert winter > 1.1 * summer, (winter, summer)

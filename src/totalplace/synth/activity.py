@@ -168,8 +168,7 @@ def summary_lines(truth: dict[str, pa.Table], n_events: int) -> list[str]:
     return [
         f"{n_events:,} events; {c.num_rows:,} contact-centre contacts "
         f"({failure / max(1, c.num_rows):.0%} failure demand)",
-        f"{truth['transitions'].num_rows:,} transitions; "
-        f"{joiners:,} programme joiners",
+        f"{truth['transitions'].num_rows:,} transitions; {joiners:,} programme joiners",
     ]
 
 

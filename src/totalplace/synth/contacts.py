@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import yaml
 
-from totalplace.synth.events import Attr, Batch, draw_counts, expand, pick, rates
+from totalplace.synth.events import Attr, Batch, draw_counts, expand, pick, rates, working_day
 from totalplace.synth.health import Ctx
 from totalplace.synth.model import DAY
 
@@ -181,6 +181,13 @@ def contact_centre(ctx: Ctx) -> Contacts:
     vcat_names = [list(cfg["services"][s]["value"]) for s in svcs]
     nv = np.array([len(v) for v in vcat_names])
     vcat = (rng.random(m) * nv[svc]).astype(np.int64)
+    # Channel: older people phone and visit more. Phone lines and the front desk are open
+    # on working days only, so those contacts move off weekends (before any follow-up is
+    # timed, so a failure contact always comes after the contact it follows).
+    old = ppl.age[person] >= 70
+    vchan = np.where(old, pick(rng, m, [0.72, 0.1, 0.18]), pick(rng, m, [0.5, 0.38, 0.12]))
+    vday = day0 // DAY
+    vday = np.where(vchan != 1, np.minimum(working_day(vday, rng), grid.end), vday)
     # Failure demand: the target share f of each service's contacts, each following an
     # earlier value contact of the same person (handed-off ones three times as likely).
     fshare = np.array([cfg["services"][s]["failure_share"] for s in svcs])
@@ -195,23 +202,27 @@ def contact_centre(ctx: Ctx) -> Contacts:
         parents.append(par)
     par = np.concatenate(parents) if parents else np.zeros(0, np.int64)
     lag = 1 + rng.exponential(12, len(par)).astype(np.int64)
-    fday = day0[par] // DAY + lag
+    fday = vday[par] + lag
+    fold = ppl.age[person[par]] >= 70
+    fchan = np.where(
+        fold,
+        pick(rng, len(par), [0.72, 0.1, 0.18]),
+        pick(rng, len(par), [0.5, 0.38, 0.12]),
+    )
+    fday = np.where(fchan != 1, working_day(fday, rng), fday)
     keep = (fday <= grid.end) & (fday <= ppl.died[person[par]])
-    par, fday = par[keep], fday[keep]
+    par, fday, fchan = par[keep], fday[keep], fchan[keep]
     f_after = handed[par]
     fcat = np.where(f_after, pick(rng, len(par), AFTER_HANDOFF), pick(rng, len(par), NO_HANDOFF))
     # Assemble: value rows first, then failure rows.
     all_person = np.concatenate([person, person[par]])
     all_svc = np.concatenate([svc, svc[par]])
-    all_day = np.concatenate([day0 // DAY, fday])
+    all_day = np.concatenate([vday, fday])
     failure = np.r_[np.zeros(m, bool), np.ones(len(par), bool)]
     parent = np.r_[np.full(m, -1), par]
     after = np.r_[np.zeros(m, bool), f_after]
     n_all = len(all_person)
-    old = ppl.age[all_person] >= 70
-    chan = np.where(
-        old, pick(rng, n_all, [0.72, 0.1, 0.18]), pick(rng, n_all, [0.5, 0.38, 0.12])
-    ).astype(np.int16)
+    chan = np.r_[vchan, fchan].astype(np.int16)
     secs = all_day * DAY + _time_by_channel(chan, ctx)
     cost_by_chan = np.array([ctx.costs.pence(c) for c in CHANNEL_COST], np.int64)
     outcome = np.where(

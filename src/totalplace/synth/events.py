@@ -116,6 +116,12 @@ def rates(
     lam = need_multiplier(ppl, spec.get("needs", {}), grid)
     lam *= person.astype(np.float32)[:, None]
     lam *= (grid.half_days / 365.25).astype(np.float32)[None, :]
+    season = float(spec.get("season", 0.0))  # winter peak (negative: summer), see expand()
+    if season:
+        lam *= (1 + season * half_season(grid)).astype(np.float32)[None, :]
+    trend = float(spec.get("trend", 0.0))  # growth a year, e.g. 0.03 = 3% more each year
+    if trend:
+        lam *= ((1 + trend) ** (np.arange(grid.n_halves) / 2)).astype(np.float32)[None, :]
     w = float(spec.get("intensity", 1.0))
     if w == 1.0:
         lam *= inten
@@ -131,6 +137,15 @@ def rates(
         )
         lam[dead] *= alive.astype(np.float32)
     return lam
+
+
+def half_season(grid: Grid) -> np.ndarray:
+    """Mean of the seasonal curve cos(2 pi (day - 15 Jan) / year) over each half-year."""
+    out = np.empty(grid.n_halves)
+    for h in range(grid.n_halves):
+        d = np.arange(grid.half_starts[h], grid.half_ends[h])
+        out[h] = np.cos(2 * np.pi * ((d - 14) % 365.25) / 365.25).mean()
+    return out
 
 
 def draw_counts(lam: np.ndarray, shape: float, rng: np.random.Generator) -> np.ndarray:
@@ -155,24 +170,50 @@ def expand(
     rng: np.random.Generator,
     hours: np.ndarray | None,
     died: np.ndarray | None = None,
+    season: float = 0.0,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Turn (n, halves) counts into one row per event: person, half-year, start (seconds).
 
-    The day is uniform within the half-year; the time of day follows ``hours`` (24 weights),
-    or is midnight (date only) when ``hours`` is None. Events are kept before a death.
+    The day within the half-year follows a seasonal curve ``1 + season * cos(...)`` peaking
+    in mid-January (a negative ``season`` peaks in mid-July; 0 is uniform); the time of day
+    follows ``hours`` (24 weights), or is midnight (date only) when ``hours`` is None.
+    Events are kept before a death.
     """
     flat = counts.ravel()
     nz = np.flatnonzero(flat)
     rep = flat[nz]
     cell = np.repeat(nz, rep)
     person, half = np.divmod(cell, counts.shape[1])
-    day = grid.half_starts[half] + (rng.random(len(cell)) * grid.half_days[half]).astype(np.int64)
+    u = rng.random(len(cell))
+    if season:
+        day = np.empty(len(cell), np.int64)
+        for h in range(grid.n_halves):
+            sel = half == h
+            d = np.arange(grid.half_starts[h], grid.half_ends[h])
+            doy = (d - 14) % 365.25  # days since 15 January (1970-01-15 is day 14)
+            cdf = np.cumsum(1 + season * np.cos(2 * np.pi * doy / 365.25))
+            day[sel] = d[np.minimum(np.searchsorted(cdf, u[sel] * cdf[-1]), len(d) - 1)]
+    else:
+        day = grid.half_starts[half] + (u * grid.half_days[half]).astype(np.int64)
     if died is not None:
         day = np.minimum(day, died[person])
     secs = day * DAY
     if hours is not None:
         secs = secs + time_of_day(len(cell), hours, rng)
     return person.astype(np.int64), half.astype(np.int64), secs
+
+
+def working_day(day: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Move Saturdays and Sundays to a random working day of the following week."""
+    wd = (day + 3) % 7  # 1970-01-01 was a Thursday; Monday = 0
+    weekend = wd >= 5
+    return np.where(weekend, day + (7 - wd) + rng.integers(0, 5, len(day)), day)
+
+
+def office_time(day: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Seconds for an appointment on a working day, 09:00-16:59, on or after ``day``."""
+    d = working_day(np.asarray(day, dtype=np.int64), rng)
+    return d * DAY + rng.integers(9, 17, len(d)) * 3600 + rng.integers(0, 4, len(d)) * 900
 
 
 def time_of_day(m: int, hours: np.ndarray, rng: np.random.Generator) -> np.ndarray:

@@ -16,8 +16,10 @@ from totalplace.synth.events import (
     episode_batch,
     episodes,
     expand,
+    office_time,
     pick,
     rates,
+    working_day,
 )
 from totalplace.synth.model import DAY, Grid, People, age_rate
 
@@ -38,6 +40,9 @@ class Ctx:
         spec = self.params["count"][name]
         lam = rates(self.ppl, spec, self.grid, self.inten, extra)
         return draw_counts(lam, float(spec["shape"]), self.rng)
+
+    def season(self, name: str) -> float:
+        return float(self.params["count"][name].get("season", 0.0))
 
     def hours(self, name: str) -> np.ndarray:
         return np.asarray(self.params["hours"][name], dtype=np.float64)
@@ -63,7 +68,12 @@ def ae_attendances(ctx: Ctx) -> Batch:
     """A&E attendances with arrival time, arrival mode and disposal (not yet costed)."""
     rng, ppl, p = ctx.rng, ctx.ppl, ctx.params["acute"]
     person, _half, start = expand(
-        ctx.counts("ae_attendance"), ctx.grid, rng, ctx.hours("ae"), ppl.died
+        ctx.counts("ae_attendance"),
+        ctx.grid,
+        rng,
+        ctx.hours("ae"),
+        ppl.died,
+        ctx.season("ae_attendance"),
     )
     m = len(person)
     age = ppl.age[person]
@@ -168,7 +178,7 @@ def elective_admissions(ctx: Ctx) -> Batch:
     person, _h, day0 = expand(
         ctx.counts("elective_admission"), ctx.grid, ctx.rng, None, ctx.ppl.died
     )
-    start = day0 + ctx.rng.integers(7, 11, len(person)) * 3600
+    start = working_day(day0 // DAY, ctx.rng) * DAY + ctx.rng.integers(7, 11, len(person)) * 3600
     los = ctx.rng.geometric(1 / 1.8, len(person)) - 1
     discharge = start + los * DAY + ctx.rng.integers(2, 9, len(person)) * 3600
     return _admission_batch(ctx, person, start, discharge, 1, "elective_admission", ctx.rng)
@@ -189,7 +199,7 @@ def mental_health(ctx: Ctx) -> list[Batch]:
     rng, ppl, c = ctx.rng, ctx.ppl, ctx.costs
     person, _h, day0 = expand(ctx.counts("mh_contact"), ctx.grid, rng, None, ppl.died)
     m = len(person)
-    start = day0 + rng.integers(9, 17, m) * 3600 + rng.integers(0, 4, m) * 900
+    start = office_time(day0 // DAY, rng)
     age = ppl.age[person]
     team = np.where(
         age >= 65, np.where(rng.random(m) < 0.8, 3, 0), pick(rng, m, [0.62, 0.15, 0.08, 0.0, 0.15])

@@ -10,6 +10,7 @@ from totalplace.synth.events import (
     episode_batch,
     expand,
     lognormal_days,
+    office_time,
     pick,
     within_spells,
 )
@@ -50,7 +51,12 @@ def police(ctx: Ctx) -> list[Batch]:
     """Incidents (a few costed: domestic abuse, anti-social behaviour) and arrests with custody."""
     rng, ppl, grid, c = ctx.rng, ctx.ppl, ctx.grid, ctx.costs
     person, half, start = expand(
-        ctx.counts("police_incident"), grid, rng, ctx.hours("police"), ppl.died
+        ctx.counts("police_incident"),
+        grid,
+        rng,
+        ctx.hours("police"),
+        ppl.died,
+        ctx.season("police_incident"),
     )
     m = len(person)
     act = ctx.ppl.active
@@ -207,7 +213,7 @@ def appointments(
 ) -> Batch:
     """Office-hours appointments with no unit cost (follow-ups, reviews, contacts)."""
     m = len(person)
-    start = day * DAY + rng.integers(9, 17, m) * 3600 + rng.integers(0, 4, m) * 900
+    start = office_time(day, rng)
     attrs = {"activity": Attr(np.full(m, code, np.int16), labels)}
     attrs.update(attrs_extra or {})
     return Batch(

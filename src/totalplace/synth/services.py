@@ -7,7 +7,15 @@ import datetime as dt
 import numpy as np
 
 from totalplace.synth.care import birthday
-from totalplace.synth.events import Attr, Batch, episode_batch, expand, pick, within_spells
+from totalplace.synth.events import (
+    Attr,
+    Batch,
+    episode_batch,
+    expand,
+    office_time,
+    pick,
+    within_spells,
+)
 from totalplace.synth.health import Ctx
 from totalplace.synth.model import DAY, NO_TIME, days
 
@@ -52,7 +60,7 @@ DESTINATION = [
 
 
 def _office(day: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    return day * DAY + rng.integers(9, 17, len(day)) * 3600 + rng.integers(0, 3600, len(day))
+    return office_time(day, rng)
 
 
 def housing(ctx: Ctx) -> list[Batch]:
