@@ -257,3 +257,22 @@ def test_an_unclosed_quote_is_rejected_with_the_rest_of_the_file_as_raw(
             '{"_line":"P1,\\"Ann\\nP2,Bo"}',
         )
     ]
+
+
+def test_spend_categories_are_made_one_spelling(make_place, default_manifest, ingest):
+    cols = {"year": "Y", "service": "S", "amount_gbp": "A", "category": "C"}
+    text = "Y,S,A,C\n2024/25,a,1,Front Line\n2024/25,b,1,front-line\n2024/25,c,1,SUPPORT\n2024/25,d,1,Building\n2024/25,e,1,Grants\n"
+    out = ingest(
+        make_place(
+            default_manifest([{"table": "spend", "path": "s.csv", "columns": cols}]),
+            {"s.csv": text},
+        )
+    )
+    assert [s["category"] for s in out.tables["spend"]] == [
+        "front line",
+        "front line",
+        "support",
+        "buildings",
+        "Grants",
+    ]
+    assert out.file("s.csv")["warnings"] == {"category_unknown": 1}

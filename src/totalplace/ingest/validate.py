@@ -74,6 +74,7 @@ WARNINGS: dict[str, str] = {
     "postcode_invalid": "postcodes are not in UK format (set to NULL)",
     "sex_unknown": "sex values are not recognised (set to NULL)",
     "uprn_invalid": "UPRNs are not 1-12 digits (set to NULL)",
+    "category_unknown": "spend categories are not 'front line', 'support' or 'buildings' (kept as written)",
 }
 
 
@@ -139,6 +140,8 @@ def kind_of(table: Table, name: str) -> str:
     """How a canonical column is parsed and checked."""
     if name in ("nhs_number", "postcode", "sex", "uprn"):
         return name
+    if table.name == "spend" and name == "category":
+        return "category"
     if table.name == "spend" and name == "year":
         return "financial_year"
     col_type = table.column(name).type
@@ -323,6 +326,19 @@ def column_sql(
         u = f"regexp_replace({t}, '\\s', '', 'g')"
         value = f"CASE WHEN regexp_full_match({u}, '[0-9]{{1,12}}') THEN {u} END"
         warnings["uprn_invalid"] = f"{t} IS NOT NULL AND {p} IS NULL"
+        return ColumnSql(value, problems, warnings)
+    if kind == "category":
+        # Spend categories drive the money analysis, so common spellings are made one.
+        u = f"lower(regexp_replace({t}, '[\\s_-]+', ' ', 'g'))"
+        value = (
+            f"CASE WHEN {u} IN ('front line', 'frontline') THEN 'front line' "
+            f"WHEN {u} = 'support' THEN 'support' "
+            f"WHEN {u} IN ('buildings', 'building') THEN 'buildings' ELSE {t} END"
+        )
+        warnings["category_unknown"] = (
+            f"{t} IS NOT NULL AND {u} NOT IN "
+            "('front line', 'frontline', 'support', 'buildings', 'building')"
+        )
         return ColumnSql(value, problems, warnings)
     if kind == "financial_year":
         rx = "'^([0-9]{4})\\s*[/-]\\s*([0-9]{2}|[0-9]{4})$'"
