@@ -119,6 +119,13 @@ UNREADABLE = [
         {"sheet": "Clients"},
         "no sheet 'Clients'; sheets: People, Notes",
     ),
+    (
+        "xlsx-empty-sheet",
+        "people.xlsx",
+        xlsx({"People": []}),
+        {},
+        "the sheet's first row is empty; expected a header row",
+    ),
 ]
 
 
@@ -334,3 +341,13 @@ def test_work_tables_are_dropped_after_success_and_failure(make_place, default_m
         with pytest.raises(InputFileError):
             place.ingest.run()
         assert place.store.engine.scalar(sql) == 0
+
+
+def test_xlsx_row_with_values_beyond_the_header_is_rejected(make_place, default_manifest, ingest):
+    rows = PEOPLE_SHEET + [["P3", "Cy", dt.datetime(1991, 1, 1), "stray note"]]
+    spec = {"table": "source_people", "path": "p.xlsx", "columns": COLUMNS}
+    out = ingest(make_place(default_manifest([spec]), {"p.xlsx": xlsx({"People": rows})}))
+    assert [p["source_id"] for p in out.tables["source_people"]] == ["P1", "P2"]
+    assert [(r["source_row"], r["reason"], r["raw"]) for r in out.tables["rejects"]] == [
+        (3, "row has values in 4 columns but the header has 3",
+         '{"_cells": ["P3", "Cy", "1991-01-01 00:00:00", "stray note"]}')]
