@@ -27,8 +27,10 @@ def run(residents: int, workdir: Path) -> dict:
     generate(residents=residents, seed=1, out=out)
     synth_s = time.perf_counter() - t0
     truth_path = out / "truth" / "source_records.parquet"
-    truth = duckdb.sql(f"SELECT agency || '|' || source_id AS unique_id, CAST(person_id AS VARCHAR) "
-                       f"AS truth_id FROM read_parquet('{truth_path}')").to_arrow_table()
+    truth = duckdb.sql(
+        f"SELECT agency || '|' || source_id AS unique_id, CAST(person_id AS VARCHAR) "
+        f"AS truth_id FROM read_parquet('{truth_path}')"
+    ).to_arrow_table()
     with Place.open(out) as place:
         t0 = time.perf_counter()
         place.ingest.run()
@@ -36,7 +38,9 @@ def run(residents: int, workdir: Path) -> dict:
         t0 = time.perf_counter()
         result = place.link.run(truth=truth)
         link_s = time.perf_counter() - t0
-        links = place.store.engine.query("SELECT unique_id, person_id AS cluster_id FROM person_links")
+        links = place.store.engine.query(
+            "SELECT unique_id, person_id AS cluster_id FROM person_links"
+        )
     m = pairwise_metrics(duckdb.connect(), links, truth)
     d = result.detail
     return {

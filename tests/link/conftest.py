@@ -17,8 +17,8 @@ FAKE_1000 = SHARED_DATA / "linkage" / "fake_1000.csv"
 @dataclass
 class LinkedPlace:
     root: Path
-    result: object          # the StageResult of the link run
-    truth: pa.Table         # unique_id, truth_id
+    result: object  # the StageResult of the link run
+    truth: pa.Table  # unique_id, truth_id
 
 
 def truth_of(place: Path) -> pa.Table:
@@ -26,7 +26,8 @@ def truth_of(place: Path) -> pa.Table:
     path = place / "truth" / "source_records.parquet"
     return duckdb.sql(
         f"SELECT agency || '|' || source_id AS unique_id, CAST(person_id AS VARCHAR) AS truth_id "
-        f"FROM read_parquet('{path}')").to_arrow_table()
+        f"FROM read_parquet('{path}')"
+    ).to_arrow_table()
 
 
 @pytest.fixture(scope="session")

@@ -17,8 +17,11 @@ TRUTH = table({"a": "1", "b": "1", "c": "1", "d": "2", "e": "2", "f": "3"}, "tru
 
 
 def test_perfect_clustering():
-    m = pairwise_metrics(duckdb.connect(), table({"a": "x", "b": "x", "c": "x", "d": "y", "e": "y",
-                                                  "f": "z"}, "cluster_id"), TRUTH)
+    m = pairwise_metrics(
+        duckdb.connect(),
+        table({"a": "x", "b": "x", "c": "x", "d": "y", "e": "y", "f": "z"}, "cluster_id"),
+        TRUTH,
+    )
     assert (m["precision"], m["recall"], m["bcubed_f1"]) == (1.0, 1.0, 1.0)
     assert (m["true_pairs"], m["predicted_pairs"], m["true_people"], m["clusters"]) == (4, 4, 3, 3)
 
@@ -28,8 +31,8 @@ def test_one_missed_record_and_one_false_merge():
     pred = table({"a": "x", "b": "x", "c": "w", "d": "y", "e": "y", "f": "y"}, "cluster_id")
     m = pairwise_metrics(duckdb.connect(), pred, TRUTH)
     assert m["correct_pairs"] == 2
-    assert m["precision"] == pytest.approx(2 / 4)      # ab, de right; df, ef wrong
-    assert m["recall"] == pytest.approx(2 / 4)         # ab, de of ab, ac, bc, de
+    assert m["precision"] == pytest.approx(2 / 4)  # ab, de right; df, ef wrong
+    assert m["recall"] == pytest.approx(2 / 4)  # ab, de of ab, ac, bc, de
     # B-cubed precision per record: a,b 1; c 1; d,e,f 2/3, 2/3, 1/3 -> mean (3 + 5/3) / 6
     assert m["bcubed_precision"] == pytest.approx((3 + 5 / 3) / 6)
     # recall: a,b 2/3; c 1/3; d,e 1; f 1 -> (4/3 + 1/3 + 3) / 6

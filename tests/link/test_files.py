@@ -20,8 +20,10 @@ FAKE_MAP = "given_name=first_name,family_name=surname,dob=dob,address=city,email
 
 def clusters_vs_truth(out: Path, truth_sql: str) -> dict:
     con = duckdb.connect()
-    clusters = con.sql(f"SELECT file || '|' || id AS unique_id, person_id AS cluster_id "
-                       f"FROM read_csv('{out / 'clusters.csv'}', all_varchar = true)").to_arrow_table()
+    clusters = con.sql(
+        f"SELECT file || '|' || id AS unique_id, person_id AS cluster_id "
+        f"FROM read_csv('{out / 'clusters.csv'}', all_varchar = true)"
+    ).to_arrow_table()
     return pairwise_metrics(con, clusters, con.sql(truth_sql).to_arrow_table())
 
 
@@ -34,8 +36,11 @@ def test_fake_1000_precision_and_recall(fake_1000, tmp_path):
     """
     out = tmp_path / "out"
     summary = link_files([fake_1000], ["unique_id"], [FAKE_MAP], [], "duckdb", out)
-    m = clusters_vs_truth(out, f"SELECT '{fake_1000}' || '|' || unique_id AS unique_id, "
-                               f"cluster AS truth_id FROM read_csv('{fake_1000}', all_varchar = true)")
+    m = clusters_vs_truth(
+        out,
+        f"SELECT '{fake_1000}' || '|' || unique_id AS unique_id, "
+        f"cluster AS truth_id FROM read_csv('{fake_1000}', all_varchar = true)",
+    )
     print("\nfake_1000:", json.dumps({k: m[k] for k in ("precision", "recall", "bcubed_f1")}))
     assert m["records"] == 1000 and m["true_pairs"] == 2031
     assert m["precision"] >= 0.98
@@ -63,17 +68,25 @@ def two_lists(fake_1000, tmp_path) -> tuple[Path, Path]:
             dob = r["dob"]
             uk = f"{dob[8:10]}/{dob[5:7]}/{dob[0:4]}" if len(dob) == 10 else dob
             w.writerow(["C" + r["unique_id"], r["first_name"], r["surname"], uk, r["cluster"]])
-        w.writerow(["", "No", "Id", "01/01/1990", "x"])           # rejected: empty id
-        w.writerow(["C1", "Dup", "Licate", "01/01/1990", "x"])    # rejected: id used twice
+        w.writerow(["", "No", "Id", "01/01/1990", "x"])  # rejected: empty id
+        w.writerow(["C1", "Dup", "Licate", "01/01/1990", "x"])  # rejected: id used twice
     return a, b
 
 
 def test_two_files_with_their_own_columns_link_across_and_within(two_lists, tmp_path):
     a, b = two_lists
     out = tmp_path / "out"
-    s = link_files([a, b], ["ID", "ClaimRef"],
-                   ["given_name=FORENAME,family_name=SURNAME,dob=DOB",
-                    "given_name=First,family_name=Last,dob=BirthDate"], [], "duckdb", out)
+    s = link_files(
+        [a, b],
+        ["ID", "ClaimRef"],
+        [
+            "given_name=FORENAME,family_name=SURNAME,dob=DOB",
+            "given_name=First,family_name=Last,dob=BirthDate",
+        ],
+        [],
+        "duckdb",
+        out,
+    )
     assert [f["dob_format"] for f in s["files"]] == ["%Y-%m-%d", "%d/%m/%Y"]
     assert s["rows_read"] == 1002 and s["rejected"] == 2 and s["records"] == 1000
     rejects = list(csv.DictReader(open(out / "rejects.csv", encoding="utf-8")))
@@ -86,13 +99,21 @@ def test_two_files_with_their_own_columns_link_across_and_within(two_lists, tmp_
         by_person.setdefault(c["person_id"], set()).add(Path(c["file"]).name)
     assert any(v == {"fsm.csv", "benefits.csv"} for v in by_person.values())
     # duplicates within one file are found too
-    assert any(sum(1 for c in clusters if c["person_id"] == p and c["file"].endswith("fsm.csv")) > 1
-               for p in by_person)
-    m = clusters_vs_truth(out, f"""
-        SELECT '{a}' || '|' || ID AS unique_id, TRUTH AS truth_id FROM read_csv('{a}', all_varchar = true)
+    assert any(
+        sum(1 for c in clusters if c["person_id"] == p and c["file"].endswith("fsm.csv")) > 1
+        for p in by_person
+    )
+    m = clusters_vs_truth(
+        out,
+        f"""
+        SELECT '{a}' || '|' || ID AS unique_id, TRUTH AS truth_id
+        FROM read_csv('{a}', all_varchar = true)
         UNION ALL SELECT '{b}' || '|' || ClaimRef, TRUTH FROM read_csv('{b}', all_varchar = true)
-        WHERE ClaimRef IS NOT NULL AND TRUTH <> 'x'""")
-    print("\ntwo lists, names and dob only:", json.dumps({k: m[k] for k in ("precision", "recall")}))
+        WHERE ClaimRef IS NOT NULL AND TRUTH <> 'x'""",
+    )
+    print(
+        "\ntwo lists, names and dob only:", json.dumps({k: m[k] for k in ("precision", "recall")})
+    )
     # Names and dob alone, on data this messy, reach far fewer pairs (measured recall 0.195).
     assert m["precision"] >= 0.98 and m["recall"] >= 0.15
     assert json.loads((out / "summary.json").read_text())["clusters"] == s["clusters"]
@@ -104,11 +125,14 @@ def test_missing_column_is_named_with_the_columns_available(two_lists, tmp_path)
         link_files([a], ["ID"], ["given_name=Forename,dob=DOB"], [], "duckdb", tmp_path / "o")
 
 
-@pytest.mark.parametrize("text, message", [
-    ("given_name", "expected canonical=SOURCE"),
-    ("shoe_size=X", "unknown column 'shoe_size'"),
-    ("dob=A,dob=B", "mapped twice"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("given_name", "expected canonical=SOURCE"),
+        ("shoe_size=X", "unknown column 'shoe_size'"),
+        ("dob=A,dob=B", "mapped twice"),
+    ],
+)
 def test_bad_maps(text, message):
     with pytest.raises(ValueError, match=message):
         parse_map(text)
@@ -117,15 +141,30 @@ def test_bad_maps(text, message):
 def test_per_file_options_must_match_the_number_of_files(two_lists, tmp_path):
     a, b = two_lists
     with pytest.raises(ValueError, match="once for all files or once per file"):
-        link_files([a, b], ["ID", "ClaimRef", "X"], ["given_name=FORENAME"], [], "duckdb", tmp_path / "o")
+        link_files(
+            [a, b], ["ID", "ClaimRef", "X"], ["given_name=FORENAME"], [], "duckdb", tmp_path / "o"
+        )
 
 
 def test_cli_link_files(fake_1000, tmp_path):
     out = tmp_path / "cli"
-    r = CliRunner().invoke(main, ["link-files", str(fake_1000), "--id-col", "unique_id",
-                                  "--map", FAKE_MAP, "--out", str(out)])
+    r = CliRunner().invoke(
+        main,
+        [
+            "link-files",
+            str(fake_1000),
+            "--id-col",
+            "unique_id",
+            "--map",
+            FAKE_MAP,
+            "--out",
+            str(out),
+        ],
+    )
     assert r.exit_code == 0, r.output
     assert json.loads((out / "summary.json").read_text())["records"] == 1000
-    bad = CliRunner().invoke(main, ["link-files", str(fake_1000), "--id-col", "nope",
-                                    "--map", FAKE_MAP, "--out", str(out)])
+    bad = CliRunner().invoke(
+        main,
+        ["link-files", str(fake_1000), "--id-col", "nope", "--map", FAKE_MAP, "--out", str(out)],
+    )
     assert bad.exit_code != 0 and "no column 'nope'" in bad.output

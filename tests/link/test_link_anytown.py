@@ -18,8 +18,11 @@ pytestmark = pytest.mark.slow
 def metrics(linked_anytown):
     with Place.open(linked_anytown.root) as place:
         links = place.store.table("person_links")
-    m = pairwise_metrics(duckdb.connect(), links.select(["unique_id", "person_id"])
-                         .rename_columns(["unique_id", "cluster_id"]), linked_anytown.truth)
+    m = pairwise_metrics(
+        duckdb.connect(),
+        links.select(["unique_id", "person_id"]).rename_columns(["unique_id", "cluster_id"]),
+        linked_anytown.truth,
+    )
     print("\nAnytown 20k linkage:", json.dumps(m, indent=1))
     return m
 
@@ -53,8 +56,13 @@ def test_every_record_gets_exactly_one_person(linked_anytown):
         assert e.count("person_links") == n_source
         assert e.scalar("SELECT count(DISTINCT (agency, source_id)) FROM person_links") == n_source
         assert e.scalar("SELECT count(*) FROM person_links WHERE person_id IS NULL") == 0
-        assert e.scalar("SELECT count(*) FROM person_links "
-                        "WHERE match_probability < 0 OR match_probability > 1") == 0
+        assert (
+            e.scalar(
+                "SELECT count(*) FROM person_links "
+                "WHERE match_probability < 0 OR match_probability > 1"
+            )
+            == 0
+        )
         # persons agree with person_links
         assert e.scalar("SELECT count(DISTINCT person_id) FROM person_links") == e.count("persons")
         assert e.scalar("SELECT sum(n_records) FROM persons") == n_source
@@ -64,9 +72,11 @@ def test_singletons_have_probability_one_and_linked_records_meet_the_threshold(l
     threshold = linked_anytown.result.detail["threshold"]["value"]
     with Place.open(linked_anytown.root) as place:
         e = place.store.engine
-        bad_single = e.scalar("""SELECT count(*) FROM person_links l JOIN persons p USING (person_id)
+        bad_single = e.scalar("""SELECT count(*)
+            FROM person_links l JOIN persons p USING (person_id)
                                  WHERE p.n_records = 1 AND l.match_probability <> 1.0""")
-        weak_linked = e.scalar(f"""SELECT count(*) FROM person_links l JOIN persons p USING (person_id)
+        weak_linked = e.scalar(f"""SELECT count(*)
+            FROM person_links l JOIN persons p USING (person_id)
                                    WHERE p.n_records > 1 AND l.match_probability < {threshold}""")
     assert bad_single == 0
     assert weak_linked == 0
@@ -76,11 +86,13 @@ def test_same_valid_nhs_number_and_dob_is_always_the_same_person(linked_anytown)
     with Place.open(linked_anytown.root) as place:
         split = place.store.engine.scalar("""
             SELECT count(*) FROM (
-              SELECT s.nhs_number, s.dob FROM source_people s JOIN person_links l USING (agency, source_id)
+              SELECT s.nhs_number, s.dob
+              FROM source_people s JOIN person_links l USING (agency, source_id)
               WHERE s.nhs_number_valid AND s.dob IS NOT NULL
               GROUP BY 1, 2 HAVING count(DISTINCT l.person_id) > 1)""")
         det = place.store.engine.scalar(
-            "SELECT count(*) FROM linkage_pairs WHERE match_key = 'deterministic'")
+            "SELECT count(*) FROM linkage_pairs WHERE match_key = 'deterministic'"
+        )
     assert split == 0
     assert det > 0
 
@@ -88,11 +100,24 @@ def test_same_valid_nhs_number_and_dob_is_always_the_same_person(linked_anytown)
 def test_linkage_pairs_are_above_the_floor_with_both_sides_named(linked_anytown):
     with Place.open(linked_anytown.root) as place:
         t = place.store.table("linkage_pairs")
-    assert {"unique_id_l", "unique_id_r", "agency_l", "source_id_l", "agency_r", "source_id_r",
-            "match_weight", "match_probability", "match_key"} <= set(t.column_names)
+    assert {
+        "unique_id_l",
+        "unique_id_r",
+        "agency_l",
+        "source_id_l",
+        "agency_r",
+        "source_id_r",
+        "match_weight",
+        "match_probability",
+        "match_key",
+    } <= set(t.column_names)
     assert min(t.column("match_probability").to_pylist()) >= 0.01
-    assert all(l < r for l, r in zip(t.column("unique_id_l").to_pylist(),
-                                     t.column("unique_id_r").to_pylist(), strict=True))
+    assert all(
+        left < right
+        for left, right in zip(
+            t.column("unique_id_l").to_pylist(), t.column("unique_id_r").to_pylist(), strict=True
+        )
+    )
 
 
 def test_model_json_is_saved_and_loads_into_splink(linked_anytown):
@@ -101,7 +126,13 @@ def test_model_json_is_saved_and_loads_into_splink(linked_anytown):
     assert detail["model_path"] == str(path)
     model = json.loads(path.read_text())
     assert {c["output_column_name"] for c in model["comparisons"]} >= {
-        "nhs_number", "given_name", "family_name", "dob", "address", "sex"}
+        "nhs_number",
+        "given_name",
+        "family_name",
+        "dob",
+        "address",
+        "sex",
+    }
     db = DuckDBAPI()
     df = db.register(duckdb.sql("SELECT 'x' AS unique_id").to_arrow_table())
     Linker(df, str(path), validate_settings=False)
@@ -140,10 +171,16 @@ def test_review_file_is_written_and_reviews_override_the_model(linked_anytown, t
     with Place.open(root) as place:
         e = place.store.engine
         pair = e.query("""SELECT min(unique_id) AS l, max(unique_id) AS r FROM person_links
-                          GROUP BY person_id HAVING count(*) = 2 ORDER BY 1 LIMIT 1""").to_pylist()[0]
-        singles = e.query("""SELECT unique_id FROM person_links WHERE person_id IN (
+                          GROUP BY person_id HAVING count(*) = 2 ORDER BY 1 LIMIT 1""").to_pylist()[
+            0
+        ]
+        singles = (
+            e.query("""SELECT unique_id FROM person_links WHERE person_id IN (
                                SELECT person_id FROM persons WHERE n_records = 1)
-                             ORDER BY unique_id LIMIT 2""").column(0).to_pylist()
+                             ORDER BY unique_id LIMIT 2""")
+            .column(0)
+            .to_pylist()
+        )
         reviews = tmp_path / "reviews.csv"
         with open(reviews, "w", newline="", encoding="utf-8") as f:
             w = csv.writer(f)
@@ -151,8 +188,10 @@ def test_review_file_is_written_and_reviews_override_the_model(linked_anytown, t
             w.writerow([pair["l"], pair["r"], "non-match"])
             w.writerow([singles[0], singles[1], "match"])
         result = place.link.run(reviews=reviews)
-        person = {r["unique_id"]: r["person_id"] for r in
-                  e.query("SELECT unique_id, person_id FROM person_links").to_pylist()}
+        person = {
+            r["unique_id"]: r["person_id"]
+            for r in e.query("SELECT unique_id, person_id FROM person_links").to_pylist()
+        }
     assert result.detail["reviews"]
     assert person[pair["l"]] != person[pair["r"]]
     assert person[singles[0]] == person[singles[1]]

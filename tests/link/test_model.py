@@ -9,7 +9,12 @@ from splink import DuckDBAPI
 
 from totalplace.errors import ManifestError
 from totalplace.link.model import (
-    LinkageOptions, LinkModel, candidate_thresholds, choose_threshold, edges_sql)
+    LinkageOptions,
+    LinkModel,
+    candidate_thresholds,
+    choose_threshold,
+    edges_sql,
+)
 from totalplace.link.pipeline import guard_sql, record_probability_sql
 
 
@@ -20,7 +25,11 @@ def test_options_defaults_and_validation():
     with pytest.raises(ManifestError) as e:
         LinkageOptions.from_manifest({"treshold": 0.9}, "x/place.yaml")
     text = str(e.value)
-    assert "x/place.yaml" in text and "linkage.treshold: unknown key" in text and "min_precision" in text
+    assert (
+        "x/place.yaml" in text
+        and "linkage.treshold: unknown key" in text
+        and "min_precision" in text
+    )
     with pytest.raises(ManifestError, match="review_band must be two probabilities"):
         LinkageOptions.from_manifest({"review_band": [0.9, 0.1]})
     with pytest.raises(ManifestError, match="threshold"):
@@ -28,13 +37,20 @@ def test_options_defaults_and_validation():
 
 
 def edges(rows: list[tuple]) -> pa.Table:
-    return pa.table({"unique_id_l": [r[0] for r in rows], "unique_id_r": [r[1] for r in rows],
-                     "match_probability": [float(r[2]) for r in rows]})
+    return pa.table(
+        {
+            "unique_id_l": [r[0] for r in rows],
+            "unique_id_r": [r[1] for r in rows],
+            "match_probability": [float(r[2]) for r in rows],
+        }
+    )
 
 
 def test_threshold_curve_and_auto_choice():
     con = duckdb.connect()
-    con.register("e", edges([("a", "b", 0.999), ("c", "d", 0.9999), ("e", "f", 0.6), ("g", "h", 0.3)]))
+    con.register(
+        "e", edges([("a", "b", 0.999), ("c", "d", 0.9999), ("e", "f", 0.6), ("g", "h", 0.3)])
+    )
     t = choose_threshold(con, "e", LinkageOptions(min_precision=0.99))
     # only the two near-certain pairs keep the mean probability above 0.99
     assert 0.6 < t.value <= 0.999
@@ -47,14 +63,26 @@ def test_threshold_curve_and_auto_choice():
 
 def test_deterministic_pairs_are_forced_to_one_and_added_when_missing():
     con = duckdb.connect()
-    scored = pa.table({"unique_id_l": ["a|1", "a|2"], "unique_id_r": ["b|1", "b|2"],
-                       "agency_l": ["a", "a"], "source_id_l": ["1", "2"], "agency_r": ["b", "b"],
-                       "source_id_r": ["1", "2"], "match_weight": [1.0, 2.0],
-                       "match_probability": [0.6, 0.7], "match_key": ["1", "2"]})
+    scored = pa.table(
+        {
+            "unique_id_l": ["a|1", "a|2"],
+            "unique_id_r": ["b|1", "b|2"],
+            "agency_l": ["a", "a"],
+            "source_id_l": ["1", "2"],
+            "agency_r": ["b", "b"],
+            "source_id_r": ["1", "2"],
+            "match_weight": [1.0, 2.0],
+            "match_probability": [0.6, 0.7],
+            "match_key": ["1", "2"],
+        }
+    )
     det = pa.table({"unique_id_l": ["a|1", "c|9"], "unique_id_r": ["b|1", "d|8"]})
     con.register("s", scored)
     con.register("d", det)
-    out = {(r["unique_id_l"], r["unique_id_r"]): r for r in con.sql(edges_sql("s", "d")).to_arrow_table().to_pylist()}
+    out = {
+        (r["unique_id_l"], r["unique_id_r"]): r
+        for r in con.sql(edges_sql("s", "d")).to_arrow_table().to_pylist()
+    }
     assert out[("a|1", "b|1")]["match_probability"] == 1.0
     assert out[("a|1", "b|1")]["match_key"] == "deterministic"
     assert out[("a|2", "b|2")]["match_probability"] == 0.7
@@ -66,13 +94,28 @@ def test_guard_flags_big_clusters_and_single_weak_bridges():
     # cluster X: two strong pairs (a-b, c-d) joined by one weak edge b-c -> bridge
     # cluster Y: triangle e-f-g, strong on every edge -> fine
     # cluster Z: h-i strong, i-j and h-j weak (two edges into one part) -> not a single bridge
-    e = edges([("a", "b", 0.999), ("c", "d", 0.999), ("b", "c", 0.95),
-               ("e", "f", 0.999), ("f", "g", 0.999), ("e", "g", 0.999),
-               ("h", "i", 0.999), ("i", "j", 0.95), ("h", "j", 0.95)])
-    clusters = pa.table({"unique_id": list("abcdefghij"),
-                         "cluster_id": ["X"] * 4 + ["Y"] * 3 + ["Z"] * 3})
-    strong = pa.table({"unique_id": list("abcdefghij"),
-                       "cluster_id": ["X1", "X1", "X2", "X2", "Y", "Y", "Y", "Z1", "Z1", "Z2"]})
+    e = edges(
+        [
+            ("a", "b", 0.999),
+            ("c", "d", 0.999),
+            ("b", "c", 0.95),
+            ("e", "f", 0.999),
+            ("f", "g", 0.999),
+            ("e", "g", 0.999),
+            ("h", "i", 0.999),
+            ("i", "j", 0.95),
+            ("h", "j", 0.95),
+        ]
+    )
+    clusters = pa.table(
+        {"unique_id": list("abcdefghij"), "cluster_id": ["X"] * 4 + ["Y"] * 3 + ["Z"] * 3}
+    )
+    strong = pa.table(
+        {
+            "unique_id": list("abcdefghij"),
+            "cluster_id": ["X1", "X1", "X2", "X2", "Y", "Y", "Y", "Z1", "Z1", "Z2"],
+        }
+    )
     for name, t in (("e", e), ("c", clusters), ("s", strong)):
         con.register(name, t)
     flags = con.sql(guard_sql("c", "s", "e", 0.9, max_size=3)).to_arrow_table().to_pylist()
@@ -80,8 +123,10 @@ def test_guard_flags_big_clusters_and_single_weak_bridges():
     assert got == {("X", "size"), ("X", "bridge")}
     bridge = next(f for f in flags if f["reason"] == "bridge")
     assert "joined by 1 weak edge" in bridge["detail"] and "0.95" in bridge["detail"]
-    probs = {r["unique_id"]: r["match_probability"] for r in
-             con.sql(record_probability_sql("c", "e", 0.9)).to_arrow_table().to_pylist()}
+    probs = {
+        r["unique_id"]: r["match_probability"]
+        for r in con.sql(record_probability_sql("c", "e", 0.9)).to_arrow_table().to_pylist()
+    }
     assert probs["a"] == 0.999 and probs["j"] == 0.95
 
 

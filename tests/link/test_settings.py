@@ -6,8 +6,20 @@ import pytest
 
 from totalplace.link import settings as S
 
-PLACE = {"nhs_number", "given_name", "family_name", "family_name_parts", "dob_str", "dob_year", "postcode",
-         "postcode_sector", "postcode_district", "address", "sex", "given_name_groups"}
+PLACE = {
+    "nhs_number",
+    "given_name",
+    "family_name",
+    "family_name_parts",
+    "dob_str",
+    "dob_year",
+    "postcode",
+    "postcode_sector",
+    "postcode_district",
+    "address",
+    "sex",
+    "given_name_groups",
+}
 
 
 def names(comps) -> list[str]:
@@ -15,27 +27,45 @@ def names(comps) -> list[str]:
 
 
 def test_place_data_gets_every_uk_person_comparison():
-    assert names(S.comparisons(PLACE)) == ["nhs_number", "given_name", "family_name", "dob",
-                                          "address", "sex"]
+    assert names(S.comparisons(PLACE)) == [
+        "nhs_number",
+        "given_name",
+        "family_name",
+        "dob",
+        "address",
+        "sex",
+    ]
 
 
 def test_levels_include_nickname_swap_surname_change_and_dob_swaps():
-    labels = {c.create_output_column_name(): [lvl["label_for_charts"] for lvl in
-                                             c.get_comparison("duckdb").as_dict()["comparison_levels"]]
-              for c in S.comparisons(PLACE)}
+    labels = {
+        c.create_output_column_name(): [
+            lvl["label_for_charts"]
+            for lvl in c.get_comparison("duckdb").as_dict()["comparison_levels"]
+        ]
+        for c in S.comparisons(PLACE)
+    }
     assert any("Nickname" in x for x in labels["given_name"])
     assert any("other record's family name" in x for x in labels["given_name"])
     assert any("surname change" in x for x in labels["family_name"])
     assert any("swapped" in x for x in labels["dob"])
     assert any("One character" in x for x in labels["dob"])
     assert any("Same year" in x for x in labels["dob"])
-    assert labels["address"][1:5] == ["Same address", "Same postcode", "Same sector", "Same district"]
+    assert labels["address"][1:5] == [
+        "Same address",
+        "Same postcode",
+        "Same sector",
+        "Same district",
+    ]
 
 
 def test_surname_change_level_has_fixed_u():
     fam = next(c for c in S.comparisons(PLACE) if c.create_output_column_name() == "family_name")
-    level = next(lvl for lvl in fam.get_comparison("duckdb").as_dict()["comparison_levels"]
-                 if "surname change" in lvl["label_for_charts"])
+    level = next(
+        lvl
+        for lvl in fam.get_comparison("duckdb").as_dict()["comparison_levels"]
+        if "surname change" in lvl["label_for_charts"]
+    )
     assert level["u_probability"] == S.SURNAME_CHANGE_U
     assert level["fix_u_probability"] is True
 

@@ -67,8 +67,16 @@ def pairwise_metrics(con, clusters: pa.Table | str, truth: pa.Table | str) -> di
         for t, n in zip((clusters, truth), names, strict=True):
             if isinstance(t, pa.Table):
                 con.unregister(n)
-    keys = ["records", "clusters", "true_people", "predicted_pairs", "true_pairs", "correct_pairs",
-            "bcubed_precision", "bcubed_recall"]
+    keys = [
+        "records",
+        "clusters",
+        "true_people",
+        "predicted_pairs",
+        "true_pairs",
+        "correct_pairs",
+        "bcubed_precision",
+        "bcubed_recall",
+    ]
     m: dict[str, Any] = dict(zip(keys, row, strict=True))
     for k in keys[:6]:
         m[k] = int(m[k] or 0)

@@ -35,13 +35,35 @@ from totalplace.link.model import LinkageOptions
 from totalplace.link.pipeline import run_linkage, work_connection
 from totalplace.link.prepare import prepare_sql, register_nicknames
 
-MAPPABLE = ("given_name", "middle_names", "family_name", "dob", "postcode", "address",
-            "nhs_number", "sex", "email", "phone", "uprn")
+MAPPABLE = (
+    "given_name",
+    "middle_names",
+    "family_name",
+    "dob",
+    "postcode",
+    "address",
+    "nhs_number",
+    "sex",
+    "email",
+    "phone",
+    "uprn",
+)
 
 # Tried in order when no --dob-format is given; the one parsing most values wins, and on a
 # tie the earlier (UK day-first before US month-first) does.
-DOB_FORMATS = ("%Y-%m-%d", "%d/%m/%Y", "%d-%m-%Y", "%d.%m.%Y", "%Y%m%d", "%d/%m/%y",
-               "%d-%b-%Y", "%d %b %Y", "%d %B %Y", "%Y/%m/%d", "%m/%d/%Y")
+DOB_FORMATS = (
+    "%Y-%m-%d",
+    "%d/%m/%Y",
+    "%d-%m-%Y",
+    "%d.%m.%Y",
+    "%Y%m%d",
+    "%d/%m/%y",
+    "%d-%b-%Y",
+    "%d %b %Y",
+    "%d %B %Y",
+    "%Y/%m/%d",
+    "%m/%d/%Y",
+)
 
 SEX_SQL = """CASE
   WHEN upper(trim({c})) IN ('F', 'FEMALE', '2', 'W', 'WOMAN', 'GIRL') THEN 'F'
@@ -54,10 +76,14 @@ def parse_map(text: str) -> dict[str, str]:
     out: dict[str, str] = {}
     for part in [p for p in text.split(",") if p.strip()]:
         if "=" not in part:
-            raise ValueError(f"--map: expected canonical=SOURCE pairs separated by commas; found {part!r}")
+            raise ValueError(
+                f"--map: expected canonical=SOURCE pairs separated by commas; found {part!r}"
+            )
         key, col = (s.strip() for s in part.split("=", 1))
         if key not in MAPPABLE:
-            raise ValueError(f"--map: unknown column {key!r}; expected one of: {', '.join(MAPPABLE)}")
+            raise ValueError(
+                f"--map: unknown column {key!r}; expected one of: {', '.join(MAPPABLE)}"
+            )
         if key in out:
             raise ValueError(f"--map: {key!r} is mapped twice")
         out[key] = col
@@ -72,7 +98,9 @@ def _per_file(values: list[str], n: int, what: str) -> list[str | None]:
     if len(values) == 1:
         return values * n
     if len(values) != n:
-        raise ValueError(f"{what}: give it once for all files or once per file ({n}); found {len(values)}")
+        raise ValueError(
+            f"{what}: give it once for all files or once per file ({n}); found {len(values)}"
+        )
     return list(values)
 
 
@@ -88,19 +116,27 @@ def read_sql(path: Path) -> str:
 
 
 def detect_dob_format_sql(table: str, col: str) -> str:
-    parts = [f"SELECT '{f}' AS fmt, {i} AS ord, count(try_strptime(CAST({col} AS VARCHAR), '{f}')) AS n "
-             f"FROM {table}" for i, f in enumerate(DOB_FORMATS)]
+    parts = [
+        f"SELECT '{f}' AS fmt, {i} AS ord, count(try_strptime(CAST({col} AS VARCHAR), '{f}')) AS n "
+        f"FROM {table}"
+        for i, f in enumerate(DOB_FORMATS)
+    ]
     return " UNION ALL ".join(parts) + " ORDER BY n DESC, ord LIMIT 1"
 
 
-def canonical_sql(table: str, label: str, id_col: str, mapping: dict[str, str], dob_format: str | None) -> str:
+def canonical_sql(
+    table: str, label: str, id_col: str, mapping: dict[str, str], dob_format: str | None
+) -> str:
     """Rows of one file in ``source_people`` shape (agency = the file's label)."""
     q = _q
     cols = [f"'{label}' AS agency", f"trim(CAST({q(id_col)} AS VARCHAR)) AS source_id"]
     for key, src in mapping.items():
         if key == "dob":
-            expr = (f"CAST(try_strptime(CAST({q(src)} AS VARCHAR), '{dob_format}') AS DATE)"
-                    if dob_format else f"TRY_CAST({q(src)} AS DATE)")
+            expr = (
+                f"CAST(try_strptime(CAST({q(src)} AS VARCHAR), '{dob_format}') AS DATE)"
+                if dob_format
+                else f"TRY_CAST({q(src)} AS DATE)"
+            )
         elif key == "sex":
             expr = SEX_SQL.format(c=f"CAST({q(src)} AS VARCHAR)")
         else:
@@ -123,16 +159,23 @@ def _labels(files: list[Path]) -> list[str]:
     return out
 
 
-def load_files(con, files: list[Path], id_cols: list[str], maps: list[str],
-               dob_formats: list[str]) -> tuple[pa.Table, list[dict[str, Any]], list[dict[str, Any]]]:
+def load_files(
+    con, files: list[Path], id_cols: list[str], maps: list[str], dob_formats: list[str]
+) -> tuple[pa.Table, list[dict[str, Any]], list[dict[str, Any]]]:
     """Read, map and check every file; returns (records, per-file info, rejected rows)."""
     n = len(files)
-    ids, mps, fmts = _per_file(id_cols, n, "--id-col"), _per_file(maps, n, "--map"), _per_file(dob_formats, n, "--dob-format")
+    ids, mps, fmts = (
+        _per_file(id_cols, n, "--id-col"),
+        _per_file(maps, n, "--map"),
+        _per_file(dob_formats, n, "--dob-format"),
+    )
     labels = _labels(files)
     parts, info, rejects = [], [], []
     for i, path in enumerate(files):
         if ids[i] is None:
-            raise InputFileError(str(path), "no --id-col given (the column that identifies each row)")
+            raise InputFileError(
+                str(path), "no --id-col given (the column that identifies each row)"
+            )
         if mps[i] is None:
             raise InputFileError(str(path), "no --map given (which columns hold names, dob, ...)")
         mapping = parse_map(mps[i])
@@ -144,46 +187,72 @@ def load_files(con, files: list[Path], id_cols: list[str], maps: list[str],
         header = [r[0] for r in con.sql(f"DESCRIBE {view}").fetchall()]
         missing = [c for c in [ids[i], *mapping.values()] if c not in header]
         if missing:
-            raise InputFileError(str(path), f"no column {', '.join(map(repr, missing))}; "
-                                 f"available: {', '.join(header)}")
+            raise InputFileError(
+                str(path),
+                f"no column {', '.join(map(repr, missing))}; available: {', '.join(header)}",
+            )
         fmt = fmts[i]
         if "dob" in mapping and fmt is None:
             got = con.sql(detect_dob_format_sql(view, _q(mapping["dob"]))).fetchall()
             fmt = got[0][0] if got and got[0][2] else None
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {view}_c AS "
-                    f"{canonical_sql(view, labels[i], ids[i], mapping, fmt)}")
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE {view}_c AS "
+            f"{canonical_sql(view, labels[i], ids[i], mapping, fmt)}"
+        )
         # Rejected: no id, or an id used twice in the file (a person list needs unique ids).
         bad = con.sql(f"""
             SELECT row_number, CASE WHEN source_id IS NULL OR source_id = '' THEN 'empty id'
               ELSE 'duplicate id ' || source_id || ' (also row ' || first_row || ')' END AS reason
-            FROM (SELECT *, min(row_number) OVER (PARTITION BY source_id) AS first_row FROM {view}_c)
+            FROM (SELECT *, min(row_number) OVER (PARTITION BY source_id) AS first_row
+                  FROM {view}_c)
             WHERE source_id IS NULL OR source_id = '' OR row_number > first_row
             ORDER BY row_number""").fetchall()
         rejects += [{"file": str(path), "row_number": int(r), "reason": why} for r, why in bad]
         rows = con.sql(f"SELECT count(*) FROM {view}_c").fetchall()[0][0]
         dob_bad = 0
         if "dob" in mapping:
-            raw = con.sql(f"SELECT count(nullif(trim(CAST({_q(mapping['dob'])} AS VARCHAR)), '')) "
-                          f"FROM {view}").fetchall()[0][0]
+            raw = con.sql(
+                f"SELECT count(nullif(trim(CAST({_q(mapping['dob'])} AS VARCHAR)), '')) FROM {view}"
+            ).fetchall()[0][0]
             dob_bad = raw - con.sql(f"SELECT count(dob) FROM {view}_c").fetchall()[0][0]
-        info.append({"file": str(path), "label": labels[i], "rows": int(rows), "rejected": len(bad),
-                     "dob_format": fmt, "dob_unparsed": int(dob_bad), "mapped": mapping})
+        info.append(
+            {
+                "file": str(path),
+                "label": labels[i],
+                "rows": int(rows),
+                "rejected": len(bad),
+                "dob_format": fmt,
+                "dob_unparsed": int(dob_bad),
+                "mapped": mapping,
+            }
+        )
         parts.append(f"""SELECT * EXCLUDE (row_number, first_row) FROM (
             SELECT *, min(row_number) OVER (PARTITION BY source_id) AS first_row FROM {view}_c)
             WHERE source_id IS NOT NULL AND source_id <> '' AND row_number = first_row""")
     present = sorted({k for part in info for k in part["mapped"]})
     selects = []
     for part, inf in zip(parts, info, strict=True):
-        cols = ["agency", "source_id"] + [k if k in inf["mapped"] else f"CAST(NULL AS {'DATE' if k == 'dob' else 'VARCHAR'}) AS {k}"
-                                          for k in present]
+        cols = ["agency", "source_id"] + [
+            k
+            if k in inf["mapped"]
+            else f"CAST(NULL AS {'DATE' if k == 'dob' else 'VARCHAR'}) AS {k}"
+            for k in present
+        ]
         selects.append(f"SELECT {', '.join(cols)} FROM ({part})")
     records = con.sql(" UNION ALL ".join(selects)).to_arrow_table()
     return records, info, rejects
 
 
-def link_files(files: list[Path], id_cols: list[str], maps: list[str], dob_formats: list[str],
-               engine: str, out: Path, options: LinkageOptions | None = None,
-               truth: pa.Table | None = None) -> dict[str, Any]:
+def link_files(
+    files: list[Path],
+    id_cols: list[str],
+    maps: list[str],
+    dob_formats: list[str],
+    engine: str,
+    out: Path,
+    options: LinkageOptions | None = None,
+    truth: pa.Table | None = None,
+) -> dict[str, Any]:
     """Link the people in ``files`` to each other; write clusters.csv and summary.json to ``out``.
 
     Args:
@@ -206,17 +275,30 @@ def link_files(files: list[Path], id_cols: list[str], maps: list[str], dob_forma
     con = work_connection(out)
     try:
         register_nicknames(con)
-        records, info, rejects = load_files(con, [Path(f) for f in files], id_cols, maps, dob_formats)
+        records, info, rejects = load_files(
+            con, [Path(f) for f in files], id_cols, maps, dob_formats
+        )
         con.register("_tp_records", records)
         frame = con.sql(prepare_sql("_tp_records", records.column_names)).to_arrow_table()
-        result = run_linkage(frame, options, work_dir=out, engine=engine,
-                             model_path=out / "model.json", truth=truth, con=con)
+        result = run_linkage(
+            frame,
+            options,
+            work_dir=out,
+            engine=engine,
+            model_path=out / "model.json",
+            truth=truth,
+            con=con,
+        )
         con.register("_tp_clusters", result.clusters)
-        con.register("_tp_labels", pa.table({"label": [i["label"] for i in info],
-                                             "file": [i["file"] for i in info]}))
+        con.register(
+            "_tp_labels",
+            pa.table({"label": [i["label"] for i in info], "file": [i["file"] for i in info]}),
+        )
         con.execute(f"""COPY (
-            WITH firsts AS (SELECT cluster_id, min(unique_id) AS first_id FROM _tp_clusters GROUP BY cluster_id),
-            ids AS (SELECT cluster_id, 'P' || lpad(CAST(row_number() OVER (ORDER BY first_id) AS VARCHAR), 7, '0')
+            WITH firsts AS (SELECT cluster_id, min(unique_id) AS first_id
+                            FROM _tp_clusters GROUP BY cluster_id),
+            ids AS (SELECT cluster_id,
+                      'P' || lpad(CAST(row_number() OVER (ORDER BY first_id) AS VARCHAR), 7, '0')
                       AS person_id FROM firsts)
             SELECT l.file, substr(c.unique_id, strpos(c.unique_id, '|') + 1) AS id, i.person_id,
               round(c.match_probability, 6) AS match_probability

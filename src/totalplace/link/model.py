@@ -50,42 +50,72 @@ class LinkageOptions(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     threshold: float | Literal["auto"] = Field(
-        "auto", description="match probability at which records are clustered; 'auto' "
-        "chooses it from the model's estimated precision and recall")
+        "auto",
+        description="match probability at which records are clustered; 'auto' "
+        "chooses it from the model's estimated precision and recall",
+    )
     min_precision: float = Field(
-        0.999, gt=0, le=1, description="'auto' picks the lowest threshold whose estimated "
-        "pairwise precision is at least this (max estimated F1 if none reaches it)")
-    pair_floor: float = Field(0.01, ge=0, lt=1, description="pairs below this probability "
-                              "are not kept in linkage_pairs")
+        0.999,
+        gt=0,
+        le=1,
+        description="'auto' picks the lowest threshold whose estimated "
+        "pairwise precision is at least this (max estimated F1 if none reaches it)",
+    )
+    pair_floor: float = Field(
+        0.01, ge=0, lt=1, description="pairs below this probability are not kept in linkage_pairs"
+    )
     review_band: tuple[float, float] = Field(
-        (0.3, 0.9), description="probabilities of pairs written to the clerical review file")
+        (0.3, 0.9), description="probabilities of pairs written to the clerical review file"
+    )
     max_cluster_size: int = Field(30, ge=2, description="clusters bigger than this are flagged")
     strong_threshold: float = Field(
-        0.99, gt=0, lt=1, description="edges below this are 'weak'; a cluster that falls "
-        "apart without its weak edges, each part joined by a single edge, is flagged 'bridge'")
-    deterministic: bool = Field(True, description="pre-link pairs with the same valid NHS "
-                                "number and dob at probability 1.0")
+        0.99,
+        gt=0,
+        lt=1,
+        description="edges below this are 'weak'; a cluster that falls "
+        "apart without its weak edges, each part joined by a single edge, is flagged 'bridge'",
+    )
+    deterministic: bool = Field(
+        True, description="pre-link pairs with the same valid NHS number and dob at probability 1.0"
+    )
     u_max_pairs: float = Field(1e7, gt=0, description="pairs sampled to estimate u")
     em_max_pairs: float = Field(2e6, gt=0, description="pairs per EM training rule (sampled)")
-    prior_recall: float = Field(0.8, gt=0, le=1, description="assumed recall of the exact "
-                                "rules used to estimate the prior match probability")
+    prior_recall: float = Field(
+        0.8,
+        gt=0,
+        le=1,
+        description="assumed recall of the exact "
+        "rules used to estimate the prior match probability",
+    )
     rule_pair_budget: float = Field(
-        25, gt=0, description="a blocking rule is used only if it makes at most this many "
-        "pairs per record (estimated before predicting)")
+        25,
+        gt=0,
+        description="a blocking rule is used only if it makes at most this many "
+        "pairs per record (estimated before predicting)",
+    )
     rule_pair_budget_min: float = Field(2e6, gt=0, description="...but always allow this many")
-    prior_rounds: int = Field(3, ge=0, description="times the prior may be re-estimated "
-                              "from the expected number of matches (0: never)")
+    prior_rounds: int = Field(
+        3,
+        ge=0,
+        description="times the prior may be re-estimated "
+        "from the expected number of matches (0: never)",
+    )
     seed: int = 1
-    predict_chunks: int = Field(1, ge=1, description="split predict into N x N chunks to "
-                                "bound memory on big places")
+    predict_chunks: int = Field(
+        1, ge=1, description="split predict into N x N chunks to bound memory on big places"
+    )
 
     @model_validator(mode="after")
     def _band(self) -> LinkageOptions:
         lo, hi = self.review_band
         if not 0 <= lo < hi <= 1:
-            raise ValueError(f"review_band must be two probabilities low < high; found {self.review_band}")
+            raise ValueError(
+                f"review_band must be two probabilities low < high; found {self.review_band}"
+            )
         if isinstance(self.threshold, float) and not 0 < self.threshold < 1:
-            raise ValueError(f"threshold must be 'auto' or a probability in (0, 1); found {self.threshold}")
+            raise ValueError(
+                f"threshold must be 'auto' or a probability in (0, 1); found {self.threshold}"
+            )
         return self
 
     @classmethod
@@ -137,7 +167,9 @@ def _to_backend(db_api, table: pa.Table, name: str):
 class LinkModel:
     """One Splink model over one prepared frame."""
 
-    def __init__(self, frame: pa.Table, options: LinkageOptions, db_api, timer: Timer | None = None):
+    def __init__(
+        self, frame: pa.Table, options: LinkageOptions, db_api, timer: Timer | None = None
+    ):
         self.options = options
         self.db_api = db_api
         self.timer = timer or Timer()
@@ -154,25 +186,36 @@ class LinkModel:
 
     def _choose_rules(self) -> tuple[list[S.NamedRule], list[dict[str, Any]]]:
         """Usable blocking rules whose pair count (estimated by Splink) fits the budget."""
-        budget = max(self.options.rule_pair_budget_min, self.options.rule_pair_budget * self.n_records)
+        budget = max(
+            self.options.rule_pair_budget_min, self.options.rule_pair_budget * self.n_records
+        )
         # Exact counts on small data; a deterministic sample on big data.
         proportion = 1.0 if self.n_records <= 200_000 else 0.1
         kept, report = [], []
         for r in S.blocking_rules(self.present):
             rec = count_comparisons_from_blocking_rules(
-                self.frame, blocking_rules=r.rule, link_type="dedupe_only",
-                unique_id_column_name="unique_id", record_sample_proportion=proportion)[0]
+                self.frame,
+                blocking_rules=r.rule,
+                link_type="dedupe_only",
+                unique_id_column_name="unique_id",
+                record_sample_proportion=proportion,
+            )[0]
             n = int(rec["marginal_comparison_count"])
             ok = n <= budget
-            report.append({"rule": r.name, "estimated_pairs": n, "kept": ok,
-                           "estimate": proportion < 1.0})
+            report.append(
+                {"rule": r.name, "estimated_pairs": n, "kept": ok, "estimate": proportion < 1.0}
+            )
             if ok:
                 kept.append(r)
         if not report:
-            raise ValueError("no blocking rule can be used: each needs e.g. a dob with a name, "
-                             f"or a name with a postcode; found data only in {sorted(self.present)}")
+            raise ValueError(
+                "no blocking rule can be used: each needs e.g. a dob with a name, "
+                f"or a name with a postcode; found data only in {sorted(self.present)}"
+            )
         if not kept:
-            raise RuntimeError(f"every blocking rule exceeds the pair budget of {budget:,.0f}: {report}")
+            raise RuntimeError(
+                f"every blocking rule exceeds the pair budget of {budget:,.0f}: {report}"
+            )
         return kept, report
 
     # --- training ---------------------------------------------------------------------------
@@ -183,7 +226,8 @@ class LinkModel:
             rules = S.prior_rules(self.present)
             if rules:
                 tr.estimate_probability_two_random_records_match(
-                    [r.rule for r in rules], recall=o.prior_recall)
+                    [r.rule for r in rules], recall=o.prior_recall
+                )
         with self.timer.phase("train_u"):
             tr.estimate_u_using_random_sampling(max_pairs=o.u_max_pairs, seed=o.seed)
         with self.timer.phase("train_m_em"):
@@ -191,10 +235,17 @@ class LinkModel:
                 t0 = time.perf_counter()
                 try:
                     session = tr.estimate_parameters_using_expectation_maximisation(
-                        r.rule, estimate_without_term_frequencies=True, max_pairs=o.em_max_pairs)
+                        r.rule, estimate_without_term_frequencies=True, max_pairs=o.em_max_pairs
+                    )
                     iters = len(getattr(session, "_lambda_history_records", []) or [])
-                    self.training_log.append({"rule": r.name, "ok": True, "iterations": iters,
-                                              "seconds": round(time.perf_counter() - t0, 2)})
+                    self.training_log.append(
+                        {
+                            "rule": r.name,
+                            "ok": True,
+                            "iterations": iters,
+                            "seconds": round(time.perf_counter() - t0, 2),
+                        }
+                    )
                 except Exception as e:  # a rule with no pairs (tiny or odd data) is skipped
                     self.training_log.append({"rule": r.name, "ok": False, "error": str(e)[:300]})
         if not any(t["ok"] for t in self.training_log):
@@ -202,9 +253,12 @@ class LinkModel:
         if model_path is not None:
             model_path.parent.mkdir(parents=True, exist_ok=True)
             self.linker.misc.save_model_to_json(str(model_path), overwrite=True)
-        return {"em": self.training_log, "comparisons": self.comparison_names(),
-                "blocking_rules": self.blocking_rule_names(),
-                "prior": self.linker._settings_obj._probability_two_random_records_match}
+        return {
+            "em": self.training_log,
+            "comparisons": self.comparison_names(),
+            "blocking_rules": self.blocking_rule_names(),
+            "prior": self.linker._settings_obj._probability_two_random_records_match,
+        }
 
     def comparison_names(self) -> list[str]:
         return [c.output_column_name for c in self.linker._settings_obj.comparisons]
@@ -230,7 +284,9 @@ class LinkModel:
             for _ in range(o.prior_rounds + 1):
                 scored = self._predict_once()
                 expected = float(pa.compute.sum(scored.column("match_probability")).as_py() or 0.0)
-                implied = min(max(expected / total_pairs, 1e-12), 0.5) if total_pairs else self.prior
+                implied = (
+                    min(max(expected / total_pairs, 1e-12), 0.5) if total_pairs else self.prior
+                )
                 if len(self.prior_history) > o.prior_rounds or 0.5 <= implied / self.prior <= 2:
                     break
                 self.linker._settings_obj._probability_two_random_records_match = implied
@@ -246,9 +302,19 @@ class LinkModel:
         n = self.options.predict_chunks
         kwargs = {"num_chunks_left": n, "num_chunks_right": n} if n > 1 else {}
         pred = self.linker.inference.predict(
-            threshold_match_probability=self.options.pair_floor, warning_mode="never", **kwargs)
-        cols = ["unique_id_l", "unique_id_r", "agency_l", "source_id_l", "agency_r",
-                "source_id_r", "match_weight", "match_probability", "match_key"]
+            threshold_match_probability=self.options.pair_floor, warning_mode="never", **kwargs
+        )
+        cols = [
+            "unique_id_l",
+            "unique_id_r",
+            "agency_l",
+            "source_id_l",
+            "agency_r",
+            "source_id_r",
+            "match_weight",
+            "match_probability",
+            "match_key",
+        ]
         scored = pred.as_pyarrow_table()
         scored = scored.select([c for c in cols if c in scored.column_names])
         pred.drop_table_from_database_and_remove_from_cache()
@@ -270,11 +336,18 @@ class LinkModel:
     def cluster(self, edges: pa.Table, threshold: float, name: str = "cluster") -> pa.Table:
         """Splink connected components over ``edges`` at ``threshold``: unique_id, cluster_id."""
         with self.timer.phase(name):
-            e = _to_backend(self.db_api, edges.select(["unique_id_l", "unique_id_r", "match_probability"]),
-                            f"tp_link_edges_{name}")
+            e = _to_backend(
+                self.db_api,
+                edges.select(["unique_id_l", "unique_id_r", "match_probability"]),
+                f"tp_link_edges_{name}",
+            )
             cc = cluster_pairwise_predictions_at_threshold(
-                self.frame, e, db_api=self.db_api, node_id_column_name="unique_id",
-                threshold_match_probability=threshold)
+                self.frame,
+                e,
+                db_api=self.db_api,
+                node_id_column_name="unique_id",
+                threshold_match_probability=threshold,
+            )
             out = cc.as_pyarrow_table()
             cc.drop_table_from_database_and_remove_from_cache()
             e.drop_table_from_database_and_remove_from_cache(force_non_splink_table=True)
@@ -288,12 +361,14 @@ def edges_sql(scored: str, deterministic: str | None) -> str:
         return f"SELECT * FROM {scored}"
     return f"""
 SELECT s.unique_id_l, s.unique_id_r, s.agency_l, s.source_id_l, s.agency_r, s.source_id_r,
-  CASE WHEN d.unique_id_l IS NOT NULL THEN greatest(s.match_weight, 50.0) ELSE s.match_weight END AS match_weight,
+  CASE WHEN d.unique_id_l IS NOT NULL THEN greatest(s.match_weight, 50.0) ELSE s.match_weight END
+    AS match_weight,
   CASE WHEN d.unique_id_l IS NOT NULL THEN 1.0 ELSE s.match_probability END AS match_probability,
   CASE WHEN d.unique_id_l IS NOT NULL THEN 'deterministic' ELSE s.match_key END AS match_key
 FROM {scored} s LEFT JOIN {deterministic} d USING (unique_id_l, unique_id_r)
 UNION ALL
-SELECT d.unique_id_l, d.unique_id_r, split_part(d.unique_id_l, '|', 1), substr(d.unique_id_l, strpos(d.unique_id_l, '|') + 1),
+SELECT d.unique_id_l, d.unique_id_r,
+  split_part(d.unique_id_l, '|', 1), substr(d.unique_id_l, strpos(d.unique_id_l, '|') + 1),
   split_part(d.unique_id_r, '|', 1), substr(d.unique_id_r, strpos(d.unique_id_r, '|') + 1),
   50.0, 1.0, 'deterministic'
 FROM {deterministic} d ANTI JOIN {scored} s USING (unique_id_l, unique_id_r)
@@ -339,7 +414,9 @@ def choose_threshold(con, edges: str, options: LinkageOptions) -> Threshold:
     if options.threshold != "auto":
         t = float(options.threshold)
         at = min(curve, key=lambda c: abs(c["threshold"] - t))
-        return Threshold(t, "fixed in place.yaml", at["est_precision"], at["est_recall"] or 0.0, curve)
+        return Threshold(
+            t, "fixed in place.yaml", at["est_precision"], at["est_recall"] or 0.0, curve
+        )
     ok = [c for c in curve if c["est_precision"] >= options.min_precision and c["pairs"] > 0]
     if ok:
         best = min(ok, key=lambda c: c["threshold"])
@@ -347,7 +424,9 @@ def choose_threshold(con, edges: str, options: LinkageOptions) -> Threshold:
     else:
         best = max(curve, key=lambda c: c["est_f1"])
         method = "maximum estimated F1"
-    return Threshold(best["threshold"], method, best["est_precision"], best["est_recall"] or 0.0, curve)
+    return Threshold(
+        best["threshold"], method, best["est_precision"], best["est_recall"] or 0.0, curve
+    )
 
 
 def match_weight(p: float) -> float:

@@ -20,21 +20,28 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from totalplace.link.model import LinkageOptions, LinkModel, Threshold, Timer, choose_threshold, edges_sql
+from totalplace.link.model import (
+    LinkageOptions,
+    LinkModel,
+    Threshold,
+    Timer,
+    choose_threshold,
+    edges_sql,
+)
 
 
 @dataclass
 class LinkOutput:
     """Everything a linkage run produced; Arrow tables, plain dicts for the run detail."""
 
-    edges: pa.Table                 # linkage_pairs (above the floor)
-    clusters: pa.Table              # unique_id, cluster_id, match_probability
-    flags: pa.Table                 # cluster_id, n_records, reason, detail
+    edges: pa.Table  # linkage_pairs (above the floor)
+    clusters: pa.Table  # unique_id, cluster_id, match_probability
+    flags: pa.Table  # cluster_id, n_records, reason, detail
     threshold: Threshold
     blocking: list[dict[str, Any]]
     training: dict[str, Any]
     timings: dict[str, float]
-    comparisons: int                # pairs scored by Splink (the union of the blocking rules)
+    comparisons: int  # pairs scored by Splink (the union of the blocking rules)
     reviews: dict[str, Any] | None = None
     blocking_recall: dict[str, Any] | None = None
     detail: dict[str, Any] = field(default_factory=dict)
@@ -86,13 +93,15 @@ def blocking_recall_sql(blocked: str, truth: str, rule_names: list[str]) -> str:
 WITH true_pairs AS (
   SELECT sum(n * (n - 1) / 2) AS n FROM (SELECT count(*) AS n FROM {truth} GROUP BY truth_id)
 ), found AS (
-  SELECT b.match_key, count(*) AS pairs, count(*) FILTER (WHERE tl.truth_id = tr.truth_id) AS true_pairs
+  SELECT b.match_key, count(*) AS pairs,
+    count(*) FILTER (WHERE tl.truth_id = tr.truth_id) AS true_pairs
   FROM {blocked} b
   JOIN {truth} tl ON tl.unique_id = b.join_key_l
   JOIN {truth} tr ON tr.unique_id = b.join_key_r
   GROUP BY b.match_key
 ), r(match_key, rule) AS (VALUES {names})
-SELECT r.match_key, r.rule, coalesce(f.pairs, 0) AS pairs, coalesce(f.true_pairs, 0) AS true_pairs_found,
+SELECT r.match_key, r.rule, coalesce(f.pairs, 0) AS pairs,
+  coalesce(f.true_pairs, 0) AS true_pairs_found,
   (SELECT n FROM true_pairs) AS true_pairs_total
 FROM r LEFT JOIN found f USING (match_key) ORDER BY CAST(r.match_key AS INTEGER)
 """
@@ -102,11 +111,13 @@ def record_probability_sql(clusters: str, edges: str, threshold: float) -> str:
     """Each record's probability: its strongest edge at or above the threshold; 1.0 if alone."""
     return f"""
 WITH ends AS (
-  SELECT unique_id_l AS unique_id, match_probability FROM {edges} WHERE match_probability >= {threshold}
+  SELECT unique_id_l AS unique_id, match_probability FROM {edges}
+  WHERE match_probability >= {threshold}
   UNION ALL
   SELECT unique_id_r, match_probability FROM {edges} WHERE match_probability >= {threshold}
 ), best AS (SELECT unique_id, max(match_probability) AS p FROM ends GROUP BY unique_id)
-SELECT c.unique_id, CAST(c.cluster_id AS VARCHAR) AS cluster_id, coalesce(b.p, 1.0) AS match_probability
+SELECT c.unique_id, CAST(c.cluster_id AS VARCHAR) AS cluster_id,
+  coalesce(b.p, 1.0) AS match_probability
 FROM {clusters} c LEFT JOIN best b USING (unique_id)
 """
 
@@ -122,7 +133,8 @@ def guard_sql(clusters: str, strong: str, edges: str, threshold: float, max_size
 WITH sizes AS (SELECT cluster_id, count(*) AS n FROM {clusters} GROUP BY cluster_id),
 parts AS (
   SELECT c.cluster_id, count(DISTINCT s.cluster_id) AS n_parts
-  FROM {clusters} c JOIN {strong} s USING (unique_id) GROUP BY c.cluster_id HAVING count(DISTINCT s.cluster_id) > 1
+  FROM {clusters} c JOIN {strong} s USING (unique_id)
+  GROUP BY c.cluster_id HAVING count(DISTINCT s.cluster_id) > 1
 ),
 cross_edges AS (
   SELECT cl.cluster_id, count(*) AS n_edges, min(e.match_probability) AS weakest
@@ -138,15 +150,24 @@ SELECT CAST(s.cluster_id AS VARCHAR) AS cluster_id, s.n AS n_records, 'size' AS 
 FROM sizes s WHERE s.n > {max_size}
 UNION ALL
 SELECT CAST(p.cluster_id AS VARCHAR), s.n, 'bridge',
-  p.n_parts || ' parts joined by ' || x.n_edges || ' weak edge(s); weakest p=' || round(x.weakest, 4)
+  p.n_parts || ' parts joined by ' || x.n_edges || ' weak edge(s); weakest p='
+    || round(x.weakest, 4)
 FROM parts p JOIN cross_edges x USING (cluster_id) JOIN sizes s USING (cluster_id)
 WHERE x.n_edges <= p.n_parts - 1
 """
 
 
-def run_linkage(frame: pa.Table, options: LinkageOptions, *, work_dir: Path, engine: str = "duckdb",
-                model_path: Path | None = None, reviews: Path | None = None,
-                truth: pa.Table | None = None, con: duckdb.DuckDBPyConnection | None = None) -> LinkOutput:
+def run_linkage(
+    frame: pa.Table,
+    options: LinkageOptions,
+    *,
+    work_dir: Path,
+    engine: str = "duckdb",
+    model_path: Path | None = None,
+    reviews: Path | None = None,
+    truth: pa.Table | None = None,
+    con: duckdb.DuckDBPyConnection | None = None,
+) -> LinkOutput:
     """Link the records of a prepared ``frame`` (see ``prepare.prepare_sql``).
 
     Args:
@@ -181,10 +202,13 @@ def _run(frame, options, con, db_api, model_path, reviews, truth) -> LinkOutput:
         bp = model.linker.inference.compute_blocked_pairs_for_predict()
         counts = model.linker.misc.query_sql(
             f"SELECT match_key, count(*) AS n FROM {bp.physical_name} GROUP BY match_key",
-            output_type="pandas")
+            output_type="pandas",
+        )
         by_key = {str(k): int(n) for k, n in zip(counts["match_key"], counts["n"], strict=True)}
-        blocking = [{"rule": r, "match_key": str(i), "pairs": by_key.get(str(i), 0)}
-                    for i, r in enumerate(rules)]
+        blocking = [
+            {"rule": r, "match_key": str(i), "pairs": by_key.get(str(i), 0)}
+            for i, r in enumerate(rules)
+        ]
         comparisons = sum(by_key.values())
         recall = None
         if truth is not None:
@@ -194,14 +218,18 @@ def _run(frame, options, con, db_api, model_path, reviews, truth) -> LinkOutput:
     con.register("_tp_scored", scored)
     if det is not None:
         con.register("_tp_det", det)
-    edges = con.sql(edges_sql("_tp_scored", "_tp_det" if det is not None else None)).to_arrow_table()
+    edges = con.sql(
+        edges_sql("_tp_scored", "_tp_det" if det is not None else None)
+    ).to_arrow_table()
 
     review_summary = None
     if reviews is not None:
         apply = hook("review", "apply_reviews")
         if apply is None:
-            raise RuntimeError("--reviews needs totalplace.link.review.apply_reviews, which this "
-                               "version does not have")
+            raise RuntimeError(
+                "--reviews needs totalplace.link.review.apply_reviews, which this "
+                "version does not have"
+            )
         edges, review_summary = apply(edges, Path(reviews))
     con.register("_tp_edges", edges)
 
@@ -211,30 +239,56 @@ def _run(frame, options, con, db_api, model_path, reviews, truth) -> LinkOutput:
     con.register("_tp_cc", clusters)
     con.register("_tp_strong", strong)
     with timer.phase("guard"):
-        clusters = con.sql(record_probability_sql("_tp_cc", "_tp_edges", threshold.value)).to_arrow_table()
-        flags = con.sql(guard_sql("_tp_cc", "_tp_strong", "_tp_edges", threshold.value,
-                                  options.max_cluster_size)).to_arrow_table()
+        clusters = con.sql(
+            record_probability_sql("_tp_cc", "_tp_edges", threshold.value)
+        ).to_arrow_table()
+        flags = con.sql(
+            guard_sql(
+                "_tp_cc", "_tp_strong", "_tp_edges", threshold.value, options.max_cluster_size
+            )
+        ).to_arrow_table()
     for name in ("_tp_scored", "_tp_det", "_tp_edges", "_tp_cc", "_tp_strong"):
         try:
             con.unregister(name)
         except Exception:
             pass
-    return LinkOutput(edges=edges, clusters=clusters, flags=flags, threshold=threshold,
-                      blocking=blocking, training=training, timings=timer.phases,
-                      comparisons=comparisons, reviews=review_summary, blocking_recall=recall,
-                      detail={"rule_selection": model.rule_selection,
-                              "prior_history": model.prior_history})
+    return LinkOutput(
+        edges=edges,
+        clusters=clusters,
+        flags=flags,
+        threshold=threshold,
+        blocking=blocking,
+        training=training,
+        timings=timer.phases,
+        comparisons=comparisons,
+        reviews=review_summary,
+        blocking_recall=recall,
+        detail={"rule_selection": model.rule_selection, "prior_history": model.prior_history},
+    )
 
 
-def _blocking_recall(model: LinkModel, blocked: str, truth: pa.Table, rules: list[str]) -> dict[str, Any]:
+def _blocking_recall(
+    model: LinkModel, blocked: str, truth: pa.Table, rules: list[str]
+) -> dict[str, Any]:
     from totalplace.link.model import _to_backend
 
     t = _to_backend(model.db_api, truth.select(["unique_id", "truth_id"]), "tp_link_truth")
-    rows = model.linker.misc.query_sql(blocking_recall_sql(blocked, t.physical_name, rules),
-                                       output_type="pandas").to_dict("records")
+    rows = model.linker.misc.query_sql(
+        blocking_recall_sql(blocked, t.physical_name, rules), output_type="pandas"
+    ).to_dict("records")
     total = int(rows[0]["true_pairs_total"]) if rows else 0
     found = sum(int(r["true_pairs_found"]) for r in rows)
-    per_rule = [{"rule": r["rule"], "pairs": int(r["pairs"]),
-                 "true_pairs_found_marginal": int(r["true_pairs_found"])} for r in rows]
-    return {"true_pairs": total, "true_pairs_found": found,
-            "union_recall": (found / total) if total else None, "per_rule": per_rule}
+    per_rule = [
+        {
+            "rule": r["rule"],
+            "pairs": int(r["pairs"]),
+            "true_pairs_found_marginal": int(r["true_pairs_found"]),
+        }
+        for r in rows
+    ]
+    return {
+        "true_pairs": total,
+        "true_pairs_found": found,
+        "union_recall": (found / total) if total else None,
+        "per_rule": per_rule,
+    }

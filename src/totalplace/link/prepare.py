@@ -38,9 +38,25 @@ NICKNAMES_TABLE = "_tp_nicknames"
 
 # Every column the Splink frame can carry, in order.
 FRAME_COLUMNS = (
-    "unique_id", "agency", "source_id", "nhs_number", "given_name", "given_name_groups",
-    "family_name", "family_name_parts", "dob", "dob_str", "dob_year", "sex", "postcode", "postcode_sector",
-    "postcode_district", "uprn", "address", "email", "phone",
+    "unique_id",
+    "agency",
+    "source_id",
+    "nhs_number",
+    "given_name",
+    "given_name_groups",
+    "family_name",
+    "family_name_parts",
+    "dob",
+    "dob_str",
+    "dob_year",
+    "sex",
+    "postcode",
+    "postcode_sector",
+    "postcode_district",
+    "uprn",
+    "address",
+    "email",
+    "phone",
 )
 
 
@@ -87,8 +103,10 @@ def nickname_pairs() -> tuple[tuple[str, str], ...]:
 def register_nicknames(con) -> None:
     """Make the nickname list queryable as ``_tp_nicknames(name, canonical)`` on ``con``."""
     pairs = nickname_pairs()
-    con.register(NICKNAMES_TABLE, pa.table({
-        "name": [p[0] for p in pairs], "canonical": [p[1] for p in pairs]}))
+    con.register(
+        NICKNAMES_TABLE,
+        pa.table({"name": [p[0] for p in pairs], "canonical": [p[1] for p in pairs]}),
+    )
 
 
 def clean_name_sql(col: str) -> str:
@@ -103,8 +121,10 @@ def first_word_sql(col: str) -> str:
 def postcode_sql(col: str) -> str:
     """Upper case with exactly one space before the inward code (3 characters)."""
     squashed = f"upper(regexp_replace({col}, '[^A-Za-z0-9]', '', 'g'))"
-    return (f"CASE WHEN length({squashed}) BETWEEN 5 AND 7 THEN "
-            f"substr({squashed}, 1, length({squashed}) - 3) || ' ' || right({squashed}, 3) END")
+    return (
+        f"CASE WHEN length({squashed}) BETWEEN 5 AND 7 THEN "
+        f"substr({squashed}, 1, length({squashed}) - 3) || ' ' || right({squashed}, 3) END"
+    )
 
 
 def nhs_valid_sql(col: str) -> str:
@@ -113,8 +133,10 @@ def nhs_valid_sql(col: str) -> str:
     weighted = " + ".join(f"{d} * {10 - i}" for i, d in enumerate(digits[:9]))
     check = f"(11 - (({weighted}) % 11))"
     # CASE, not AND: SQL does not promise to short-circuit, and '' will not cast.
-    return (f"(CASE WHEN regexp_full_match(coalesce({col}, ''), '[0-9]{{10}}') THEN "
-            f"(CASE WHEN {check} = 11 THEN 0 ELSE {check} END) = {digits[9]} ELSE false END)")
+    return (
+        f"(CASE WHEN regexp_full_match(coalesce({col}, ''), '[0-9]{{10}}') THEN "
+        f"(CASE WHEN {check} = 11 THEN 0 ELSE {check} END) = {digits[9]} ELSE false END)"
+    )
 
 
 def prepare_sql(source: str, columns: list[str] | None = None) -> str:
@@ -145,30 +167,32 @@ WITH s0 AS (
   SELECT s.*, {nhs_clean} AS nhs_clean FROM {source} AS s
 ), base AS (
   SELECT
-    {col('agency')} || '|' || {col('source_id')} AS unique_id,
-    {col('agency')} AS agency,
-    {col('source_id')} AS source_id,
+    {col("agency")} || '|' || {col("source_id")} AS unique_id,
+    {col("agency")} AS agency,
+    {col("source_id")} AS source_id,
     CASE WHEN {valid} THEN s.nhs_clean END AS nhs_number,
-    {first_word_sql(col('given_name'))} AS given_name,
-    {clean_name_sql(col('family_name'))} AS family_name,
-    list_filter(list_transform(regexp_split_to_array(trim({col('family_name')}), '[- ]+'),
-                               lambda x: {clean_name_sql('x')}), lambda x: x IS NOT NULL) AS family_name_parts,
+    {first_word_sql(col("given_name"))} AS given_name,
+    {clean_name_sql(col("family_name"))} AS family_name,
+    list_filter(list_transform(regexp_split_to_array(trim({col("family_name")}), '[- ]+'),
+                               lambda x: {clean_name_sql("x")}),
+                lambda x: x IS NOT NULL) AS family_name_parts,
     {dob} AS dob,
     CAST(strftime({dob}, '%Y-%m-%d') AS VARCHAR) AS dob_str,
     CAST(year({dob}) AS VARCHAR) AS dob_year,
-    CASE upper(trim({col('sex')})) WHEN 'F' THEN 'F' WHEN 'M' THEN 'M' WHEN 'X' THEN 'X' END AS sex,
-    {postcode_sql(col('postcode'))} AS postcode,
-    nullif(regexp_replace({col('uprn')}, '[^0-9]', '', 'g'), '') AS uprn,
-    nullif(trim(regexp_replace(lower({col('address')}), '[^a-z0-9]+', ' ', 'g')), '') AS address,
-    nullif(lower(trim({col('email')})), '') AS email,
-    nullif(regexp_replace({col('phone')}, '[^0-9]', '', 'g'), '') AS phone
+    CASE upper(trim({col("sex")})) WHEN 'F' THEN 'F' WHEN 'M' THEN 'M' WHEN 'X' THEN 'X' END AS sex,
+    {postcode_sql(col("postcode"))} AS postcode,
+    nullif(regexp_replace({col("uprn")}, '[^0-9]', '', 'g'), '') AS uprn,
+    nullif(trim(regexp_replace(lower({col("address")}), '[^a-z0-9]+', ' ', 'g')), '') AS address,
+    nullif(lower(trim({col("email")})), '') AS email,
+    nullif(regexp_replace({col("phone")}, '[^0-9]', '', 'g'), '') AS phone
   FROM s0 AS s
 )
 SELECT
   b.unique_id, b.agency, b.source_id, b.nhs_number, b.given_name,
   CASE WHEN b.given_name IS NOT NULL THEN list_sort(list_distinct(
     list_concat([b.given_name], coalesce(g.canonicals, [])))) END AS given_name_groups,
-  b.family_name, CASE WHEN len(b.family_name_parts) > 0 THEN b.family_name_parts END AS family_name_parts,
+  b.family_name,
+  CASE WHEN len(b.family_name_parts) > 0 THEN b.family_name_parts END AS family_name_parts,
   b.dob, b.dob_str, b.dob_year, b.sex, b.postcode,
   regexp_extract(b.postcode, '^[A-Z]{{1,2}}[0-9][A-Z0-9]? [0-9]') AS postcode_sector,
   regexp_extract(b.postcode, '^[A-Z]{{1,2}}[0-9][A-Z0-9]?') AS postcode_district,

@@ -57,13 +57,13 @@ def _rule(*cols: str) -> NamedRule:
 # the broad rules at the end only run on small data sets.
 BLOCKING_RULES: tuple[NamedRule, ...] = (
     _rule("nhs_number"),
-    _rule("dob_str", "given_name"),       # surname change, moved house
-    _rule("dob_str", "family_name"),      # given-name typo or nickname
-    _rule("dob_str", "postcode"),         # both names mangled
-    _rule("given_name", "family_name", "dob_year"),           # day/month errors
+    _rule("dob_str", "given_name"),  # surname change, moved house
+    _rule("dob_str", "family_name"),  # given-name typo or nickname
+    _rule("dob_str", "postcode"),  # both names mangled
+    _rule("given_name", "family_name", "dob_year"),  # day/month errors
     _rule("given_name", "family_name", "postcode_district"),  # any dob error, local
-    _rule("family_name", "postcode"),     # dob error and given-name variant together
-    _rule("given_name", "postcode"),      # surname change plus dob error
+    _rule("family_name", "postcode"),  # dob error and given-name variant together
+    _rule("given_name", "postcode"),  # surname change plus dob error
     _rule("family_name", "address"),
     _rule("given_name", "address"),
     _rule("email"),
@@ -81,12 +81,12 @@ BLOCKING_RULES: tuple[NamedRule, ...] = (
 # e.g. a different dob is common among matches. Where valid NHS numbers exist, their block
 # (nearly all true matches) trains dob and names instead; the dob block trains the rest.
 TRAINING_RULES_WITH_NHS: tuple[NamedRule, ...] = (
-    _rule("dob_str"),                     # trains names, address, nhs, sex, email
-    _rule("nhs_number"),                  # trains names, dob, address, sex
+    _rule("dob_str"),  # trains names, address, nhs, sex, email
+    _rule("nhs_number"),  # trains names, dob, address, sex
 )
 TRAINING_RULES: tuple[NamedRule, ...] = (
-    _rule("given_name", "family_name"),   # trains dob, address, sex, email
-    _rule("dob_str"),                     # trains names, address, sex, email
+    _rule("given_name", "family_name"),  # trains dob, address, sex, email
+    _rule("dob_str"),  # trains names, address, sex, email
 )
 
 # Near-certain rules used to estimate the prior P(two random records match).
@@ -122,16 +122,21 @@ def given_name_comparison(present: set[str]) -> cl.CustomComparison:
         cll.NullLevel("given_name"),
         cll.ExactMatchLevel("given_name").configure(tf_adjustment_column="given_name"),
         cll.ArrayIntersectLevel("given_name_groups", 1).configure(
-            label_for_charts="Nickname or variant of the same name"),
+            label_for_charts="Nickname or variant of the same name"
+        ),
         cll.JaroWinklerLevel("given_name", 0.92),
         cll.JaroWinklerLevel("given_name", 0.80),
     ]
     if "family_name" in present:
-        levels.append(cll.ColumnsReversedLevel("given_name", "family_name").configure(
-            label_for_charts="Given name is the other record's family name"))
+        levels.append(
+            cll.ColumnsReversedLevel("given_name", "family_name").configure(
+                label_for_charts="Given name is the other record's family name"
+            )
+        )
     levels.append(cll.ElseLevel())
-    return cl.CustomComparison(levels, output_column_name="given_name",
-                               comparison_description="Given name")
+    return cl.CustomComparison(
+        levels, output_column_name="given_name", comparison_description="Given name"
+    )
 
 
 def family_name_comparison(present: set[str]) -> cl.CustomComparison:
@@ -141,46 +146,63 @@ def family_name_comparison(present: set[str]) -> cl.CustomComparison:
         cll.JaroWinklerLevel("family_name", 0.92),
     ]
     if "family_name_parts" in present:
-        levels.append(cll.ArrayIntersectLevel("family_name_parts", 1).configure(
-            label_for_charts="Shares part of a double-barrelled name"))
+        levels.append(
+            cll.ArrayIntersectLevel("family_name_parts", 1).configure(
+                label_for_charts="Shares part of a double-barrelled name"
+            )
+        )
     levels.append(cll.JaroWinklerLevel("family_name", 0.80))
     if "given_name" in present:
-        levels.append(cll.ColumnsReversedLevel("family_name", "given_name").configure(
-            label_for_charts="Family name is the other record's given name"))
+        levels.append(
+            cll.ColumnsReversedLevel("family_name", "given_name").configure(
+                label_for_charts="Family name is the other record's given name"
+            )
+        )
     if "given_name" in present and "dob_str" in present:
-        levels.append(cll.CustomLevel(
-            # `dob`, not `dob_str`: EM skips comparisons that use a column of its blocking
-            # rule, and the dob_str block is where family names are trained.
-            "given_name_l = given_name_r AND dob_l = dob_r",
-            label_for_charts="Different surname, same given name and dob (surname change?)",
-        ).configure(u_probability=SURNAME_CHANGE_U, fix_u_probability=True))
+        levels.append(
+            cll.CustomLevel(
+                # `dob`, not `dob_str`: EM skips comparisons that use a column of its blocking
+                # rule, and the dob_str block is where family names are trained.
+                "given_name_l = given_name_r AND dob_l = dob_r",
+                label_for_charts="Different surname, same given name and dob (surname change?)",
+            ).configure(u_probability=SURNAME_CHANGE_U, fix_u_probability=True)
+        )
     levels.append(cll.ElseLevel())
-    return cl.CustomComparison(levels, output_column_name="family_name",
-                               comparison_description="Family name")
+    return cl.CustomComparison(
+        levels, output_column_name="family_name", comparison_description="Family name"
+    )
 
 
 def dob_comparison() -> cl.CustomComparison:
-    swapped = ("substr(dob_str_l, 1, 4) = substr(dob_str_r, 1, 4) AND "
-               "substr(dob_str_l, 6, 2) = substr(dob_str_r, 9, 2) AND "
-               "substr(dob_str_l, 9, 2) = substr(dob_str_r, 6, 2)")
-    return cl.CustomComparison([
-        cll.NullLevel("dob_str"),
-        cll.ExactMatchLevel("dob_str").configure(label_for_charts="Exact match on dob"),
-        cll.CustomLevel(swapped, label_for_charts="Day and month swapped"),
-        cll.LevenshteinLevel("dob_str", 1).configure(label_for_charts="One character differs"),
-        # Starting m values: when training sees no match at these levels (dob errors are
-        # rare) Splink keeps them, rather than a generic default that is far too high.
-        cll.ExactMatchLevel("dob_year").configure(label_for_charts="Same year only",
-                                                  m_probability=0.003),
-        cll.ElseLevel().configure(m_probability=0.002),
-    ], output_column_name="dob", comparison_description="Date of birth")
+    swapped = (
+        "substr(dob_str_l, 1, 4) = substr(dob_str_r, 1, 4) AND "
+        "substr(dob_str_l, 6, 2) = substr(dob_str_r, 9, 2) AND "
+        "substr(dob_str_l, 9, 2) = substr(dob_str_r, 6, 2)"
+    )
+    return cl.CustomComparison(
+        [
+            cll.NullLevel("dob_str"),
+            cll.ExactMatchLevel("dob_str").configure(label_for_charts="Exact match on dob"),
+            cll.CustomLevel(swapped, label_for_charts="Day and month swapped"),
+            cll.LevenshteinLevel("dob_str", 1).configure(label_for_charts="One character differs"),
+            # Starting m values: when training sees no match at these levels (dob errors are
+            # rare) Splink keeps them, rather than a generic default that is far too high.
+            cll.ExactMatchLevel("dob_year").configure(
+                label_for_charts="Same year only", m_probability=0.003
+            ),
+            cll.ElseLevel().configure(m_probability=0.002),
+        ],
+        output_column_name="dob",
+        comparison_description="Date of birth",
+    )
 
 
 def address_comparison(present: set[str]) -> cl.CustomComparison:
     cols = [c for c in ("uprn", "address", "postcode") if c in present]
     null_sql = " AND ".join(f"({c}_l IS NULL OR {c}_r IS NULL)" for c in cols)
-    levels: list[Any] = [cll.CustomLevel(null_sql, "Address unknown on one side").configure(
-        is_null_level=True)]
+    levels: list[Any] = [
+        cll.CustomLevel(null_sql, "Address unknown on one side").configure(is_null_level=True)
+    ]
     if "uprn" in present:
         levels.append(cll.ExactMatchLevel("uprn").configure(label_for_charts="Same UPRN"))
     if "address" in present:
@@ -192,8 +214,11 @@ def address_comparison(present: set[str]) -> cl.CustomComparison:
             cll.ExactMatchLevel("postcode_district").configure(label_for_charts="Same district"),
         ]
     levels.append(cll.ElseLevel())
-    return cl.CustomComparison(levels, output_column_name="address",
-                               comparison_description="Address: UPRN, address, postcode")
+    return cl.CustomComparison(
+        levels,
+        output_column_name="address",
+        comparison_description="Address: UPRN, address, postcode",
+    )
 
 
 def comparisons(present: set[str]) -> list[cl.ComparisonCreator]:
@@ -218,9 +243,12 @@ def comparisons(present: set[str]) -> list[cl.ComparisonCreator]:
     return out
 
 
-def splink_settings(present: set[str], rules: list[NamedRule] | None = None,
-                    extra_columns: tuple[str, ...] = ("agency", "source_id"),
-                    link_type: str = "dedupe_only") -> SettingsCreator:
+def splink_settings(
+    present: set[str],
+    rules: list[NamedRule] | None = None,
+    extra_columns: tuple[str, ...] = ("agency", "source_id"),
+    link_type: str = "dedupe_only",
+) -> SettingsCreator:
     """The SettingsCreator for data whose non-empty columns are ``present``.
 
     Args:
@@ -233,13 +261,15 @@ def splink_settings(present: set[str], rules: list[NamedRule] | None = None,
     if len(comps) < 2:
         raise ValueError(
             "linkage needs at least two of: nhs_number, given_name, family_name, dob, "
-            f"postcode/address/uprn, sex, email, phone; found data only in {sorted(present)}")
+            f"postcode/address/uprn, sex, email, phone; found data only in {sorted(present)}"
+        )
     return SettingsCreator(
         link_type=link_type,
         unique_id_column_name="unique_id",
         comparisons=comps,
         blocking_rules_to_generate_predictions=[
-            r.rule for r in (blocking_rules(present) if rules is None else rules)],
+            r.rule for r in (blocking_rules(present) if rules is None else rules)
+        ],
         additional_columns_to_retain=[c for c in extra_columns if c in present],
         retain_intermediate_calculation_columns=False,
         retain_matching_columns=False,

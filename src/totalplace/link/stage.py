@@ -39,6 +39,7 @@ FROM {clusters} c JOIN {ids} i USING (unique_id)
 
 def persons_sql(person_links: str, source: str, flags: str) -> str:
     """One row per person: records, agencies, and the most common value of each field."""
+
     def mode(col: str) -> str:
         return f"mode(s.{col}) FILTER (WHERE s.{col} IS NOT NULL) AS {col}"
 
@@ -50,8 +51,8 @@ WITH f AS (
 )
 SELECT l.person_id, count(*) AS n_records, count(DISTINCT l.agency) AS n_agencies,
   list_sort(list(DISTINCT l.agency)) AS agencies,
-  {mode('dob')}, {mode('sex')}, {mode('given_name')}, {mode('family_name')},
-  {mode('postcode')}, {mode('uprn')},
+  {mode("dob")}, {mode("sex")}, {mode("given_name")}, {mode("family_name")},
+  {mode("postcode")}, {mode("uprn")},
   min(l.match_probability) AS min_match_probability,
   any_value(f.flag_reason) IS NOT NULL AS flagged,
   any_value(f.flag_reason) AS flag_reason, any_value(f.flag_detail) AS flag_detail
@@ -78,14 +79,16 @@ class Link:
     @property
     def options(self) -> LinkageOptions:
         return LinkageOptions.from_manifest(
-            self.place.manifest.linkage, str(self.place.root / "place.yaml"))
+            self.place.manifest.linkage, str(self.place.root / "place.yaml")
+        )
 
     @property
     def work_dir(self) -> Path:
         return self.place.root / "link"
 
-    def run(self, reviews: Path | None = None, engine: str = "duckdb",
-            truth: pa.Table | None = None) -> StageResult:
+    def run(
+        self, reviews: Path | None = None, engine: str = "duckdb", truth: pa.Table | None = None
+    ) -> StageResult:
         """Link ``source_people`` into persons; publish linkage_pairs, person_links, persons.
 
         Args:
@@ -109,8 +112,16 @@ class Link:
                 register_nicknames(con)
                 frame = con.sql(prepare_sql("_tp_source", source.column_names)).to_arrow_table()
                 read_s = time.perf_counter() - t_read
-                out = run_linkage(frame, options, work_dir=self.work_dir, engine=engine,
-                                  model_path=model_path, reviews=reviews, truth=truth, con=con)
+                out = run_linkage(
+                    frame,
+                    options,
+                    work_dir=self.work_dir,
+                    engine=engine,
+                    model_path=model_path,
+                    reviews=reviews,
+                    truth=truth,
+                    con=con,
+                )
                 del frame
                 tables, extra = self._tables(con, out, run.run_id, source)
                 t_pub = time.perf_counter()
@@ -120,11 +131,17 @@ class Link:
                 self._write_review_file(out, source, options)
             finally:
                 con.close()
-            run.rows = {SOURCE: {"in": source.num_rows}, **{k: {"out": v} for k, v in counts.items()}}
-            run.detail = self._detail(out, options, model_path, engine, extra,
-                                      time.perf_counter() - t0)
+            run.rows = {
+                SOURCE: {"in": source.num_rows},
+                **{k: {"out": v} for k, v in counts.items()},
+            }
+            run.detail = self._detail(
+                out, options, model_path, engine, extra, time.perf_counter() - t0
+            )
         return StageResult(
-            stage="link", tables=counts, detail=run.detail,
+            stage="link",
+            tables=counts,
+            detail=run.detail,
             summary=[
                 f"Linked {source.num_rows:,} records into {counts['persons']:,} people "
                 f"(threshold p >= {out.threshold.value:.4g}, {out.threshold.method}).",
@@ -132,7 +149,8 @@ class Link:
                 f"recall {out.threshold.estimated_recall:.4f}; {out.comparisons:,} pairs compared.",
                 f"{out.flags.num_rows:,} clusters flagged for review (size or weak bridges).",
                 f"Model saved to {model_path}",
-            ])
+            ],
+        )
 
     # --- helpers ------------------------------------------------------------------------------
     def _tables(self, con, out: LinkOutput, run_id: str, source: pa.Table) -> tuple[dict, dict]:
@@ -157,8 +175,12 @@ class Link:
         con.register("_tp_person_links", links)
         tables["linkage_pairs"] = out.edges
         tables["person_links"] = links
-        tables["persons"] = con.sql(persons_sql("_tp_person_links", "_tp_source", "_tp_flags")).to_arrow_table()
-        tables["link_flags"] = con.sql(link_flags_sql("_tp_flags", "_tp_person_links")).to_arrow_table()
+        tables["persons"] = con.sql(
+            persons_sql("_tp_person_links", "_tp_source", "_tp_flags")
+        ).to_arrow_table()
+        tables["link_flags"] = con.sql(
+            link_flags_sql("_tp_flags", "_tp_person_links")
+        ).to_arrow_table()
         build = hook("households", "build")
         if build is not None:
             # The hook sees the new links through the store's engine, before they are published.
@@ -167,24 +189,40 @@ class Link:
             extra["households"] = "households.build"
         return tables, extra
 
-    def _write_review_file(self, out: LinkOutput, source: pa.Table, options: LinkageOptions) -> None:
+    def _write_review_file(
+        self, out: LinkOutput, source: pa.Table, options: LinkageOptions
+    ) -> None:
         write = hook("review", "write_review_file")
         if write is None:
             return
-        write(out.edges, self.work_dir / "review_pairs.csv", band=tuple(options.review_band),
-              records=source)
+        write(
+            out.edges,
+            self.work_dir / "review_pairs.csv",
+            band=tuple(options.review_band),
+            records=source,
+        )
 
-    def _detail(self, out: LinkOutput, options: LinkageOptions, model_path: Path, engine: str,
-                extra: dict, seconds: float) -> dict[str, Any]:
+    def _detail(
+        self,
+        out: LinkOutput,
+        options: LinkageOptions,
+        model_path: Path,
+        engine: str,
+        extra: dict,
+        seconds: float,
+    ) -> dict[str, Any]:
         curve = [c for c in out.threshold.curve if c["pairs"] > 0]
         return {
             "engine": engine,
             "model_path": str(model_path),
             "options": json.loads(options.model_dump_json()),
-            "threshold": {"value": out.threshold.value, "method": out.threshold.method,
-                          "estimated_precision": out.threshold.estimated_precision,
-                          "estimated_recall": out.threshold.estimated_recall,
-                          "curve": curve},
+            "threshold": {
+                "value": out.threshold.value,
+                "method": out.threshold.method,
+                "estimated_precision": out.threshold.estimated_precision,
+                "estimated_recall": out.threshold.estimated_recall,
+                "curve": curve,
+            },
             "comparisons": out.comparisons,
             "blocking": out.blocking,
             "blocking_recall": out.blocking_recall,
@@ -192,8 +230,12 @@ class Link:
             "prior_history": out.detail.get("prior_history"),
             "training": out.training,
             "timings": out.timings,
-            "flags": {"size": int(sum(1 for r in out.flags.column("reason").to_pylist() if r == "size")),
-                      "bridge": int(sum(1 for r in out.flags.column("reason").to_pylist() if r == "bridge"))},
+            "flags": {
+                "size": int(sum(1 for r in out.flags.column("reason").to_pylist() if r == "size")),
+                "bridge": int(
+                    sum(1 for r in out.flags.column("reason").to_pylist() if r == "bridge")
+                ),
+            },
             "reviews": out.reviews,
             "seconds": round(seconds, 2),
             **extra,
