@@ -351,3 +351,19 @@ def test_xlsx_row_with_values_beyond_the_header_is_rejected(make_place, default_
     assert [(r["source_row"], r["reason"], r["raw"]) for r in out.tables["rejects"]] == [
         (3, "row has values in 4 columns but the header has 3",
          '{"_cells": ["P3", "Cy", "1991-01-01 00:00:00", "stray note"]}')]
+
+
+def test_minitown_warnings_and_rejects(minitown, ingest):
+    out = ingest(minitown)
+    assert out.file("police/incidents.csv")["warnings"] == {"person_unknown": 1}
+    assert out.file("acute/patients.csv")["warnings"] == {"nhs_invalid": 1}
+    assert out.file("housing/tenants.tsv")["warnings"] == {"postcode_invalid": 1}
+    assert out.file("police/persons.csv")["encoding"] == "cp1252"
+    assert out.file("police/incidents.csv")["encoding"] == "cp1252"  # detected, not declared
+    assert out.file("housing/tenants.tsv")["encoding"] == "latin-1"
+    by_file: dict[str, int] = {}
+    for r in out.tables["rejects"]:
+        by_file[r["source_file"]] = by_file.get(r["source_file"], 0) + 1
+    assert by_file == {"acute/patients.csv": 3, "acute/attendances.csv": 3, "police/persons.csv": 2,
+                       "police/incidents.csv": 1, "council/clients.xlsx": 1,
+                       "council/contacts.parquet": 1, "council/spend.csv": 1, "housing/tenants.tsv": 1}
