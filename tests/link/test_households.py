@@ -130,5 +130,8 @@ def test_households_from_true_persons_match_true_households(synth_place):
         q = eng.query(quality_sql("household_members", "pl", "truth")).to_pylist()[0]
     print("households from true persons:", q)
     assert q["predicted_pairs"] > 0 and q["actual_pairs"] > 0
-    assert q["purity"] >= 0.95
-    assert q["completeness"] >= 0.90
+    assert q["purity"] >= 0.98
+    # Movers seen only at their old address cannot be placed with their family (the data
+    # do not say so); of the true pairs that share an address at all, nearly all are found.
+    assert q["completeness"] >= 0.80
+    assert q["reachable_completeness"] >= 0.97
