@@ -99,6 +99,9 @@ class Ingest:
                 except InputFileError as e:  # name the file as place.yaml does
                     raise InputFileError(_shown(f.path), e.problem) from None
             finals: dict[str, str] = {}
+            # "The future" starts after today, or after the period's end for a place whose
+            # period is still running or (synthetic) not yet reached, so runs are reproducible.
+            now = max(dt.date.today(), m.period.end)
             say("validating")
             for target, table in CANONICAL.items():
                 idx = [k for k, (_, f) in enumerate(files) if f.table == target]
@@ -114,7 +117,7 @@ class Ingest:
                         timezone=f.timezone or m.timezone,
                         min_date=m.plausible_dates.min,
                         max_date=m.max_plausible_date,
-                        today=dt.date.today(),
+                        today=now,
                     )
                     sql = file_select_sql(loaded[k].table, loaded[k].types, f, ctx, k)
                     if n == 0:
