@@ -349,8 +349,12 @@ def test_xlsx_row_with_values_beyond_the_header_is_rejected(make_place, default_
     out = ingest(make_place(default_manifest([spec]), {"p.xlsx": xlsx({"People": rows})}))
     assert [p["source_id"] for p in out.tables["source_people"]] == ["P1", "P2"]
     assert [(r["source_row"], r["reason"], r["raw"]) for r in out.tables["rejects"]] == [
-        (3, "row has values in 4 columns but the header has 3",
-         '{"_cells": ["P3", "Cy", "1991-01-01 00:00:00", "stray note"]}')]
+        (
+            3,
+            "row has values in 4 columns but the header has 3",
+            '{"_cells": ["P3", "Cy", "1991-01-01 00:00:00", "stray note"]}',
+        )
+    ]
 
 
 def test_minitown_warnings_and_rejects(minitown, ingest):
@@ -364,6 +368,34 @@ def test_minitown_warnings_and_rejects(minitown, ingest):
     by_file: dict[str, int] = {}
     for r in out.tables["rejects"]:
         by_file[r["source_file"]] = by_file.get(r["source_file"], 0) + 1
-    assert by_file == {"acute/patients.csv": 3, "acute/attendances.csv": 3, "police/persons.csv": 2,
-                       "police/incidents.csv": 1, "council/clients.xlsx": 1,
-                       "council/contacts.parquet": 1, "council/spend.csv": 1, "housing/tenants.tsv": 1}
+    assert by_file == {
+        "acute/patients.csv": 3,
+        "acute/attendances.csv": 3,
+        "police/persons.csv": 2,
+        "police/incidents.csv": 1,
+        "council/clients.xlsx": 1,
+        "council/contacts.parquet": 1,
+        "council/spend.csv": 1,
+        "housing/tenants.tsv": 1,
+    }
+
+
+def test_runs_records_counts_and_input_hashes(make_place, default_manifest, ingest):
+    import hashlib
+
+    spec = {"table": "source_people", "path": "p.csv", "columns": COLUMNS}
+    root = make_place(default_manifest([spec]), {"p.csv": GOOD + "P3,Cy,not a date\n"})
+    run = ingest(root).runs[-1]
+    assert run["outcome"] == "ok"
+    assert run["inputs"] == {
+        str((root / "p.csv").resolve()): hashlib.sha256(
+            (GOOD + "P3,Cy,not a date\n").encode()
+        ).hexdigest()
+    }
+    assert run["rows"] == {
+        "p.csv": {"read": 3, "loaded": 2, "rejected": 1},
+        "source_people": {"out": 2},
+        "events": {"out": 0},
+        "spend": {"out": 0},
+        "rejects": {"out": 1},
+    }
