@@ -118,7 +118,13 @@ class SparkEngine(Engine):
                     f"a Spark engine is already open in this process (on {_ACTIVE[0].path}); "
                     "close it first: Spark allows one session per process"
                 )
-            spark = _start_session(self.warehouse, master, shuffle_partitions, driver_memory)
+            try:
+                spark = _start_session(self.warehouse, master, shuffle_partitions, driver_memory)
+            except Exception as e:
+                raise StoreError(
+                    f"could not start Spark ({type(e).__name__}: {str(e)[:500]}); Spark needs "
+                    "a Java runtime (17 or 21) on PATH or in JAVA_HOME"
+                ) from e
         self.spark = spark
         _ACTIVE.append(self)
         self.spark.sparkContext.setCheckpointDir(str(self.warehouse / "checkpoints"))
