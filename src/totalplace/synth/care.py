@@ -48,7 +48,7 @@ def adult_social_care(ctx: Ctx) -> list[Batch]:
     rng, ppl, grid, c, ep = ctx.rng, ctx.ppl, ctx.grid, ctx.costs, ctx.params["episodes"]
     person, _h, day0 = expand(ctx.counts("asc_assessment"), grid, rng, None, ppl.died)
     m = len(person)
-    start = office_time(day0 // DAY, rng)
+    start = office_time(day0 // DAY, rng, grid.end)
     act = pick(rng, m, [0.45, 0.35, 0.1, 0.1, 0.0, 0.0])
     assess = Batch(
         "adult_social_care",
@@ -116,7 +116,7 @@ def childrens_social_care(ctx: Ctx) -> list[Batch]:
     rng, ppl, grid, c, ep = ctx.rng, ctx.ppl, ctx.grid, ctx.costs, ctx.params["episodes"]
     person, _h, day0 = expand(ctx.counts("csc_referral"), grid, rng, None, ppl.died)
     m = len(person)
-    start = office_time(day0 // DAY, rng)
+    start = office_time(day0 // DAY, rng, grid.end)
     act = pick(rng, m, [0.35, 0.3, 0.25, 0.06, 0.04, 0.0, 0.0])
     referrals = Batch(
         "childrens_social_care",

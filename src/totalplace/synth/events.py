@@ -203,16 +203,26 @@ def expand(
     return person.astype(np.int64), half.astype(np.int64), secs
 
 
-def working_day(day: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Move Saturdays and Sundays to a random working day of the following week."""
+def working_day(day: np.ndarray, rng: np.random.Generator, last: int | None = None) -> np.ndarray:
+    """Move Saturdays and Sundays to a random working day of the following week (never
+    beyond ``last``, the period's last day, when given)."""
     wd = (day + 3) % 7  # 1970-01-01 was a Thursday; Monday = 0
-    weekend = wd >= 5
-    return np.where(weekend, day + (7 - wd) + rng.integers(0, 5, len(day)), day)
+    out = np.where(wd >= 5, day + (7 - wd) + rng.integers(0, 5, len(day)), day)
+    return out if last is None else np.minimum(out, last)
 
 
-def office_time(day: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def nearest_working_day(day: np.ndarray, not_before: np.ndarray) -> np.ndarray:
+    """A weekend day becomes the Friday before (if not before ``not_before``) or the Monday
+    after: follow-ups stay within a few days of what triggered them."""
+    wd = (day + 3) % 7
+    friday = day - (wd - 4)
+    monday = day + (7 - wd)
+    return np.where(wd >= 5, np.where(friday >= not_before, friday, monday), day)
+
+
+def office_time(day: np.ndarray, rng: np.random.Generator, last: int | None = None) -> np.ndarray:
     """Seconds for an appointment on a working day, 09:00-16:59, on or after ``day``."""
-    d = working_day(np.asarray(day, dtype=np.int64), rng)
+    d = working_day(np.asarray(day, dtype=np.int64), rng, last)
     return d * DAY + rng.integers(9, 17, len(d)) * 3600 + rng.integers(0, 4, len(d)) * 900
 
 

@@ -117,7 +117,10 @@ def los_days(ctx: Ctx, age: np.ndarray) -> np.ndarray:
 def admissions_from_ae(ctx: Ctx, ae: Batch) -> Batch:
     """One non-elective admission for every attendance whose disposal was 'Admitted'."""
     rng = ctx.rng
-    idx = np.flatnonzero(ae.attrs["disposal"].codes == 1)
+    # Admitted when they leave A&E; those admitted after the period's last midnight fall
+    # outside the period (their attendance is still in it).
+    period_end = (ctx.grid.end + 1) * DAY
+    idx = np.flatnonzero((ae.attrs["disposal"].codes == 1) & (ae.end < period_end))
     person = ae.person[idx]
     start = ae.end[idx]
     age = ctx.ppl.age[person]
@@ -178,7 +181,10 @@ def elective_admissions(ctx: Ctx) -> Batch:
     person, _h, day0 = expand(
         ctx.counts("elective_admission"), ctx.grid, ctx.rng, None, ctx.ppl.died
     )
-    start = working_day(day0 // DAY, ctx.rng) * DAY + ctx.rng.integers(7, 11, len(person)) * 3600
+    start = (
+        working_day(day0 // DAY, ctx.rng, ctx.grid.end) * DAY
+        + ctx.rng.integers(7, 11, len(person)) * 3600
+    )
     los = ctx.rng.geometric(1 / 1.8, len(person)) - 1
     discharge = start + los * DAY + ctx.rng.integers(2, 9, len(person)) * 3600
     return _admission_batch(ctx, person, start, discharge, 1, "elective_admission", ctx.rng)
@@ -199,7 +205,7 @@ def mental_health(ctx: Ctx) -> list[Batch]:
     rng, ppl, c = ctx.rng, ctx.ppl, ctx.costs
     person, _h, day0 = expand(ctx.counts("mh_contact"), ctx.grid, rng, None, ppl.died)
     m = len(person)
-    start = office_time(day0 // DAY, rng)
+    start = office_time(day0 // DAY, rng, ctx.grid.end)
     age = ppl.age[person]
     team = np.where(
         age >= 65, np.where(rng.random(m) < 0.8, 3, 0), pick(rng, m, [0.62, 0.15, 0.08, 0.0, 0.15])

@@ -210,10 +210,12 @@ def appointments(
     code: int,
     rng: np.random.Generator,
     attrs_extra: dict | None = None,
+    last: int | None = None,
 ) -> Batch:
-    """Office-hours appointments with no unit cost (follow-ups, reviews, contacts)."""
+    """Office-hours appointments with no unit cost (follow-ups, reviews, contacts), on
+    working days no later than ``last``."""
     m = len(person)
-    start = office_time(day, rng)
+    start = office_time(day, rng, last)
     attrs = {"activity": Attr(np.full(m, code, np.int16), labels)}
     attrs.update(attrs_extra or {})
     return Batch(

@@ -59,8 +59,8 @@ DESTINATION = [
 ]
 
 
-def _office(day: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    return office_time(day, rng)
+def _office(day: np.ndarray, ctx: Ctx) -> np.ndarray:
+    return office_time(day, ctx.rng, ctx.grid.end)
 
 
 def housing(ctx: Ctx) -> list[Batch]:
@@ -88,7 +88,7 @@ def housing(ctx: Ctx) -> list[Batch]:
                 "housing",
                 name,
                 person,
-                _office(day0, rng),
+                _office(day0, ctx),
                 np.full(m, NO_TIME, np.int64),
                 cost,
                 attrs,
@@ -151,7 +151,7 @@ def homeless_applications(ctx: Ctx, person: np.ndarray, day: np.ndarray, code: i
         "housing",
         "homelessness_application",
         person,
-        _office(day, ctx.rng),
+        _office(day, ctx),
         np.full(m, NO_TIME, np.int64),
         np.full(m, ctx.costs.pence("homelessness_application"), np.int64),
         {
@@ -196,7 +196,7 @@ def dwp(ctx: Ctx) -> list[Batch]:
         "dwp",
         "work_coach",
         person,
-        _office(day0, rng),
+        _office(day0, ctx),
         np.full(m, NO_TIME, np.int64),
         np.zeros(m, np.int64),
         {
@@ -256,7 +256,7 @@ def enrolments(ctx: Ctx, person: np.ndarray, day: np.ndarray) -> Batch:
         "substance",
         "programme_enrolment",
         person,
-        _office(day, ctx.rng),
+        _office(day, ctx),
         np.full(m, NO_TIME, np.int64),
         np.full(m, ctx.costs.pence("hiu_programme"), np.int64),
         {
@@ -350,13 +350,14 @@ def schools(ctx: Ctx) -> list[Batch]:
         day0 = secs // DAY
         m = len(person)
         length = np.where(code == 1, rng.integers(1, 6, m), 0)
+        start = _office(day0, ctx)
         out.append(
             Batch(
                 "schools",
                 name,
                 person,
-                _office(day0, rng),
-                np.where(code == 1, (day0 + length) * DAY, NO_TIME),
+                start,
+                np.where(code == 1, (start // DAY + length) * DAY, NO_TIME),
                 np.full(m, c.pence(cost_id) if cost_id else 0, np.int64),
                 {"activity": Attr(np.full(m, code, np.int16), SCHOOL_ACTIVITY)},
             )

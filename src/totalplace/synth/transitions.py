@@ -24,7 +24,7 @@ import numpy as np
 
 from totalplace.synth import justice, services
 from totalplace.synth.care import CSC_ACTIVITY, birthday
-from totalplace.synth.events import Attr, Batch
+from totalplace.synth.events import Attr, Batch, nearest_working_day
 from totalplace.synth.health import Ctx, readmissions
 from totalplace.synth.justice import appointments
 from totalplace.synth.model import DAY
@@ -72,6 +72,8 @@ def hospital_discharges(ctx: Ctx, admissions: Batch) -> tuple[list[Batch], Trans
     delay = np.where(fu, 1 + rng.integers(0, 7, m), -1)
     late = ~fu & (rng.random(m) < 0.3)  # some get a visit, but after the window
     visit_day = np.where(fu, day + delay, day + 10 + rng.integers(0, 30, m))
+    visit_day = nearest_working_day(visit_day, day)  # social workers visit on working days
+    delay = np.where(fu, visit_day - day, -1)
     has_visit = (fu | late) & _in_window(visit_day, ctx, person)
     vis = appointments(
         "adult_social_care",
@@ -109,9 +111,9 @@ def prison_releases(ctx: Ctx, releases: Batch) -> tuple[list[Batch], Transitions
     m = len(person)
     homeless = ppl.need["homelessness"][person]
     prob = rng.random(m) < 0.8
-    prob_day = day + rng.integers(1, 4, m)
+    prob_day = nearest_working_day(day + rng.integers(1, 4, m), day)
     housing_c = rng.random(m) < np.where(homeless, 0.55, 0.4)
-    housing_day = day + rng.integers(0, 14, m)
+    housing_day = nearest_working_day(day + rng.integers(0, 14, m), day)
     fu = prob & housing_c
     out = []
     ok = prob & _in_window(prob_day, ctx, person)
@@ -172,7 +174,7 @@ def care_leavers(ctx: Ctx, placements: Batch) -> tuple[list[Batch], Transitions]
     person, day = placements.person[sel], end_day[sel]
     m = len(sel)
     fu = rng.random(m) < p_fu
-    delay = np.where(fu, rng.integers(0, 28, m), -1)
+    delay = np.where(fu, nearest_working_day(day + rng.integers(0, 28, m), day) - day, -1)
     ok = fu & _in_window(day + delay, ctx, person)
     review = appointments(
         "childrens_social_care", "csc_referral", person[ok], (day + delay)[ok], CSC_ACTIVITY, 5, rng
@@ -193,7 +195,7 @@ def school_exclusions(ctx: Ctx, exclusions: Batch) -> tuple[list[Batch], Transit
     person, day = exclusions.person, exclusions.start // DAY
     m = len(person)
     fu = rng.random(m) < p_fu
-    delay = np.where(fu, rng.integers(1, 14, m), -1)
+    delay = np.where(fu, nearest_working_day(day + rng.integers(1, 14, m), day) - day, -1)
     ok = fu & _in_window(day + delay, ctx, person)
     eh = appointments(
         "childrens_social_care", "csc_referral", person[ok], (day + delay)[ok], CSC_ACTIVITY, 0, rng
