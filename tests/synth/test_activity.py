@@ -489,25 +489,25 @@ def test_time_patterns_weekdays_and_seasons(place: Path, con):
     assert winter > 1.1 * summer, (winter, summer)
 
 
+def _ts_sql(columns: dict, key: str) -> str:
+    """SQL for a mapped timestamp column (parsed with its format when it is text)."""
+    spec = columns.get(key)
+    if spec is None:
+        return "NULL"
+    if isinstance(spec, str):
+        return f'"{spec}"::TIMESTAMP'
+    return f"""strptime("{spec["column"]}", '{spec["format"]}')"""
+
+
 def test_no_event_ends_before_it_starts_or_falls_outside_the_period(place: Path):
     c = duckdb.connect()
     for _, f in _events_files(place):
         c.register("t", _read(place, f))
-        cols = f["columns"]
-
-        def ts(key: str) -> str | None:
-            spec = cols.get(key)
-            if spec is None:
-                return None
-            if isinstance(spec, str):
-                return f'"{spec}"::TIMESTAMP'
-            return f"""strptime("{spec["column"]}", '{spec["format"]}')"""
-
-        start, end = ts("start_at"), ts("end_at")
+        start, end = _ts_sql(f["columns"], "start_at"), _ts_sql(f["columns"], "end_at")
         bad, outside = c.execute(f"""
-            SELECT count(*) FILTER (WHERE {end or "NULL"} < {start}),
+            SELECT count(*) FILTER (WHERE {end} < {start}),
                    count(*) FILTER (WHERE {start} >= TIMESTAMP '2026-04-01'
-                                       OR {end or "NULL"} < TIMESTAMP '2023-04-01')
+                                       OR {end} < TIMESTAMP '2023-04-01')
             FROM t""").fetchall()[0]
         assert bad == 0, (f["path"], bad)
         assert outside == 0, (f["path"], outside)
