@@ -8,7 +8,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
-from conftest import ANYTOWN_RESIDENTS, ANYTOWN_SEED
+from tests.conftest import ANYTOWN_RESIDENTS, ANYTOWN_SEED
 
 from totalplace.cli import main
 from totalplace.errors import TotalplaceError
