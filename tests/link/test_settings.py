@@ -78,7 +78,7 @@ def test_comparisons_and_rules_follow_the_columns_present():
     assert all(set(r.needs) <= few for r in S.blocking_rules(few))
     # without NHS numbers, EM trains on name and dob blocks
     assert [r.name for r in S.training_rules(few)] == ["given_name+family_name", "dob_str"]
-    assert [r.name for r in S.training_rules(PLACE)] == ["dob_str", "nhs_number"]
+    assert [r.name for r in S.training_rules(PLACE)] == ["dob_str, other postcode", "nhs_number"]
 
 
 def test_too_little_data_is_a_clear_error():

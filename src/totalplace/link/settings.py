@@ -75,13 +75,25 @@ BLOCKING_RULES: tuple[NamedRule, ...] = (
     _rule("given_name", "dob_year"),
 )
 
+
 # EM rules: each leaves the comparisons it does not block on to be estimated. Members of
 # one household share surname and address, and often a dob (twins) or full name (parent
 # and child), so a name block is full of non-matching relatives, and EM then learns that
 # e.g. a different dob is common among matches. Where valid NHS numbers exist, their block
 # (nearly all true matches) trains dob and names instead; the dob block trains the rest.
+def _sql_rule(name: str, sql: str, needs: tuple[str, ...]) -> NamedRule:
+    from splink.internals.blocking_rule_creator_utils import to_blocking_rule_creator
+
+    return NamedRule(name, to_blocking_rule_creator(sql), needs)
+
+
 TRAINING_RULES_WITH_NHS: tuple[NamedRule, ...] = (
-    _rule("dob_str"),  # trains names, address, nhs, sex, email
+    # Same dob at different postcodes: movers and strangers, but no twins living together.
+    _sql_rule(
+        "dob_str, other postcode",
+        "l.dob_str = r.dob_str AND l.postcode <> r.postcode",
+        ("dob_str", "postcode"),
+    ),
     _rule("nhs_number"),  # trains names, dob, address, sex
 )
 TRAINING_RULES: tuple[NamedRule, ...] = (
