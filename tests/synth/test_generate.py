@@ -8,8 +8,8 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
-from tests.conftest import ANYTOWN_RESIDENTS, ANYTOWN_SEED
 
+from tests.conftest import ANYTOWN_RESIDENTS, ANYTOWN_SEED
 from totalplace.cli import main
 from totalplace.errors import TotalplaceError
 from totalplace.manifest import load_manifest
@@ -56,7 +56,7 @@ def test_place_contents(anytown_20k):
 
 def test_events_refer_to_person_records(anytown_20k):
     """Every event's source id has a person record in the same agency's extract."""
-    from test_records import read_extract
+    from tests.synth.test_records import read_extract
 
     src = pq.read_table(anytown_20k / "truth" / "source_records.parquet").to_pylist()
     known = {(r["agency"], r["source_id"]) for r in src}
