@@ -96,6 +96,7 @@ class SparkEngine(Engine):
         master: Spark master URL; ``local[2]`` fits this project's two-core machines.
         shuffle_partitions: ``spark.sql.shuffle.partitions``; small keeps small places fast.
         driver_memory: JVM heap for the driver (in local mode, everything runs there).
+        conf: further Spark settings, e.g. ``{"spark.driver.maxResultSize": "4g"}``.
         spark: an existing SparkSession to use instead (it is then not stopped on close, and
             tables go wherever that session's catalog keeps them).
     """
@@ -103,7 +104,8 @@ class SparkEngine(Engine):
     dialect = "spark"
 
     def __init__(self, path: str = ":memory:", *, master: str = "local[2]",
-                 shuffle_partitions: int = 4, driver_memory: str = "2g", spark=None):
+                 shuffle_partitions: int = 4, driver_memory: str = "2g",
+                 conf: dict[str, str] | None = None, spark=None):
         self.path = str(path)
         self._own_session = spark is None
         wh = warehouse_for(path)
@@ -119,7 +121,8 @@ class SparkEngine(Engine):
                     "close it first: Spark allows one session per process"
                 )
             try:
-                spark = _start_session(self.warehouse, master, shuffle_partitions, driver_memory)
+                spark = _start_session(self.warehouse, master, shuffle_partitions, driver_memory,
+                                       conf or {})
             except Exception as e:
                 raise StoreError(
                     f"could not start Spark ({type(e).__name__}: {str(e)[:500]}); Spark needs "
@@ -201,7 +204,8 @@ appender.console.layout.pattern = %d{HH:mm:ss} %p %c{1}: %m%n
 """
 
 
-def _start_session(warehouse: Path, master: str, shuffle_partitions: int, driver_memory: str):
+def _start_session(warehouse: Path, master: str, shuffle_partitions: int, driver_memory: str,
+                   conf: dict[str, str]):
     from pyspark.sql import SparkSession
 
     try:
@@ -236,6 +240,8 @@ def _start_session(warehouse: Path, master: str, shuffle_partitions: int, driver
     )
     if jars:
         builder = builder.config("spark.jars", jars)
+    for key, value in conf.items():
+        builder = builder.config(key, str(value))
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
     return spark
