@@ -46,6 +46,16 @@ def test_review_file_has_band_pairs_side_by_side(tmp_path):
     assert cols[-1] == "decision" and t.column("decision").null_count == n  # all blank
 
 
+def test_records_may_already_carry_unique_ids(tmp_path):
+    ids = pa.array([f"{a}|{s}" for a, s in zip(RECORDS.column("agency").to_pylist(),
+                                                RECORDS.column("source_id").to_pylist(),
+                                                strict=True)])
+    out = tmp_path / "r.csv"
+    assert write_review_file(EDGES, out, records=RECORDS.append_column("unique_id", ids)) == 3
+    t = pacsv.read_csv(out)
+    assert t.column("given_name_l").to_pylist() == ["cat", "ann", "bob"]
+
+
 def test_band_is_validated():
     with pytest.raises(ValueError, match="0 <= lo < hi <= 1"):
         review_pairs_sql("p", None, [], (0.9, 0.3))

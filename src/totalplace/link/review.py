@@ -115,8 +115,11 @@ def write_review_file(pairs: pa.Table, out: Path, band: tuple[float, float] = DE
         rec_view = None
         fields: list[str] = []
         if records is not None:
-            eng.register("_tp_rev_source", records)
-            eng.register(RECORDS, eng.query(records_sql("_tp_rev_source")))
+            if "unique_id" in records.column_names:
+                eng.register(RECORDS, records)
+            else:
+                eng.register("_tp_rev_source", records)
+                eng.register(RECORDS, eng.query(records_sql("_tp_rev_source")))
             rec_view = RECORDS
             fields = [f for f in FIELDS if f in records.column_names]
         table = eng.query(review_pairs_sql(PAIRS, rec_view, fields, band))
