@@ -195,3 +195,10 @@ def test_review_file_is_written_and_reviews_override_the_model(linked_anytown, t
     assert result.detail["reviews"]
     assert person[pair["l"]] != person[pair["r"]]
     assert person[singles[0]] == person[singles[1]]
+
+
+def test_summary_and_headline_name_the_review_file(linked_anytown):
+    r = linked_anytown.result
+    assert "records ->" in r.headline and "people" in r.headline
+    assert r.detail["review_pairs"] > 0
+    assert any("review_pairs.csv" in line for line in r.summary)

@@ -128,7 +128,7 @@ class Link:
                 counts = store.publish(tables)
                 out.timings["read_prepare"] = round(read_s, 3)
                 out.timings["publish"] = round(time.perf_counter() - t_pub, 3)
-                self._write_review_file(out, source, options)
+                n_review = self._write_review_file(out, source, options)
             finally:
                 con.close()
             run.rows = {
@@ -138,16 +138,26 @@ class Link:
             run.detail = self._detail(
                 out, options, model_path, engine, extra, time.perf_counter() - t0
             )
+            run.detail["review_pairs"] = n_review
+        run_detail = run.detail
+        review_line = (
+            f"{n_review:,} uncertain pairs to review in {self.work_dir / 'review_pairs.csv'}"
+            if n_review is not None
+            else "No clerical review file (link.review not available)."
+        )
         return StageResult(
             stage="link",
             tables=counts,
-            detail=run.detail,
+            detail=run_detail,
+            headline=f"{source.num_rows:,} records -> {counts['persons']:,} people "
+            f"(p >= {out.threshold.value:.3g}; {out.flags.num_rows:,} clusters flagged)",
             summary=[
                 f"Linked {source.num_rows:,} records into {counts['persons']:,} people "
                 f"(threshold p >= {out.threshold.value:.4g}, {out.threshold.method}).",
                 f"Model's estimated pairwise precision {out.threshold.estimated_precision:.4f}, "
                 f"recall {out.threshold.estimated_recall:.4f}; {out.comparisons:,} pairs compared.",
                 f"{out.flags.num_rows:,} clusters flagged for review (size or weak bridges).",
+                review_line,
                 f"Model saved to {model_path}",
             ],
         )
@@ -191,11 +201,11 @@ class Link:
 
     def _write_review_file(
         self, out: LinkOutput, source: pa.Table, options: LinkageOptions
-    ) -> None:
+    ) -> int | None:
         write = hook("review", "write_review_file")
         if write is None:
-            return
-        write(
+            return None
+        return write(
             out.edges,
             self.work_dir / "review_pairs.csv",
             band=tuple(options.review_band),
