@@ -20,10 +20,13 @@ SOURCE = "source_people"
 def interim_person_ids_sql(clusters: str) -> str:
     """Person ids P0000001... numbered by each cluster's smallest unique_id (deterministic)."""
     return f"""
-WITH firsts AS (SELECT cluster_id, min(unique_id) AS first_id FROM {clusters} GROUP BY cluster_id)
-SELECT c.unique_id, 'P' || lpad(CAST(row_number() OVER (ORDER BY f.first_id) AS VARCHAR), 7, '0')
-  AS person_id
-FROM firsts f JOIN {clusters} c USING (cluster_id)
+WITH firsts AS (SELECT cluster_id, min(unique_id) AS first_id FROM {clusters} GROUP BY cluster_id),
+numbered AS (
+  SELECT cluster_id,
+    'P' || lpad(CAST(row_number() OVER (ORDER BY first_id) AS VARCHAR), 7, '0') AS person_id
+  FROM firsts
+)
+SELECT c.unique_id, n.person_id FROM numbered n JOIN {clusters} c USING (cluster_id)
 """
 
 
