@@ -142,10 +142,13 @@ def test_row_numbers_survive_quoted_newlines_and_rejected_rows(
     assert out.tables["source_people"][2]["address"] == "two\nlines"
 
 
-def test_blank_lines_before_the_header_are_skipped(make_place, default_manifest, ingest):
+@pytest.mark.parametrize(
+    "lead", ["\n", "\r\n", "\n\n", "\ufeff\n"], ids=["lf", "crlf", "two", "bom-lf"]
+)
+def test_blank_lines_before_the_header_are_skipped(lead, make_place, default_manifest, ingest):
     cols = {"source_id": "ID", "given_name": "Name"}
     spec = {"table": "source_people", "path": "p.csv", "columns": cols}
-    out = ingest(make_place(default_manifest([spec]), {"p.csv": "\n\nID,Name\nA,x\nB,y\n"}))
+    out = ingest(make_place(default_manifest([spec]), {"p.csv": lead + "ID,Name\nA,x\nB,y\n"}))
     assert [(p["source_id"], p["source_row"]) for p in out.tables["source_people"]] == [
         ("A", 1),
         ("B", 2),

@@ -97,6 +97,8 @@ def scan_text(path: Path, declared: str = "auto") -> TextInfo:
                 cp1252_ok = False
             # Blank lines: "\n\n" or "\n\r\n", looked for across chunk boundaries too.
             joined = tail + chunk
+            if pos == 0 and chunk.removeprefix(codecs.BOM_UTF8).startswith((b"\n", b"\r\n")):
+                first_blank = 0  # a blank line before the header
             for pat in (b"\n\n", b"\n\r\n"):
                 i = joined.find(pat)
                 if i >= 0:

@@ -81,8 +81,10 @@ class Ingest:
         engine = store.engine
         if engine.dialect != "duckdb":
             # The readers use DuckDB's own CSV and Parquet scanners.
-            raise StoreError(f"ingest runs on the DuckDB engine, not {engine.dialect!r}: ingest "
-                             "with the default engine, then run later stages on Spark")
+            raise StoreError(
+                f"ingest runs on the DuckDB engine, not {engine.dialect!r}: ingest "
+                "with the default engine, then run later stages on Spark"
+            )
         files = m.files()
         paths = [m.path_of(f) for _, f in files]
         t0 = time.perf_counter()
