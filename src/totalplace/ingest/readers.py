@@ -10,38 +10,33 @@ read as text and nothing sniffed; Parquet by DuckDB; XLSX by openpyxl in read-on
 from __future__ import annotations
 
 import csv
-import datetime as dt
 import io
 import json
-import zipfile
-from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow as pa
 
 from totalplace.engine import Engine
 from totalplace.errors import InputFileError, StoreError
+from totalplace.ingest.common import (
+    Loaded,
+    append_rejects,
+    check_not_empty,
+    clean_names,
+    column_types,
+    empty_rejects,
+    insert_arrow,
+    unique_names,
+)
 from totalplace.ingest.encoding import TextInfo, check_codec, decode_head, scan_text, transcode
-from totalplace.ingest.validate import ident, kind_of, lit
+from totalplace.ingest.rules import ident, lit
+from totalplace.ingest.xlsx import load_xlsx, xlsx_header
 from totalplace.manifest import FileSpec
-from totalplace.tables import CANONICAL
 
 HEAD_BYTES = 1 << 20
 OTHER_DELIMITERS = (",", ";", "\t", "|")
 BATCH_ROWS = 100_000
 CSV_FIELD_LIMIT = 1 << 30  # Python's csv module refuses fields over 128 KiB by default
-
-
-@dataclass
-class Loaded:
-    """One extract loaded into the engine."""
-
-    table: str  # _tp_row + the source columns
-    columns: list[str]  # source column names, as in ``table``
-    types: dict[str, str]  # source column -> DuckDB type
-    parse_rejects: str  # table of rows that did not fit the header: _tp_row, raw, reason
-    encoding: str | None = None
-    blank_rows: int = 0
 
 
 def shown_encoding(codec: str) -> str:
@@ -55,34 +50,6 @@ def delimiter_of(spec: FileSpec) -> str:
     return "\t" if spec.path.lower().endswith(".tsv") else ","
 
 
-def clean_names(names: list[object]) -> list[str]:
-    """Header cells as names: whitespace and BOMs stripped, blanks named ``column<N>``."""
-    out = []
-    for i, n in enumerate(names, 1):
-        s = "" if n is None else str(n).strip(" \t\r\n\u00a0\ufeff")
-        out.append(s or f"column{i}")
-    return out
-
-
-def unique_names(names: list[str]) -> list[str]:
-    """Repeated names get a suffix (``Date``, ``Date_2``) so every column can be read."""
-    seen: dict[str, int] = {}
-    out = []
-    for n in names:
-        seen[n] = seen.get(n, 0) + 1
-        out.append(n if seen[n] == 1 else f"{n}_{seen[n]}")
-    return out
-
-
-def _check_not_empty(path: Path) -> None:
-    if not path.exists():
-        raise InputFileError(str(path), "file not found")
-    if path.stat().st_size == 0:
-        raise InputFileError(
-            str(path), "file is empty (0 bytes); expected a header row naming the columns"
-        )
-
-
 def read_header(path: Path, spec: FileSpec) -> list[str]:
     """The column names of an extract's header, as the manifest should name them.
 
@@ -94,23 +61,12 @@ def read_header(path: Path, spec: FileSpec) -> list[str]:
             header suggests a different delimiter.
     """
     path = Path(path)
-    _check_not_empty(path)
+    check_not_empty(path)
     fmt = spec.resolved_format
     if fmt == "parquet":
         return clean_names(_parquet_schema(path).names)
     if fmt == "xlsx":
-        wb = _open_workbook(path)
-        try:
-            ws = _pick_sheet(wb, spec, path)
-            first = next(ws.iter_rows(min_row=1, max_row=1, values_only=True), None)
-        finally:
-            wb.close()
-        header = list(first or ())
-        while header and header[-1] in (None, ""):
-            header.pop()
-        if not header:
-            raise InputFileError(str(path), "the sheet's first row is empty; expected a header row")
-        return clean_names(header)
+        return xlsx_header(path, spec)
     return _csv_header(path, spec)
 
 
@@ -156,61 +112,17 @@ def _parquet_schema(path: Path):
         raise InputFileError(str(path), f"not a Parquet file ({e})") from None
 
 
-def _open_workbook(path: Path):
-    import openpyxl
-    from openpyxl.utils.exceptions import InvalidFileException
-
-    try:
-        return openpyxl.load_workbook(path, read_only=True, data_only=True)
-    except (InvalidFileException, zipfile.BadZipFile, KeyError, OSError) as e:
-        raise InputFileError(str(path), f"not an XLSX workbook ({type(e).__name__}: {e})") from None
-
-
-def _pick_sheet(wb, spec: FileSpec, path: Path):
-    names = wb.sheetnames
-    if spec.sheet is not None:
-        if spec.sheet not in names:
-            raise InputFileError(str(path), f"no sheet {spec.sheet!r}; sheets: {', '.join(names)}")
-        return wb[spec.sheet]
-    if len(names) > 1:
-        raise InputFileError(
-            str(path),
-            f"has {len(names)} sheets ({', '.join(names)}); say which "
-            "one to read with sheet: in place.yaml",
-        )
-    return wb[names[0]]
-
-
 # --- loading ----------------------------------------------------------------------------------
 def load_extract(engine: Engine, path: Path, spec: FileSpec, name: str, workdir: Path) -> Loaded:
     """Load one extract into temporary tables ``name`` and ``name``_pr (its parse rejects)."""
     path = Path(path)
-    _check_not_empty(path)
+    check_not_empty(path)
     fmt = spec.resolved_format
     if fmt == "parquet":
         return _load_parquet(engine, path, name)
     if fmt == "xlsx":
-        return _load_xlsx(engine, path, spec, name)
+        return load_xlsx(engine, path, spec, name)
     return _load_csv(engine, path, spec, name, workdir)
-
-
-def _empty_rejects(engine: Engine, name: str) -> str:
-    pr = f"{name}_pr"
-    engine.run(
-        f"CREATE OR REPLACE TEMP TABLE {ident(pr)} (_tp_row BIGINT, raw VARCHAR, reason VARCHAR)"
-    )
-    return pr
-
-
-def _types(engine: Engine, table: str) -> dict[str, str]:
-    t = engine.query(f"DESCRIBE {ident(table)}")
-    return {
-        n: ty
-        for n, ty in zip(
-            t.column("column_name").to_pylist(), t.column("column_type").to_pylist(), strict=True
-        )
-        if n != "_tp_row"
-    }
 
 
 def _load_parquet(engine: Engine, path: Path, name: str) -> Loaded:
@@ -225,7 +137,7 @@ def _load_parquet(engine: Engine, path: Path, name: str) -> Loaded:
         f"CREATE OR REPLACE TEMP TABLE {ident(name)} AS "
         f"SELECT file_row_number + 1 AS _tp_row, {cols} FROM {src}"
     )
-    return Loaded(name, names, _types(engine, name), _empty_rejects(engine, name))
+    return Loaded(name, names, column_types(engine, name), empty_rejects(engine, name))
 
 
 def _load_csv(engine: Engine, path: Path, spec: FileSpec, name: str, workdir: Path) -> Loaded:
@@ -302,7 +214,7 @@ def _load_csv_python(
         + ", ".join(f"{ident(c)} VARCHAR" for c in names)
         + ")"
     )
-    pr = _empty_rejects(engine, name)
+    pr = empty_rejects(engine, name)
     old_limit = csv.field_size_limit(CSV_FIELD_LIMIT)
     blank = 0
     rejects: list[tuple[int, str, str]] = []
@@ -332,7 +244,7 @@ def _load_csv_python(
     finally:
         csv.field_size_limit(old_limit)
     if rejects:
-        _append_rejects(engine, pr, rejects)
+        append_rejects(engine, pr, rejects)
     return Loaded(name, names, {c: "VARCHAR" for c in names}, pr, shown_encoding(encoding), blank)
 
 
@@ -348,127 +260,4 @@ def _append(
             **{f"c{i}": pa.array(c, pa.string()) for i, c in enumerate(cols)},
         }
     )
-    _insert_arrow(engine, name, t)
-
-
-def _insert_arrow(engine: Engine, name: str, t: pa.Table) -> None:
-    view = f"{name}_arrow"
-    engine.register(view, t)
-    try:
-        engine.run(f"INSERT INTO {ident(name)} SELECT * FROM {ident(view)}")
-    finally:
-        engine.run(f"DROP VIEW IF EXISTS {ident(view)}")
-
-
-def _append_rejects(engine: Engine, pr: str, rejects: list[tuple[int, str, str]]) -> None:
-    r, raw, why = zip(*rejects, strict=True)
-    _insert_arrow(
-        engine,
-        pr,
-        pa.table(
-            {
-                "_tp_row": pa.array(r, pa.int64()),
-                "raw": pa.array(raw, pa.string()),
-                "reason": pa.array(why, pa.string()),
-            }
-        ),
-    )
-
-
-# --- XLSX -------------------------------------------------------------------------------------
-def cell_text(v: object) -> str | None:
-    """An Excel cell as text: whole-number floats without '.0', dates in ISO 8601."""
-    if v is None:
-        return None
-    if isinstance(v, bool):
-        return "TRUE" if v else "FALSE"
-    if isinstance(v, float):
-        return str(int(v)) if v.is_integer() else repr(v)
-    if isinstance(v, dt.datetime):
-        return v.isoformat(sep=" ")
-    if isinstance(v, dt.date | dt.time):
-        return v.isoformat()
-    return str(v)
-
-
-def date_formats(spec: FileSpec) -> dict[str, str]:
-    """Source column -> the strptime format the manifest reads it with (date columns only)."""
-    table = CANONICAL[spec.table]
-    out = {}
-    for name, col in spec.column_specs().items():
-        if col.column and kind_of(table, name) in ("date", "timestamp"):
-            fmt = col.format or spec.date_format
-            out[col.column] = fmt or (
-                "%Y-%m-%d" if kind_of(table, name) == "date" else "%Y-%m-%d %H:%M:%S"
-            )
-    return out
-
-
-def _xlsx_column(values: list[object], fmt: str | None) -> pa.Array:
-    present = [v for v in values if v is not None and v != ""]
-    if present and all(isinstance(v, dt.datetime) for v in present):
-        # A column of real Excel dates stays a date (or date-time) column, whatever format
-        # the manifest gives for text dates.
-        if all(v.time() == dt.time(0) for v in present):
-            return pa.array(
-                [v.date() if isinstance(v, dt.datetime) else None for v in values], pa.date32()
-            )
-        return pa.array(
-            [v if isinstance(v, dt.datetime) else None for v in values], pa.timestamp("us")
-        )
-    # A mix of real dates and text: write the real dates the way the manifest reads the text.
-    return pa.array(
-        [v.strftime(fmt) if fmt and isinstance(v, dt.datetime) else cell_text(v) for v in values],
-        pa.string(),
-    )
-
-
-def _load_xlsx(engine: Engine, path: Path, spec: FileSpec, name: str) -> Loaded:
-    wb = _open_workbook(path)
-    try:
-        ws = _pick_sheet(wb, spec, path)
-        it = ws.iter_rows(values_only=True)
-        header = list(next(it, None) or ())
-        while header and header[-1] in (None, ""):
-            header.pop()
-        names = unique_names(clean_names(header))
-        n = len(names)
-        cols: list[list[object]] = [[] for _ in names]
-        rows: list[int] = []
-        rejects: list[tuple[int, str, str]] = []
-        blank = 0
-        for i, rec in enumerate(it, 1):
-            rec = list(rec)
-            while rec and (rec[-1] is None or rec[-1] == ""):
-                rec.pop()
-            if not rec:
-                blank += 1
-                continue
-            if len(rec) > n:
-                raw = json.dumps({"_cells": [cell_text(v) for v in rec]})
-                rejects.append(
-                    (i, raw, f"row has values in {len(rec)} columns but the header has {n}")
-                )
-                continue
-            rows.append(i)
-            for j in range(n):
-                cols[j].append(rec[j] if j < len(rec) else None)
-    finally:
-        wb.close()
-    fmts = date_formats(spec)
-    t = pa.table(
-        {
-            "_tp_row": pa.array(rows, pa.int64()),
-            **{c: _xlsx_column(v, fmts.get(c)) for c, v in zip(names, cols, strict=True)},
-        }
-    )
-    view = f"{name}_arrow"
-    engine.register(view, t)
-    try:
-        engine.run(f"CREATE OR REPLACE TEMP TABLE {ident(name)} AS SELECT * FROM {ident(view)}")
-    finally:
-        engine.run(f"DROP VIEW IF EXISTS {ident(view)}")
-    pr = _empty_rejects(engine, name)
-    if rejects:
-        _append_rejects(engine, pr, rejects)
-    return Loaded(name, names, _types(engine, name), pr, None, blank)
+    insert_arrow(engine, name, t)

@@ -13,7 +13,8 @@ from typing import Any
 
 from totalplace.engine import SqlStep
 from totalplace.errors import InputFileError, StoreError
-from totalplace.ingest.readers import Loaded, load_extract, read_header
+from totalplace.ingest.common import Loaded
+from totalplace.ingest.readers import load_extract, read_header
 from totalplace.ingest.validate import (
     WARNINGS,
     Context,
