@@ -281,14 +281,16 @@ def quality_sql(members: str, person_links: str, truth: str) -> str:
             FROM "{members}" m JOIN th ON th.person_id = m.person_id
             WHERE m.is_current
         ),
-        pairs AS (
-            SELECT count(*) FILTER (WHERE a.predicted = b.predicted) AS predicted_pairs,
-                   count(*) FILTER (WHERE a.actual = b.actual) AS actual_pairs,
-                   count(*) FILTER (WHERE a.predicted = b.predicted AND a.actual = b.actual)
-                       AS both_pairs
-            FROM cur a JOIN cur b
-              ON a.person_id < b.person_id
-             AND (a.predicted = b.predicted OR a.actual = b.actual)
+        -- Two equi-joins (on each grouping) rather than one join on an OR: an OR join
+        -- cannot be hashed and grows with the square of the persons.
+        same_predicted AS (
+            SELECT count(*) AS predicted_pairs,
+                   count(*) FILTER (WHERE a.actual = b.actual) AS both_pairs
+            FROM cur a JOIN cur b ON a.predicted = b.predicted AND a.person_id < b.person_id
+        ),
+        same_actual AS (
+            SELECT count(*) AS actual_pairs
+            FROM cur a JOIN cur b ON a.actual = b.actual AND a.person_id < b.person_id
         ),
         reachable AS (
             SELECT count(DISTINCT a.person_id || '~' || b.person_id) AS reachable_pairs,
@@ -308,5 +310,5 @@ def quality_sql(members: str, person_links: str, truth: str) -> str:
                    AS reachable_completeness,
                (SELECT count(DISTINCT predicted) FROM cur) AS predicted_households,
                (SELECT count(DISTINCT actual) FROM cur) AS actual_households
-        FROM pairs, reachable
+        FROM same_predicted, same_actual, reachable
     """
