@@ -114,6 +114,14 @@ def los_days(ctx: Ctx, age: np.ndarray) -> np.ndarray:
     return ctx.rng.geometric(1.0 / (1.0 + mean)) - 1
 
 
+def discharge_time(ctx: Ctx, start: np.ndarray, los: np.ndarray) -> np.ndarray:
+    """Discharge after ``los`` midnights, in the day (09:00-18:59); same-day stays last 4-12 h."""
+    m = len(start)
+    later = (start // DAY + los) * DAY + ctx.rng.integers(9, 19, m) * 3600
+    same_day = start + ctx.rng.integers(4 * 3600, 12 * 3600, m)
+    return np.where(los == 0, same_day, np.maximum(later, start + 3600))
+
+
 def admissions_from_ae(ctx: Ctx, ae: Batch) -> Batch:
     """One non-elective admission for every attendance whose disposal was 'Admitted'."""
     rng = ctx.rng
@@ -125,8 +133,7 @@ def admissions_from_ae(ctx: Ctx, ae: Batch) -> Batch:
     start = ae.end[idx]
     age = ctx.ppl.age[person]
     los = los_days(ctx, age)
-    discharge = (start // DAY + los) * DAY + ctx.rng.integers(9, 19, len(idx)) * 3600
-    discharge = np.maximum(discharge, start + 3600)
+    discharge = discharge_time(ctx, start, los)
     return _admission_batch(ctx, person, start, discharge, 0, "nonelective_admission", rng)
 
 
@@ -171,8 +178,7 @@ def _admission_batch(
 def readmissions(ctx: Ctx, person: np.ndarray, start: np.ndarray) -> Batch:
     """Emergency readmissions starting at the given times (from the transitions model)."""
     los = los_days(ctx, ctx.ppl.age[person])
-    discharge = (start // DAY + los) * DAY + ctx.rng.integers(9, 19, len(person)) * 3600
-    discharge = np.maximum(discharge, start + 3600)
+    discharge = discharge_time(ctx, start, los)
     return _admission_batch(ctx, person, start, discharge, 2, "nonelective_admission", ctx.rng)
 
 
