@@ -67,7 +67,7 @@ SPECIALTY = [
 def ae_attendances(ctx: Ctx) -> Batch:
     """A&E attendances with arrival time, arrival mode and disposal (not yet costed)."""
     rng, ppl, p = ctx.rng, ctx.ppl, ctx.params["acute"]
-    person, _half, start = expand(
+    person, half, start = expand(
         ctx.counts("ae_attendance"),
         ctx.grid,
         rng,
@@ -77,7 +77,12 @@ def ae_attendances(ctx: Ctx) -> Batch:
     )
     m = len(person)
     age = ppl.age[person]
-    admitted = rng.random(m) < age_rate(age, {int(k): v for k, v in p["admit_by_age"].items()})
+    p_admit = age_rate(age, {int(k): v for k, v in p["admit_by_age"].items()})
+    # Frail people and people with long-term conditions are admitted more often when they
+    # attend: this is what makes emergency admissions recur for the same people.
+    for need, mult in p.get("admit_needs", {}).items():
+        p_admit = p_admit * np.where(ppl.active[need][person, half], float(mult), 1.0)
+    admitted = rng.random(m) < np.minimum(p_admit, 0.9)
     lbs = ~admitted & (rng.random(m) < p["left_before_seen"])
     gp = ~admitted & ~lbs & (rng.random(m) < 0.08)
     disposal = np.select([admitted, lbs, gp], [1, 2, 3], default=0).astype(np.int16)
