@@ -93,6 +93,14 @@ def test_a_match_blocking_missed_is_added_in_id_order(tmp_path):
     assert summary["pairs_added"] == 1 and edges.num_rows == EDGES.num_rows + 1
 
 
+def test_decisions_about_records_no_longer_present_are_skipped(tmp_path):
+    p = write(tmp_path, "unique_id_l,unique_id_r,decision\nc|9,a|3,match\na|1,b|2,match\n")
+    known = ["a|1", "a|2", "a|3", "b|1", "b|2", "b|3"]
+    edges, summary = apply_reviews(EDGES, p, known_ids=known)
+    assert summary["unknown_records"] == 1 and summary["pairs_added"] == 0
+    assert summary["pairs_overridden"] == 1
+
+
 def test_a_non_match_for_an_unscored_pair_changes_nothing(tmp_path):
     p = write(tmp_path, "unique_id_l,unique_id_r,decision\nc|9,a|3,non-match\n")
     edges, summary = apply_reviews(EDGES, p)

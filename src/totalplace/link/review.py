@@ -190,8 +190,8 @@ def read_reviews(path: Path) -> tuple[pa.Table, dict]:
     return out, counts
 
 
-def apply_reviews(edges: pa.Table, reviews: Path,
-                  engine: Engine | None = None) -> tuple[pa.Table, dict]:
+def apply_reviews(edges: pa.Table, reviews: Path, engine: Engine | None = None,
+                  known_ids: pa.Array | list[str] | None = None) -> tuple[pa.Table, dict]:
     """Override the model with reviewed decisions, before clustering.
 
     Args:
@@ -200,6 +200,9 @@ def apply_reviews(edges: pa.Table, reviews: Path,
         reviews: a reviewed CSV (the review file with ``decision`` filled in; any CSV with
             columns unique_id_l, unique_id_r, decision will do).
         engine: where to run the SQL; defaults to an in-memory DuckDB.
+        known_ids: this run's record ids (unique_id). When given, decisions about a record
+            that is no longer in the data are skipped (counted as ``unknown_records``) so a
+            forced match cannot add an edge to a record clustering has never seen.
 
     Returns:
         ``(edges, summary)``: the edges with ``match`` pairs at probability 1.0 (added with
@@ -215,6 +218,14 @@ def apply_reviews(edges: pa.Table, reviews: Path,
         raise ValueError(f"apply_reviews: edges needs columns {sorted(needed)}; "
                          f"found {edges.column_names}")
     decided, counts = read_reviews(reviews)
+    if known_ids is not None:
+        import pyarrow.compute as pc
+
+        known = pa.array(known_ids, pa.string())
+        ok = pc.and_(pc.is_in(decided.column("unique_id_l"), value_set=known),
+                     pc.is_in(decided.column("unique_id_r"), value_set=known))
+        counts["unknown_records"] = decided.num_rows - pc.sum(ok.cast(pa.int64())).as_py()
+        decided = decided.filter(ok)
     with _engine(engine) as eng:
         eng.register(EDGES, edges)
         eng.register(DECIDED, decided)
