@@ -512,3 +512,25 @@ def test_no_event_ends_before_it_starts_or_falls_outside_the_period(place: Path)
         assert bad == 0, (f["path"], bad)
         assert outside == 0, (f["path"], outside)
         c.unregister("t")
+
+
+def test_event_ids_follow_time_not_people(place: Path, con):
+    """Event ids are numbered in time order within a file, so they carry no truth."""
+    ae = [f for _, f in _events_files(place) if f["path"].endswith("ae_attendances.csv")][0]
+    con.register("ae3", _read(place, ae))
+    out_of_order = scalar(
+        con,
+        """
+        WITH a AS (SELECT "AttendanceID" AS id,
+                          strptime("ArrivalDateTime", '%d/%m/%Y %H:%M') AS t FROM ae3)
+        SELECT count(*) FROM (SELECT t, lag(t) OVER (ORDER BY id) AS prev FROM a)
+        WHERE t < prev""",
+    )
+    assert out_of_order == 0
+    # ... and an event id never embeds the true person id.
+    leaks = scalar(
+        con,
+        """SELECT count(*) FROM event_costs
+           WHERE TRY_CAST(regexp_extract(event_id, '(\\d+)$', 1) AS BIGINT) = person_id""",
+    )
+    assert leaks < 0.01 * scalar(con, "SELECT count(*) FROM event_costs")
