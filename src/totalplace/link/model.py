@@ -88,7 +88,7 @@ class LinkageOptions(BaseModel):
         "rules used to estimate the prior match probability",
     )
     rule_pair_budget: float = Field(
-        25,
+        10,
         gt=0,
         description="a blocking rule is used only if it makes at most this many "
         "pairs per record (estimated before predicting)",

@@ -11,6 +11,8 @@ working DuckDB, so the store is never filled with Splink's scratch tables::
 Derived columns (all lower case, letters only, for names):
 
 - ``unique_id``: ``agency || '|' || source_id`` (unique across agencies).
+- ``forenames``: every word of the given and middle names (someone known by a middle
+  name matches on it).
 - ``given_name``: the first word of the given name; ``given_name_groups``: the name plus
   every formal name it is a nickname of (``bob`` -> ``[bob, robert]``), so a nickname and
   its formal name share a group.
@@ -44,6 +46,7 @@ FRAME_COLUMNS = (
     "nhs_number",
     "given_name",
     "given_name_groups",
+    "forenames",
     "family_name",
     "family_name_parts",
     "dob",
@@ -114,6 +117,14 @@ def clean_name_sql(col: str) -> str:
     return f"nullif(regexp_replace(lower(strip_accents(trim({col}))), '[^a-z]', '', 'g'), '')"
 
 
+def words_sql(col: str) -> str:
+    """The cleaned words of ``col`` as a list (names split on spaces and hyphens)."""
+    return (
+        f"list_filter(list_transform(regexp_split_to_array(trim({col}), '[- ]+'), "
+        f"lambda w: {clean_name_sql('w')}), lambda w: w IS NOT NULL)"
+    )
+
+
 def first_word_sql(col: str) -> str:
     return clean_name_sql(f"split_part(trim(regexp_replace({col}, '[-\\s]+', ' ', 'g')), ' ', 1)")
 
@@ -172,6 +183,8 @@ WITH s0 AS (
     {col("source_id")} AS source_id,
     CASE WHEN {valid} THEN s.nhs_clean END AS nhs_number,
     {first_word_sql(col("given_name"))} AS given_name,
+    list_concat({words_sql(col("given_name"))}, coalesce({words_sql(col("middle_names"))}, []))
+      AS forenames,
     {clean_name_sql(col("family_name"))} AS family_name,
     list_filter(list_transform(regexp_split_to_array(trim({col("family_name")}), '[- ]+'),
                                lambda x: {clean_name_sql("x")}),
@@ -191,6 +204,7 @@ SELECT
   b.unique_id, b.agency, b.source_id, b.nhs_number, b.given_name,
   CASE WHEN b.given_name IS NOT NULL THEN list_sort(list_distinct(
     list_concat([b.given_name], coalesce(g.canonicals, [])))) END AS given_name_groups,
+  CASE WHEN len(b.forenames) > 0 THEN b.forenames END AS forenames,
   b.family_name,
   CASE WHEN len(b.family_name_parts) > 0 THEN b.family_name_parts END AS family_name_parts,
   b.dob, b.dob_str, b.dob_year, b.sex, b.postcode,

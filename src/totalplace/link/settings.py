@@ -46,6 +46,12 @@ class NamedRule:
     needs: tuple[str, ...]
 
 
+def _sql_rule(name: str, sql: str, needs: tuple[str, ...]) -> NamedRule:
+    from splink.internals.blocking_rule_creator_utils import to_blocking_rule_creator
+
+    return NamedRule(name, to_blocking_rule_creator(sql), needs)
+
+
 def _rule(*cols: str) -> NamedRule:
     return NamedRule("+".join(cols), block_on(*cols), cols)
 
@@ -66,6 +72,11 @@ BLOCKING_RULES: tuple[NamedRule, ...] = (
     _rule("given_name", "postcode"),  # surname change plus dob error
     _rule("family_name", "address"),
     _rule("given_name", "address"),
+    _sql_rule(
+        "given_name+family_name swapped",
+        "l.given_name = r.family_name AND l.family_name = r.given_name",
+        ("given_name", "family_name"),
+    ),
     _rule("email"),
     _rule("phone"),
     # Broad: kept only while within budget.
@@ -81,12 +92,6 @@ BLOCKING_RULES: tuple[NamedRule, ...] = (
 # and child), so a name block is full of non-matching relatives, and EM then learns that
 # e.g. a different dob is common among matches. Where valid NHS numbers exist, their block
 # (nearly all true matches) trains dob and names instead; the dob block trains the rest.
-def _sql_rule(name: str, sql: str, needs: tuple[str, ...]) -> NamedRule:
-    from splink.internals.blocking_rule_creator_utils import to_blocking_rule_creator
-
-    return NamedRule(name, to_blocking_rule_creator(sql), needs)
-
-
 TRAINING_RULES_WITH_NHS: tuple[NamedRule, ...] = (
     # Same dob at different postcodes: movers and strangers, but no twins living together.
     _sql_rule(
@@ -137,8 +142,17 @@ def given_name_comparison(present: set[str]) -> cl.CustomComparison:
             label_for_charts="Nickname or variant of the same name"
         ),
         cll.JaroWinklerLevel("given_name", 0.92),
-        cll.JaroWinklerLevel("given_name", 0.80),
     ]
+    if "forenames" in present:
+        levels.append(
+            cll.CustomLevel(
+                "list_contains(forenames_r, given_name_l) "
+                "OR list_contains(forenames_l, given_name_r)",
+                label_for_charts="Given name is among the other's forenames (middle name)",
+                base_dialect_str="duckdb",
+            )
+        )
+    levels.append(cll.JaroWinklerLevel("given_name", 0.80))
     if "family_name" in present:
         levels.append(
             cll.ColumnsReversedLevel("given_name", "family_name").configure(
@@ -186,6 +200,10 @@ def family_name_comparison(present: set[str]) -> cl.CustomComparison:
 
 
 def dob_comparison() -> cl.CustomComparison:
+    placeholder = (
+        "substr(dob_str_l, 1, 4) = substr(dob_str_r, 1, 4) AND "
+        "(substr(dob_str_l, 6, 5) = '01-01' OR substr(dob_str_r, 6, 5) = '01-01')"
+    )
     swapped = (
         "substr(dob_str_l, 1, 4) = substr(dob_str_r, 1, 4) AND "
         "substr(dob_str_l, 6, 2) = substr(dob_str_r, 9, 2) AND "
@@ -196,6 +214,8 @@ def dob_comparison() -> cl.CustomComparison:
             cll.NullLevel("dob_str"),
             cll.ExactMatchLevel("dob_str").configure(label_for_charts="Exact match on dob"),
             cll.CustomLevel(swapped, label_for_charts="Day and month swapped"),
+            # Only the year was known: recorded as 1 January of that year.
+            cll.CustomLevel(placeholder, label_for_charts="Same year, one is 1 January"),
             cll.LevenshteinLevel("dob_str", 1).configure(label_for_charts="One character differs"),
             # Starting m values: when training sees no match at these levels (dob errors are
             # rare) Splink keeps them, rather than a generic default that is far too high.
