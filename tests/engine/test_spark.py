@@ -78,3 +78,6 @@ def test_publish_query_runs_and_reopen(tmp_path):
         assert len(again.runs("test")) == 1
     finally:
         again.close()
+    from pyspark.sql import SparkSession
+
+    assert SparkSession.getActiveSession() is None

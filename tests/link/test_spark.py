@@ -75,6 +75,9 @@ def test_spark_and_duckdb_link_the_same_people(place_dir):
                 }
     finally:
         stop_splink_db_api()  # the session the Spark run started
+    from pyspark.sql import SparkSession
+
+    assert SparkSession.getActiveSession() is None, "the Spark session was left running"
 
     d, s = results["duckdb"], results["spark"]
     share = same_cluster_share(d["links"], s["links"])
@@ -141,6 +144,9 @@ def test_households_and_stable_ids_give_the_same_answers_on_spark():
             eng.close()
 
     duck, spark = everything("duckdb"), everything("spark")
+    from pyspark.sql import SparkSession
+
+    assert SparkSession.getActiveSession() is None
     assert spark.keys() == duck.keys()
     for name in duck:
         assert spark[name] == duck[name], name
