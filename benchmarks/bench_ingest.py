@@ -16,7 +16,9 @@ def run(residents: int, workdir: Path) -> dict:
 
     out = workdir / "anytown"
     generate(residents=residents, seed=1, out=out)
-    input_mb = sum(p.stat().st_size for p in out.rglob("*") if p.is_file() and "truth" not in p.parts)
+    input_mb = sum(
+        p.stat().st_size for p in out.rglob("*") if p.is_file() and "truth" not in p.parts
+    )
     t0 = time.perf_counter()
     with Place.open(out) as place:
         result = place.ingest.run()

@@ -45,10 +45,15 @@ def minitown(tmp_path) -> Path:
     return dst
 
 
-def _default_manifest(files: list[dict], agency: str = "acute", sector: str = "health", **top) -> dict:
-    return {"name": "Testtown", "period": {"start": "2024-04-01", "end": "2025-03-31"},
-            "agencies": [{"id": agency, "name": agency.title(), "sector": sector, "files": files}],
-            **top}
+def _default_manifest(
+    files: list[dict], agency: str = "acute", sector: str = "health", **top
+) -> dict:
+    return {
+        "name": "Testtown",
+        "period": {"start": "2024-04-01", "end": "2025-03-31"},
+        "agencies": [{"id": agency, "name": agency.title(), "sector": sector, "files": files}],
+        **top,
+    }
 
 
 @pytest.fixture
@@ -77,7 +82,9 @@ def make_place(tmp_path):
             p = root / rel
             p.parent.mkdir(parents=True, exist_ok=True)
             p.write_bytes(content if isinstance(content, bytes) else content.encode("utf-8"))
-        (root / "place.yaml").write_text(yaml.safe_dump(manifest, sort_keys=False), encoding="utf-8")
+        (root / "place.yaml").write_text(
+            yaml.safe_dump(manifest, sort_keys=False), encoding="utf-8"
+        )
         return root
 
     return make

@@ -33,8 +33,10 @@ def test_missing_place_is_a_one_line_error(tmp_path):
 
 
 def test_importing_the_package_pulls_in_no_heavy_dependency():
-    code = ("import sys, totalplace, totalplace.cli; "
-            "heavy = [m for m in ('pyspark', 'splink', 'plotly', 'pandas') if m in sys.modules]; "
-            "print(heavy); sys.exit(1 if heavy else 0)")
+    code = (
+        "import sys, totalplace, totalplace.cli; "
+        "heavy = [m for m in ('pyspark', 'splink', 'plotly', 'pandas') if m in sys.modules]; "
+        "print(heavy); sys.exit(1 if heavy else 0)"
+    )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -27,8 +27,10 @@ def test_publish_replaces_all_tables_and_returns_counts(store):
 
 
 def test_publish_with_steps_builds_intermediates(store):
-    steps = [SqlStep("SELECT range AS x FROM range(10)", "nums"),
-             SqlStep("SELECT sum(x) AS total FROM nums")]
+    steps = [
+        SqlStep("SELECT range AS x FROM range(10)", "nums"),
+        SqlStep("SELECT sum(x) AS total FROM nums"),
+    ]
     assert store.publish({"totals": steps}) == {"totals": 1}
     assert store.table("totals").to_pylist() == [{"total": 45}]
 

@@ -38,7 +38,9 @@ def friendly_errors(fn):
     return wrapper
 
 
-PLACE_DIR = click.argument("place_dir", type=click.Path(file_okay=True, dir_okay=True, path_type=Path))
+PLACE_DIR = click.argument(
+    "place_dir", type=click.Path(file_okay=True, dir_okay=True, path_type=Path)
+)
 
 
 def _open(place_dir: Path, stage: str | None = None, engine: str = "duckdb"):
@@ -77,10 +79,19 @@ def main():
 
 
 @main.command()
-@click.option("--residents", type=click.IntRange(min=100), default=20_000, show_default=True,
-              help="number of residents to create")
-@click.option("--seed", type=int, default=1, show_default=True, help="random seed (same seed, same bytes)")
-@click.option("--out", type=click.Path(path_type=Path), required=True, help="folder to write the place into")
+@click.option(
+    "--residents",
+    type=click.IntRange(min=100),
+    default=20_000,
+    show_default=True,
+    help="number of residents to create",
+)
+@click.option(
+    "--seed", type=int, default=1, show_default=True, help="random seed (same seed, same bytes)"
+)
+@click.option(
+    "--out", type=click.Path(path_type=Path), required=True, help="folder to write the place into"
+)
 @click.option("--force", is_flag=True, help="overwrite a non-empty --out folder")
 @friendly_errors
 def synth(residents: int, seed: int, out: Path, force: bool):
@@ -129,9 +140,14 @@ def ingest(place_dir: Path):
 
 @main.command()
 @PLACE_DIR
-@click.option("--reviews", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="CSV of clerically reviewed pairs; decisions override the model")
-@click.option("--engine", type=click.Choice(["duckdb", "spark"]), default="duckdb", show_default=True)
+@click.option(
+    "--reviews",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="CSV of clerically reviewed pairs; decisions override the model",
+)
+@click.option(
+    "--engine", type=click.Choice(["duckdb", "spark"]), default="duckdb", show_default=True
+)
 @friendly_errors
 def link(place_dir: Path, reviews: Path | None, engine: str):
     """Link every agency's person records into people and households (Splink).
@@ -146,15 +162,34 @@ def link(place_dir: Path, reviews: Path | None, engine: str):
 
 
 @main.command(name="link-files", context_settings={"ignore_unknown_options": False})
-@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--id-col", "id_cols", multiple=True,
-              help="ID column; give once for all files or once per file, in order")
-@click.option("--map", "maps", multiple=True,
-              help="canonical=SOURCE pairs, comma separated (given_name, family_name, dob, postcode, "
-                   "address, nhs_number, sex); once for all files or once per file")
-@click.option("--dob-format", "dob_formats", multiple=True, help="strptime format of dob (default: detected)")
-@click.option("--engine", type=click.Choice(["duckdb", "spark"]), default="duckdb", show_default=True)
-@click.option("--out", type=click.Path(path_type=Path), required=True, help="folder for clusters.csv and summary.json")
+@click.argument(
+    "files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
+@click.option(
+    "--id-col",
+    "id_cols",
+    multiple=True,
+    help="ID column; give once for all files or once per file, in order",
+)
+@click.option(
+    "--map",
+    "maps",
+    multiple=True,
+    help="canonical=SOURCE pairs, comma separated (given_name, family_name, dob, postcode, "
+    "address, nhs_number, sex); once for all files or once per file",
+)
+@click.option(
+    "--dob-format", "dob_formats", multiple=True, help="strptime format of dob (default: detected)"
+)
+@click.option(
+    "--engine", type=click.Choice(["duckdb", "spark"]), default="duckdb", show_default=True
+)
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="folder for clusters.csv and summary.json",
+)
 @friendly_errors
 def link_files(files, id_cols, maps, dob_formats, engine, out):
     """Link lists of people without a place: two or more CSV/Parquet files.
@@ -172,8 +207,14 @@ def link_files(files, id_cols, maps, dob_formats, engine, out):
         from totalplace.link.files import link_files as run_link_files
     except ImportError:
         raise StageNotAvailable("link-files") from None
-    summary = run_link_files(list(files), id_cols=list(id_cols), maps=list(maps),
-                             dob_formats=list(dob_formats), engine=engine, out=out)
+    summary = run_link_files(
+        list(files),
+        id_cols=list(id_cols),
+        maps=list(maps),
+        dob_formats=list(dob_formats),
+        engine=engine,
+        out=out,
+    )
     console.print_json(data=summary)
 
 
@@ -186,9 +227,18 @@ def _not_yet(stage: str):
 
 
 for _name, _doc in [
-    ("analyse", "Demand, people, journeys and money analyses.\n\n    Example:\n\n    \b\n        totalplace analyse /tmp/anytown"),
-    ("appraise", "Prevention business cases with benefits split by agency.\n\n    Example:\n\n    \b\n        totalplace appraise /tmp/anytown"),
-    ("report", "Write the HTML report (disclosure-controlled).\n\n    Example:\n\n    \b\n        totalplace report /tmp/anytown"),
+    (
+        "analyse",
+        "Demand, people, journeys and money analyses.\n\n    Example:\n\n    \b\n        totalplace analyse /tmp/anytown",
+    ),
+    (
+        "appraise",
+        "Prevention business cases with benefits split by agency.\n\n    Example:\n\n    \b\n        totalplace appraise /tmp/anytown",
+    ),
+    (
+        "report",
+        "Write the HTML report (disclosure-controlled).\n\n    Example:\n\n    \b\n        totalplace report /tmp/anytown",
+    ),
 ]:
     main.command(name=_name, help=_doc)(PLACE_DIR(_not_yet(_name)))
 
@@ -224,12 +274,20 @@ def run(place_dir: Path):
     stages = available_stages()
     results = []
     with _open(place_dir) as place:
-        with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
-                      TextColumn("{task.completed}/{task.total} stages"), TimeElapsedColumn(),
-                      console=console, transient=False) as progress:
+        with Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TextColumn("{task.completed}/{task.total} stages"),
+            TimeElapsedColumn(),
+            console=console,
+            transient=False,
+        ) as progress:
             task = progress.add_task("running", total=len(stages))
             for name in stages:
-                progress.update(task, description=f"{name}: {next(s.help for s in STAGES if s.name == name)}")
+                progress.update(
+                    task, description=f"{name}: {next(s.help for s in STAGES if s.name == name)}"
+                )
                 t0 = time.perf_counter()
                 result = place.stage(name).run()
                 results.append((name, result, time.perf_counter() - t0))
@@ -252,7 +310,9 @@ def run(place_dir: Path):
 @main.command()
 @click.option("--residents", type=click.IntRange(min=100), default=100_000, show_default=True)
 @click.option("--seed", type=int, default=1, show_default=True)
-@click.option("--out", type=click.Path(path_type=Path), default=Path("demo/anytown"), show_default=True)
+@click.option(
+    "--out", type=click.Path(path_type=Path), default=Path("demo/anytown"), show_default=True
+)
 @click.pass_context
 @friendly_errors
 def demo(ctx, residents: int, seed: int, out: Path):
@@ -276,7 +336,9 @@ def demo(ctx, residents: int, seed: int, out: Path):
         ctx.invoke(synth, residents=residents, seed=seed, out=out, force=True)
     else:
         example = REPO_ROOT / "examples" / "minitown"
-        console.print(f"The synthetic generator is not available yet; using the example place {example}")
+        console.print(
+            f"The synthetic generator is not available yet; using the example place {example}"
+        )
         if out.exists():
             shutil.rmtree(out)
         shutil.copytree(example, out)
@@ -286,8 +348,12 @@ def demo(ctx, residents: int, seed: int, out: Path):
 
 @main.command()
 @click.option("--only", multiple=True, help="run only these suites (e.g. synth, link)")
-@click.option("--residents", type=int, multiple=True, help="sizes to run (default: each suite's own)")
-@click.option("--out", type=click.Path(path_type=Path), default=Path("benchmarks/results"), show_default=True)
+@click.option(
+    "--residents", type=int, multiple=True, help="sizes to run (default: each suite's own)"
+)
+@click.option(
+    "--out", type=click.Path(path_type=Path), default=Path("benchmarks/results"), show_default=True
+)
 @friendly_errors
 def bench(only, residents, out):
     """Run the benchmarks; results go to OUT as JSON and a markdown table.
@@ -299,7 +365,9 @@ def bench(only, residents, out):
     """
     bench_dir = REPO_ROOT / "benchmarks"
     if not (bench_dir / "__main__.py").exists():
-        raise click.ClickException(f"no benchmarks found at {bench_dir} (they live in the source tree)")
+        raise click.ClickException(
+            f"no benchmarks found at {bench_dir} (they live in the source tree)"
+        )
     args = [sys.executable, "-m", "benchmarks", "--out", str(out)]
     for o in only:
         args += ["--only", o]

@@ -20,7 +20,9 @@ class ManifestError(ValueError, TotalplaceError):
         self.problems = list(problems)
         lines = "\n".join(f"  - {p}" for p in self.problems)
         n = len(self.problems)
-        super().__init__(f"{path}: {n} problem{'s' if n != 1 else ''} in the place manifest:\n{lines}")
+        super().__init__(
+            f"{path}: {n} problem{'s' if n != 1 else ''} in the place manifest:\n{lines}"
+        )
 
 
 class InputFileError(ValueError, TotalplaceError):

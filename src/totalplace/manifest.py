@@ -50,8 +50,20 @@ from totalplace.tables import CANONICAL
 MANIFEST_NAME = "place.yaml"
 
 Sector = Literal[
-    "health", "mental_health", "social_care", "children", "police", "justice", "housing",
-    "welfare", "education", "council", "public_health", "fire", "voluntary", "other",
+    "health",
+    "mental_health",
+    "social_care",
+    "children",
+    "police",
+    "justice",
+    "housing",
+    "welfare",
+    "education",
+    "council",
+    "public_health",
+    "fire",
+    "voluntary",
+    "other",
 ]
 FileFormat = Literal["csv", "parquet", "xlsx"]
 TableName = Literal["source_people", "events", "spend"]
@@ -73,8 +85,10 @@ def _check_zone(value: str | None) -> str | None:
         try:
             zoneinfo.ZoneInfo(value)
         except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {value!r}; expected an IANA name such as "
-                             "'Europe/London' or 'UTC'") from None
+            raise ValueError(
+                f"unknown time zone {value!r}; expected an IANA name such as "
+                "'Europe/London' or 'UTC'"
+            ) from None
     return value
 
 
@@ -89,7 +103,9 @@ class ColumnSpec(_Frozen):
     @model_validator(mode="after")
     def _one_source(self) -> ColumnSpec:
         if (self.column is None) == (self.value is None):
-            raise ValueError("give exactly one of 'column' (a source column) or 'value' (a constant)")
+            raise ValueError(
+                "give exactly one of 'column' (a source column) or 'value' (a constant)"
+            )
         return self
 
 
@@ -98,13 +114,17 @@ class FileSpec(_Frozen):
 
     table: TableName
     path: str = Field(description="relative to the place folder")
-    format: FileFormat | None = Field(None, description="csv, parquet or xlsx; default from the extension")
+    format: FileFormat | None = Field(
+        None, description="csv, parquet or xlsx; default from the extension"
+    )
     encoding: str = Field("auto", description="'auto' detects UTF-8, cp1252 or latin-1")
     delimiter: str | None = Field(None, description="CSV delimiter; default ','")
     sheet: str | None = Field(None, description="XLSX sheet name; required when there are several")
     date_format: str | None = Field(None, description="default strptime format for date columns")
     timezone: str | None = Field(None, description="zone of naive timestamps; default the place's")
-    allow_negative: bool = Field(False, description="spend only: accept negative amounts (refunds, credits)")
+    allow_negative: bool = Field(
+        False, description="spend only: accept negative amounts (refunds, credits)"
+    )
     columns: dict[str, str | ColumnSpec]
 
     _zone = field_validator("timezone")(_check_zone)
@@ -114,12 +134,21 @@ class FileSpec(_Frozen):
         if self.format:
             return self.format
         suffix = Path(self.path).suffix.lower().lstrip(".")
-        return {"csv": "csv", "txt": "csv", "tsv": "csv", "parquet": "parquet", "pq": "parquet",
-                "xlsx": "xlsx", "xlsm": "xlsx"}.get(suffix, "csv")  # type: ignore[return-value]
+        return {
+            "csv": "csv",
+            "txt": "csv",
+            "tsv": "csv",
+            "parquet": "parquet",
+            "pq": "parquet",
+            "xlsx": "xlsx",
+            "xlsm": "xlsx",
+        }.get(suffix, "csv")  # type: ignore[return-value]
 
     def column_specs(self) -> dict[str, ColumnSpec]:
         """Every mapping as a ColumnSpec (plain strings become ``ColumnSpec(column=...)``)."""
-        return {k: (ColumnSpec(column=v) if isinstance(v, str) else v) for k, v in self.columns.items()}
+        return {
+            k: (ColumnSpec(column=v) if isinstance(v, str) else v) for k, v in self.columns.items()
+        }
 
 
 class Agency(_Frozen):
@@ -154,7 +183,9 @@ class Manifest(_Frozen):
     period: Period
     timezone: str = "Europe/London"
     store: str = "place.duckdb"
-    price_year: str | None = Field(None, description="financial year money is shown in, e.g. '2025/26'")
+    price_year: str | None = Field(
+        None, description="financial year money is shown in, e.g. '2025/26'"
+    )
     plausible_dates: DateRange = DateRange()
     agencies: list[Agency]
     # Stage settings are validated by the stage that owns them; kept here as plain mappings.
@@ -180,7 +211,9 @@ class Manifest(_Frozen):
         for a in self.agencies:
             if a.id == agency_id:
                 return a
-        raise KeyError(f"no agency {agency_id!r}; agencies: {', '.join(a.id for a in self.agencies)}")
+        raise KeyError(
+            f"no agency {agency_id!r}; agencies: {', '.join(a.id for a in self.agencies)}"
+        )
 
     def files(self) -> list[tuple[Agency, FileSpec]]:
         """Every (agency, file) pair in manifest order."""
@@ -208,7 +241,9 @@ def cross_check_problems(data: Any) -> list[str]:
             continue
         aid = a.get("id")
         if isinstance(aid, str) and aid in seen:
-            problems.append(f"agencies[{i}].id: duplicate agency id {aid!r} (also agencies[{seen[aid]}])")
+            problems.append(
+                f"agencies[{i}].id: duplicate agency id {aid!r} (also agencies[{seen[aid]}])"
+            )
         if isinstance(aid, str):
             seen.setdefault(aid, i)
         files = a.get("files")
@@ -255,8 +290,14 @@ def _pydantic_problems(err: ValidationError) -> list[str]:
             msg = "required key is missing"
         if loc == "(top level)" and e["type"] == "value_error":
             continue  # Manifest._cross_checks: load_manifest re-runs them on the raw data
-        problems.append(f"{loc}: {msg}" + ("" if e["type"] in ("extra_forbidden", "missing", "value_error")
-                                           else f" (found {e.get('input')!r})"))
+        problems.append(
+            f"{loc}: {msg}"
+            + (
+                ""
+                if e["type"] in ("extra_forbidden", "missing", "value_error")
+                else f" (found {e.get('input')!r})"
+            )
+        )
     # A union field reports once per branch; keep the first of identical lines.
     return list(dict.fromkeys(problems))
 
@@ -286,7 +327,9 @@ def load_manifest(path: str | Path, header_reader: HeaderReader | None = None) -
     except (yaml.YAMLError, UnicodeDecodeError) as e:
         raise ManifestError(str(p), [f"not valid YAML: {e}"]) from None
     if not isinstance(data, dict):
-        raise ManifestError(str(p), [f"expected a mapping at the top level, found {type(data).__name__}"])
+        raise ManifestError(
+            str(p), [f"expected a mapping at the top level, found {type(data).__name__}"]
+        )
     try:
         m = Manifest.model_validate({**data, "root": p.parent.resolve()})
     except ValidationError as e:
@@ -299,7 +342,9 @@ def load_manifest(path: str | Path, header_reader: HeaderReader | None = None) -
     return m
 
 
-def check_sources(m: Manifest, header_reader: HeaderReader, manifest_path: str | None = None) -> None:
+def check_sources(
+    m: Manifest, header_reader: HeaderReader, manifest_path: str | None = None
+) -> None:
     """Open every file the manifest names and check its mapped columns against its header.
 
     A file that cannot be read at all (missing, empty, not the promised format) raises an
@@ -313,7 +358,9 @@ def check_sources(m: Manifest, header_reader: HeaderReader, manifest_path: str |
             where = f"agencies[{i}].files[{j}]"
             fp = m.path_of(f)
             if not fp.exists():
-                unreadable.append((f.path, f"file not found ({where}.path in place.yaml; looked for {fp})"))
+                unreadable.append(
+                    (f.path, f"file not found ({where}.path in place.yaml; looked for {fp})")
+                )
                 continue
             try:
                 header = header_reader(fp, f)

@@ -48,7 +48,9 @@ class StageInfo:
 
 # In data-flow order; `totalplace run` runs the available ones in this order.
 STAGES: tuple[StageInfo, ...] = (
-    StageInfo("ingest", "totalplace.ingest", "Ingest", "read the agencies' extracts into the store"),
+    StageInfo(
+        "ingest", "totalplace.ingest", "Ingest", "read the agencies' extracts into the store"
+    ),
     StageInfo("link", "totalplace.link", "Link", "link records into people and households"),
     StageInfo("analyse", "totalplace.analyse", "Analyse", "demand, people, journeys and money"),
     StageInfo("appraise", "totalplace.appraise", "Appraise", "prevention business cases"),
@@ -93,7 +95,9 @@ class Place:
         self._stages: dict[str, Any] = {}
 
     @classmethod
-    def open(cls, path: str | Path, engine: str = "duckdb", store_path: str | Path | None = None) -> Place:
+    def open(
+        cls, path: str | Path, engine: str = "duckdb", store_path: str | Path | None = None
+    ) -> Place:
         """Open the place in folder ``path`` (or a ``place.yaml`` path)."""
         manifest = load_manifest(path)
         store = Store.open(store_path or manifest.store_path, engine=engine)

@@ -31,9 +31,15 @@ from totalplace.tables import RUNS
 
 # Which stage publishes which table, so a missing table's error can say what to run.
 PRODUCED_BY: dict[str, str] = {
-    "source_people": "ingest", "events": "ingest", "spend": "ingest", "rejects": "ingest",
-    "person_links": "link", "persons": "link", "households": "link",
-    "person_id_history": "link", "linkage_pairs": "link",
+    "source_people": "ingest",
+    "events": "ingest",
+    "spend": "ingest",
+    "rejects": "ingest",
+    "person_links": "link",
+    "persons": "link",
+    "households": "link",
+    "person_id_history": "link",
+    "linkage_pairs": "link",
 }
 
 
@@ -123,15 +129,25 @@ class Store:
         finally:
             self.engine.run(
                 f"INSERT INTO {RUNS.name} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [rec.run_id, stage, rec.started_at, utcnow(), outcome, __version__,
-                 json.dumps(rec.rows), json.dumps(rec.inputs), json.dumps(rec.detail, default=str)],
+                [
+                    rec.run_id,
+                    stage,
+                    rec.started_at,
+                    utcnow(),
+                    outcome,
+                    __version__,
+                    json.dumps(rec.rows),
+                    json.dumps(rec.inputs),
+                    json.dumps(rec.detail, default=str),
+                ],
             )
 
     def runs(self, stage: str | None = None) -> list[dict[str, Any]]:
         """Every recorded run, oldest first (optionally for one stage)."""
         where = "WHERE stage = ?" if stage else ""
-        t = self.engine.query(f"SELECT * FROM {RUNS.name} {where} ORDER BY started_at",
-                              [stage] if stage else None)
+        t = self.engine.query(
+            f"SELECT * FROM {RUNS.name} {where} ORDER BY started_at", [stage] if stage else None
+        )
         out = t.to_pylist()
         for r in out:
             for k in ("rows", "inputs", "detail"):
@@ -142,5 +158,3 @@ class Store:
     def last_run(self, stage: str) -> dict[str, Any] | None:
         runs = [r for r in self.runs(stage) if r["outcome"] == "ok"]
         return runs[-1] if runs else None
-
-

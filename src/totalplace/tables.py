@@ -48,7 +48,9 @@ class Table:
 
 
 LINEAGE = (
-    Column("source_file", "VARCHAR", doc="extract file the row came from (path relative to the place)"),
+    Column(
+        "source_file", "VARCHAR", doc="extract file the row came from (path relative to the place)"
+    ),
     Column("source_row", "BIGINT", doc="1-based data row number in that file (header excluded)"),
 )
 
@@ -60,7 +62,9 @@ SOURCE_PEOPLE = Table(
         Column("agency", "VARCHAR", True, "agency id from place.yaml"),
         Column("source_id", "VARCHAR", True, "the agency's own person identifier, as written"),
         Column("nhs_number", "VARCHAR", doc="10 digits, spaces removed; kept even when invalid"),
-        Column("nhs_number_valid", "BOOLEAN", doc="passes the modulus-11 check; only valid ones link"),
+        Column(
+            "nhs_number_valid", "BOOLEAN", doc="passes the modulus-11 check; only valid ones link"
+        ),
         Column("given_name", "VARCHAR"),
         Column("middle_names", "VARCHAR"),
         Column("family_name", "VARCHAR"),
@@ -76,8 +80,20 @@ SOURCE_PEOPLE = Table(
         *LINEAGE,
     ),
     mappable=(
-        "source_id", "nhs_number", "given_name", "middle_names", "family_name", "dob", "sex",
-        "postcode", "address", "uprn", "email", "phone", "valid_from", "valid_to",
+        "source_id",
+        "nhs_number",
+        "given_name",
+        "middle_names",
+        "family_name",
+        "dob",
+        "sex",
+        "postcode",
+        "address",
+        "uprn",
+        "email",
+        "phone",
+        "valid_from",
+        "valid_to",
     ),
 )
 
@@ -100,8 +116,16 @@ EVENTS = Table(
         *LINEAGE,
     ),
     mappable=(
-        "event_id", "source_id", "service", "activity", "start_at", "end_at", "channel",
-        "reason_text", "outcome", "cost_gbp",
+        "event_id",
+        "source_id",
+        "service",
+        "activity",
+        "start_at",
+        "end_at",
+        "channel",
+        "reason_text",
+        "outcome",
+        "cost_gbp",
     ),
 )
 

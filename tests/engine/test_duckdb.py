@@ -37,7 +37,9 @@ def test_register_arrow(eng):
 
 
 def test_unknown_engine_is_a_clear_error():
-    with pytest.raises(ValueError, match="engine must be one of: 'duckdb', 'spark'; found 'sqlite'"):
+    with pytest.raises(
+        ValueError, match="engine must be one of: 'duckdb', 'spark'; found 'sqlite'"
+    ):
         open_engine("sqlite")
 
 

@@ -71,7 +71,9 @@ class Engine(ABC):
                     steps = list(source)
                     for step in steps[:-1]:
                         if step.output_table:
-                            self.run(f'CREATE OR REPLACE TEMP TABLE "{step.output_table}" AS {step.sql}')
+                            self.run(
+                                f'CREATE OR REPLACE TEMP TABLE "{step.output_table}" AS {step.sql}'
+                            )
                         else:
                             self.run(step.sql)
                     self.run(f'CREATE TABLE "{tmp}" AS {steps[-1].sql}')

@@ -13,8 +13,14 @@ from totalplace.engine.base import Engine
 class DuckDBEngine(Engine):
     dialect = "duckdb"
 
-    def __init__(self, path: str = ":memory:", *, read_only: bool = False,
-                 memory_limit: str | None = None, threads: int | None = None):
+    def __init__(
+        self,
+        path: str = ":memory:",
+        *,
+        read_only: bool = False,
+        memory_limit: str | None = None,
+        threads: int | None = None,
+    ):
         self.path = str(path)
         self.con = duckdb.connect(self.path, read_only=read_only)
         if memory_limit:
