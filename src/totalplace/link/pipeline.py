@@ -230,7 +230,7 @@ def _run(frame, options, con, db_api, model_path, reviews, truth) -> LinkOutput:
                 "--reviews needs totalplace.link.review.apply_reviews, which this "
                 "version does not have"
             )
-        edges, review_summary = apply(edges, Path(reviews))
+        edges, review_summary = apply(edges, Path(reviews), known_ids=frame.column("unique_id"))
     con.register("_tp_edges", edges)
 
     threshold = choose_threshold(con, "_tp_edges", options)

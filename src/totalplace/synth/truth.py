@@ -48,8 +48,8 @@ class EventIds:
     """Map internal event uids to (agency, event_id) as written in the extracts."""
 
     uid: np.ndarray  # sorted
-    event_id: pa.Array
-    agency: pa.Array
+    event_id: pa.ChunkedArray
+    agency: pa.ChunkedArray
 
     def lookup(self, uid: np.ndarray) -> tuple[pa.Array, pa.Array]:
         pos = np.searchsorted(self.uid, uid)
@@ -137,11 +137,13 @@ def build_extracts(
     con.close()
     uid = np.concatenate(uids)
     order = np.argsort(uid)
-    return files, EventIds(
-        uid[order],
-        pa.concat_arrays(eids).take(pa.array(order)),
-        pa.concat_arrays(agencies).take(pa.array(order)),
-    )
+    return files, EventIds(uid[order], _concat(eids).take(order), _concat(agencies).take(order))
+
+
+def _concat(parts: list[pa.Array | pa.ChunkedArray]) -> pa.ChunkedArray:
+    # Large places give some parts as ChunkedArrays, which pa.concat_arrays refuses.
+    chunks = [c for p in parts for c in (p.chunks if isinstance(p, pa.ChunkedArray) else [p])]
+    return pa.chunked_array(chunks, type=chunks[0].type if chunks else pa.string())
 
 
 def split_years(b: Batch, grid: Grid) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
