@@ -24,6 +24,39 @@ def anytown_20k(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
+ANALYSIS_RESIDENTS = 20_000
+ANALYSIS_SEED = 11
+
+
+@pytest.fixture(scope="session")
+def anytown_linked(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Anytown with 20,000 residents (seed 11), ingested and linked once per test session.
+
+    The analysis stages (demand, people, journeys, money) test against this place and its
+    ``truth/``. Treat it as read-only: use ``linked_place`` for a private copy to run
+    stages in.
+    """
+    from totalplace.place import Place
+    from totalplace.synth import generate
+
+    out = tmp_path_factory.mktemp("anytown11") / "anytown"
+    generate(residents=ANALYSIS_RESIDENTS, seed=ANALYSIS_SEED, out=out)
+    with Place.open(out) as place:
+        place.ingest.run()
+        place.link.run()
+    return out
+
+
+@pytest.fixture
+def linked_place(anytown_linked: Path, tmp_path: Path) -> Path:
+    """A private copy of ``anytown_linked`` that a test may run stages in."""
+    import shutil
+
+    dst = tmp_path / "anytown"
+    shutil.copytree(anytown_linked, dst)
+    return dst
+
+
 # --- places written by tests (used by the ingest and manifest tests) ----------------------
 REPO_ROOT = Path(__file__).resolve().parents[1]
 MINITOWN = REPO_ROOT / "examples" / "minitown"

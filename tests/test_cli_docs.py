@@ -7,7 +7,7 @@ from click.testing import CliRunner
 
 from totalplace.cli import main
 
-COMMANDS = sorted(main.commands)
+COMMANDS = main.list_commands(None)
 
 
 def test_top_level_help_has_an_example():
@@ -18,7 +18,7 @@ def test_top_level_help_has_an_example():
 
 @pytest.mark.parametrize("name", COMMANDS)
 def test_command_has_help_with_an_example(name):
-    cmd = main.commands[name]
+    cmd = main.get_command(None, name)
     assert (cmd.help or "").strip(), f"{name} has no help text"
     result = CliRunner().invoke(main, [name, "--help"])
     assert result.exit_code == 0, result.output

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import importlib.util
 import subprocess
 import sys
 
 import pytest
 from click.testing import CliRunner
 
-from totalplace.cli import main
+from totalplace.cli import LAZY_COMMANDS, main
 from totalplace.place import STAGES, available_stages
 
 
@@ -19,8 +20,16 @@ def test_unavailable_stage_says_so_and_fails(stage, tmp_path):
     assert f"the '{stage}' stage is not available yet" in result.output
 
 
-def test_serve_is_not_available_yet(tmp_path):
-    result = CliRunner().invoke(main, ["serve", str(tmp_path)])
+def _missing(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is None
+    except ModuleNotFoundError:
+        return True
+
+
+@pytest.mark.parametrize("name", [n for n, (m, _) in LAZY_COMMANDS.items() if _missing(m)])
+def test_command_of_a_missing_package_says_so(name, tmp_path):
+    result = CliRunner().invoke(main, [name, str(tmp_path)])
     assert result.exit_code != 0
     assert "not available yet" in result.output
 

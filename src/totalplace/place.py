@@ -46,16 +46,24 @@ class StageInfo:
     help: str
 
 
-# In data-flow order; `totalplace run` runs the available ones in this order.
+# In data-flow order; `totalplace run` runs the available ones in this order. A stage is a
+# package with a class (``run()`` -> StageResult) and a module-level ``section(place,
+# disclosure)`` that returns its part of the report (see ``totalplace.section``).
 STAGES: tuple[StageInfo, ...] = (
     StageInfo(
         "ingest", "totalplace.ingest", "Ingest", "read the agencies' extracts into the store"
     ),
     StageInfo("link", "totalplace.link", "Link", "link records into people and households"),
-    StageInfo("analyse", "totalplace.analyse", "Analyse", "demand, people, journeys and money"),
+    StageInfo("demand", "totalplace.demand", "Demand", "value and failure demand, repeat demand"),
+    StageInfo("people", "totalplace.people", "People", "costs, needs, concentration, cohorts"),
+    StageInfo("journeys", "totalplace.journeys", "Journeys", "timelines, transitions, handoffs"),
+    StageInfo("money", "totalplace.money", "Money", "the count of all public money"),
     StageInfo("appraise", "totalplace.appraise", "Appraise", "prevention business cases"),
     StageInfo("report", "totalplace.report", "Report", "the HTML report"),
 )
+
+# `totalplace analyse PLACE` runs these, in this order.
+ANALYSIS_STAGES: tuple[str, ...] = ("demand", "people", "journeys", "money")
 
 
 def stage_class(name: str):
