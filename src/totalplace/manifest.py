@@ -190,6 +190,13 @@ class Manifest(_Frozen):
     agencies: list[Agency]
     # Stage settings are validated by the stage that owns them; kept here as plain mappings.
     linkage: dict[str, Any] = Field(default_factory=dict)
+    demand: dict[str, Any] = Field(default_factory=dict)
+    people: dict[str, Any] = Field(default_factory=dict)
+    journeys: dict[str, Any] = Field(default_factory=dict)
+    money: dict[str, Any] = Field(default_factory=dict)
+    appraise: dict[str, Any] = Field(default_factory=dict)
+    programmes: list[dict[str, Any]] = Field(default_factory=list)
+    report: dict[str, Any] = Field(default_factory=dict)
     options: dict[str, Any] = Field(default_factory=dict)
     # Where the manifest was read from; set by load_manifest.
     root: Path = Field(Path("."), exclude=True)
