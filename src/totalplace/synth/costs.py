@@ -11,12 +11,11 @@ hard-coded here. Money is kept as integer pence so sums are exact::
 
 from __future__ import annotations
 
-import csv
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal
-from importlib import resources
+from decimal import Decimal
 
 from totalplace.errors import TotalplaceError
+from totalplace.prices import load_deflator, read_data_csv, uprate
 
 UNITS = ("event", "day", "week", "year")
 # Days in each costing unit; per-day costs of weekly and yearly items are derived from these.
@@ -64,35 +63,7 @@ class UnitCosts:
             ) from None
 
 
-def _read_csv(name: str) -> list[dict[str, str]]:
-    text = resources.files("totalplace.data").joinpath(name).read_text(encoding="utf-8")
-    return list(csv.DictReader(text.splitlines()))
-
-
-def load_deflator() -> dict[str, Decimal]:
-    """The GDP deflator index by financial year ('2013/14' -> Decimal index)."""
-    out: dict[str, Decimal] = {}
-    for i, row in enumerate(_read_csv("gdp_deflator.csv"), start=1):
-        try:
-            out[row["financial_year"]] = Decimal(row["index"])
-        except Exception as e:  # noqa: BLE001 - any parse problem is a data-file bug
-            raise TotalplaceError(
-                f"gdp_deflator.csv row {i}: bad index {row.get('index')!r} ({e})"
-            ) from e
-    return out
-
-
-def uprate(amount: Decimal, from_year: str, to_year: str, deflator: dict[str, Decimal]) -> Decimal:
-    """Move ``amount`` from one financial year's prices to another's, rounded to pence."""
-    for y in (from_year, to_year):
-        if y not in deflator:
-            raise TotalplaceError(
-                f"gdp_deflator.csv has no financial year {y!r}; "
-                f"it covers {min(deflator)} to {max(deflator)}"
-            )
-    return (amount * deflator[to_year] / deflator[from_year]).quantize(
-        Decimal("0.01"), ROUND_HALF_UP
-    )
+_read_csv = read_data_csv
 
 
 def load_unit_costs(price_year: str = "2025/26") -> UnitCosts:
