@@ -21,9 +21,13 @@ def app_place(anytown_linked: Path, tmp_path_factory) -> Path:
     shutil.copytree(anytown_linked, dst)
     with Place.open(dst) as place:
         place.report.run()
-        people = place.store.engine.query(
-            "SELECT person_id FROM persons WHERE n_agencies >= 3 ORDER BY person_id LIMIT 3"
-        ).column("person_id").to_pylist()
+        people = (
+            place.store.engine.query(
+                "SELECT person_id FROM persons WHERE n_agencies >= 3 ORDER BY person_id LIMIT 3"
+            )
+            .column("person_id")
+            .to_pylist()
+        )
     acc = Accounts.for_place(dst)
     for user, role in ROLES.items():
         acc.add_user(user, PASSWORDS[user], role)

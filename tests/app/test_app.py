@@ -91,7 +91,9 @@ def _scan_app(client) -> list[str]:
     from totalplace.report.sections import PARTS
 
     for p in PARTS:
-        problems += [f"/section/{p.key}: {x}" for x in check_html(client.get(f"/section/{p.key}").text)]
+        problems += [
+            f"/section/{p.key}: {x}" for x in check_html(client.get(f"/section/{p.key}").text)
+        ]
     r = client.get("/exports")
     import re
 

@@ -21,7 +21,12 @@ T = SectionTable(
 def test_dangerous_text_is_neutralised_numbers_are_not():
     assert neutralise("=cmd|' /C calc'!A0") == "'=cmd|' /C calc'!A0"
     assert [neutralise(v) for v in ("+1", "-1", "@x", "\tx", "ok", -1)] == [
-        "'+1", "'-1", "'@x", "'\tx", "ok", -1
+        "'+1",
+        "'-1",
+        "'@x",
+        "'\tx",
+        "ok",
+        -1,
     ]
 
 
