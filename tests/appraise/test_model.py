@@ -158,7 +158,8 @@ def test_cashable_benefits_and_who_gains():
     )
     f, m = run(iv)
     assert f.benefits_by_agency["police"][0].tolist() == pytest.approx([4800, 4800, 0])
-    assert f.cashable_by_agency == {"police": f.benefits_by_agency["police"]}
+    assert f.cashable_by_agency.keys() == {"police"}
+    assert np.array_equal(f.cashable_by_agency["police"], f.benefits_by_agency["police"])
     assert m["pv_cashable"] == pytest.approx(4800 + 4800 / 1.035)
     assert f.costs_by_payer.keys() == {"council"}
 
@@ -202,3 +203,13 @@ def test_tornado_ranks_the_widest_swing_first():
     rows = tornado(resolve(s.interventions[0], s, "2025/26"), discount_factors(3))
     assert [r[0] for r in rows] == ["effect:A&E attendances", "take_up"]
     assert rows[0][1] > rows[0][2]  # a bigger fall (low) is worth more
+
+
+def test_triangular_draws_have_the_right_mean_and_median():
+    from totalplace.appraise.model import triangular
+
+    u = np.random.default_rng(1).random((1, 200_000))
+    x = triangular(np.array([[1.0, 2.0, 6.0]]), u)[0]
+    assert x.mean() == pytest.approx(3.0, abs=0.02)
+    assert np.median(x) == pytest.approx(6 - (5 * 4 / 2) ** 0.5, abs=0.02)
+    assert 1.0 <= x.min() and x.max() <= 6.0

@@ -203,7 +203,18 @@ def draw(est: Est, n: int, rng: np.random.Generator) -> np.ndarray:
     """``n`` draws from the triangular distribution (low, value, high); constant if no range."""
     if est.lo == est.hi:
         return np.full(n, est.value)
-    return rng.triangular(est.lo, est.value, est.hi, n)
+    return triangular(np.array([[est.lo, est.value, est.hi]]), rng.random((1, n)))[0]
+
+
+def triangular(abc: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """Inverse CDF of triangular distributions: row i of ``abc`` is (low, mode, high), row i
+    of ``u`` its uniform draws. One pass for every input of an intervention."""
+    a, c, b = (abc[:, i : i + 1] for i in range(3))
+    width = b - a
+    cut = np.where(width > 0, (c - a) / np.where(width > 0, width, 1.0), 0.0)
+    lo = a + np.sqrt(u * width * (c - a))
+    hi = b - np.sqrt((1.0 - u) * width * (b - c))
+    return np.where(u < cut, lo, hi)
 
 
 @dataclass
@@ -223,63 +234,76 @@ class Flows:
 
     @property
     def total_benefits(self) -> np.ndarray:
-        return sum(self.benefits.values())  # type: ignore[return-value]
+        b = self.benefits
+        return b["fiscal"] + b["economic"] + b["social"]
 
 
 def _add(d: dict[str, np.ndarray], key: str, v: np.ndarray) -> None:
     d[key] = d[key] + v if key in d else v
 
 
-def flows(r: Resolved, p: dict[str, np.ndarray], n: int) -> Flows:
+def flows(r: Resolved, p: dict[str, np.ndarray], n: int, detail: bool = True) -> Flows:
     """Yearly flows for ``n`` draws; ``p`` maps each uncertain input's name to (n,) values
-    (inputs missing from ``p`` take their central value)."""
+    (inputs missing from ``p`` take their central value). ``detail=False`` skips the
+    splits by kind, payer and agency (the Monte Carlo needs only totals)."""
 
     def val(key: str, est: Est) -> np.ndarray:
         return p[key][:, None] if key in p else np.full((n, 1), est.value)
 
     h = len(r.planned)
-    part = r.planned[None, :] * val("take_up", r.take_up)
-    costs = np.zeros((n, h))
-    by_kind: dict[str, np.ndarray] = {}
-    by_payer: dict[str, np.ndarray] = {}
-    first = np.zeros(h, bool)
+    take_up = val("take_up", r.take_up)
+    part = r.planned[None, :] * take_up
+    first = np.zeros(h)
     if r.running.any():
-        first[np.argmax(r.running)] = True
+        first[np.argmax(r.running)] = 1.0
+    basis = {"participant": part, "year": r.running[None, :] * 1.0, "once": first[None, :]}
+    # Sum each basis's amounts per draw first: three (draws x years) products in all.
+    per: dict[str, np.ndarray] = {}
+    lines = []
     for c in r.costs:
         amt = val(f"cost:{c.item}", c.amount) * (1.0 + c.uplift)
-        if c.per == "participant":
-            line = part * amt
-        elif c.per == "year":
-            line = r.running[None, :] * amt
-        else:
-            line = first[None, :] * amt
-        line = np.broadcast_to(line, (n, h))
-        costs = costs + line
-        _add(by_kind, c.kind, line)
-        _add(by_payer, c.payer, line)
-    # How much of a participant's effect is left k years after joining.
+        per[c.per] = per[c.per] + amt if c.per in per else amt
+        lines.append((c, amt))
+    costs = sum(basis[k] * a for k, a in per.items())
+    costs = np.broadcast_to(costs, (n, h)) if not isinstance(costs, int) else np.zeros((n, h))
+    by_kind: dict[str, np.ndarray] = {}
+    by_payer: dict[str, np.ndarray] = {}
+    if detail:
+        for c, amt in lines:
+            line = np.broadcast_to(basis[c.per] * amt, (n, h))
+            _add(by_kind, c.kind, line)
+            _add(by_payer, c.payer, line)
+    # Participant-years of effect in each year: reached[t] = sum_s part[s] * left[t - s],
+    # one matrix product per draw set with the Toeplitz matrix of planned places.
     persist = val("persistence_years", r.persistence)
-    lags = np.arange(h)[None, :]
-    left = np.clip(persist - lags, 0.0, 1.0) * (1.0 - r.decay) ** lags
-    reached = np.zeros((n, h))  # participant-years of effect in each year
-    for lag in range(h):
-        reached[:, lag:] += part[:, : h - lag] * left[:, lag : lag + 1]
+    lags = np.arange(h)
+    left = np.clip(persist - lags[None, :], 0.0, 1.0) * ((1.0 - r.decay) ** lags)[None, :]
+    k, t = np.meshgrid(lags, lags, indexing="ij")
+    toeplitz = np.where(t >= k, r.planned[np.clip(t - k, 0, h - 1)], 0.0)
+    reached = (left @ toeplitz) * take_up
     net = (1.0 - val("deadweight", r.deadweight)) * r.additionality
-    benefits: dict[str, np.ndarray] = {v: np.zeros((n, h)) for v in VALUE_TYPES}
-    by_agency: dict[str, np.ndarray] = {}
-    cash = np.zeros((n, h))
-    cash_by: dict[str, np.ndarray] = {}
-    outcomes = np.zeros((n, h))
+    count = np.zeros((n, 1))
+    money: dict[str, np.ndarray] = {}
+    cash_f = np.zeros((n, 1))
+    factors = []
     for e in r.effects:
-        avoided = reached * e.baseline * -val(f"effect:{e.outcome}", e.change) * net
-        avoided = avoided * (1.0 - e.uplift)
-        money = avoided * e.unit_cost
-        outcomes = outcomes + avoided
-        benefits[e.value] = benefits[e.value] + money
-        _add(by_agency, e.agency, money)
+        f = e.baseline * -val(f"effect:{e.outcome}", e.change) * net * (1.0 - e.uplift)
+        count = count + f
+        money[e.value] = money[e.value] + f * e.unit_cost if e.value in money else f * e.unit_cost
         if e.cashable:
-            cash = cash + money
-            _add(cash_by, e.agency, money)
+            cash_f = cash_f + f * e.unit_cost
+        factors.append((e, f))
+    zero = np.zeros((n, h))
+    benefits = {v: reached * money[v] if v in money else zero for v in VALUE_TYPES}
+    by_agency: dict[str, np.ndarray] = {}
+    cash_by: dict[str, np.ndarray] = {}
+    if detail:
+        for e, f in factors:
+            _add(by_agency, e.agency, reached * f * e.unit_cost)
+            if e.cashable:
+                _add(cash_by, e.agency, reached * f * e.unit_cost)
+    cash = reached * cash_f
+    outcomes = reached * count
     return Flows(part, costs, by_kind, by_payer, benefits, by_agency, cash, cash_by, outcomes)
 
 
@@ -317,8 +341,14 @@ def monte_carlo(
     rng = np.random.default_rng(seed)
     out = {}
     for r in interventions:
-        p = {k: draw(est, draws, rng) for k, est in r.uncertain().items()}
-        out[r.name] = summarise(flows(r, p, draws), df)
+        ranges = r.uncertain()
+        if ranges:
+            abc = np.array([[e.lo, e.value, e.hi] for e in ranges.values()])
+            values = triangular(abc, rng.random((len(ranges), draws)))
+            p = dict(zip(ranges, values, strict=True))
+        else:
+            p = {}
+        out[r.name] = summarise(flows(r, p, draws, detail=False), df)
     return out
 
 
