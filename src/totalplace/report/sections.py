@@ -8,6 +8,7 @@ A stage that lands later needs no change here.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import logging
 from dataclasses import dataclass
 
@@ -49,15 +50,24 @@ def _section_function(part: Part):
 
 def build_section(place, part: Part, disclosure: Disclosure) -> Section:
     """One part of the report, or a plain 'not run' section saying why."""
-    fn = _section_function(part)
+    try:
+        fn = _section_function(part)
+    except Exception as e:  # a package that fails to import is reported, not hidden
+        return Section.not_run(part.key, part.title, f"Could not load {part.module}: {e}")
+    name = part.stage or part.key
+    if fn is None and importlib.util.find_spec(part.module) is None:
+        return Section.not_run(
+            part.key, part.title, f"This version of totalplace does not have the {name} stage yet."
+        )
+    ran = part.stage is None or place.store.last_run(part.stage) is not None
+    if not ran:
+        return Section.not_run(part.key, part.title)
     if fn is None:
         return Section.not_run(
             part.key,
             part.title,
-            f"This version of totalplace does not have the {part.stage or part.key} stage yet.",
+            f"The {name} stage has run, but this version does not draw a report section for it.",
         )
-    if part.stage and place.store.last_run(part.stage) is None:
-        return Section.not_run(part.key, part.title)
     try:
         s = fn(place, disclosure)
     except Exception as e:  # one stage's broken section must not lose the whole report
