@@ -203,6 +203,10 @@ def create_app(place, accounts: Accounts | None = None, disclosure=None) -> Fast
             has_report=(place.root / "report" / "index.html").exists(),
         )
 
+    @app.get("/favicon.ico")
+    def favicon():
+        return Response(status_code=204)
+
     @app.get("/static/plotly.js")
     def plotly():
         return Response(
