@@ -99,7 +99,7 @@ class Page:
         self.go("/login")
         self.page.fill("#username", user)
         self.page.fill("#password", PASSWORDS[user])
-        self.page.click("button[type=submit]")
+        self.page.click("form.stack button[type=submit]")
         self.page.wait_for_load_state("load")
 
     def shot(self, artifacts: Path, name: str):
@@ -171,7 +171,7 @@ def test_practitioner_caseload_purpose_and_audit(browser, server, caseload, app_
     t.go("/caseload")
     t.page.click(f"a[href='/person/{caseload[0]}']")
     t.page.select_option("#purpose", "Safeguarding")
-    t.page.click("button[type=submit]")
+    t.page.click("#open-record")
     t.page.wait_for_selector("#timeline .main-svg", timeout=120_000)
     assert "Viewed for: Safeguarding" in t.page.inner_text("p.flash")
     assert t.page.locator("table.timeline tbody tr").count() > 0
