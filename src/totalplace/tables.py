@@ -166,13 +166,36 @@ RUNS = Table(
         Column("stage", "VARCHAR", True),
         Column("started_at", "TIMESTAMP", True, "UTC"),
         Column("finished_at", "TIMESTAMP", doc="UTC"),
-        Column("outcome", "VARCHAR", True, "'ok' or 'failed: ...'"),
+        Column(
+            "outcome",
+            "VARCHAR",
+            True,
+            "'running', 'ok', 'failed: <cause>', 'interrupted' or 'killed'",
+        ),
         Column("package_version", "VARCHAR", True),
         Column("rows", "JSON", doc="per table: rows in / out / rejected"),
         Column("inputs", "JSON", doc="input files with their SHA-256"),
         Column("detail", "JSON"),
+        Column("pid", "BIGINT", doc="process id of the run (to tell a killed run)"),
+        Column("host", "VARCHAR", doc="machine the run ran on"),
+        Column("reads", "JSON", doc="lineage: each table the run read -> the run that made it"),
+        Column("settings", "JSON", doc="place.yaml sections the stage uses -> their SHA-256"),
+    ),
+)
+
+PUBLISHED = Table(
+    name="published_tables",
+    doc="One row per table per publish: which run made each table (the newest row is live).",
+    columns=(
+        Column("table_name", "VARCHAR", True),
+        Column("stage", "VARCHAR", True),
+        Column("run_id", "VARCHAR", True),
+        Column("rows", "BIGINT", True),
+        Column("published_at", "TIMESTAMP", True, "UTC"),
     ),
 )
 
 CANONICAL: dict[str, Table] = {t.name: t for t in (SOURCE_PEOPLE, EVENTS, SPEND)}
-ALL: dict[str, Table] = {t.name: t for t in (SOURCE_PEOPLE, EVENTS, SPEND, REJECTS, RUNS)}
+ALL: dict[str, Table] = {
+    t.name: t for t in (SOURCE_PEOPLE, EVENTS, SPEND, REJECTS, RUNS, PUBLISHED)
+}

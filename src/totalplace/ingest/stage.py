@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -91,11 +90,13 @@ class Ingest:
         t0 = time.perf_counter()
         per_file: list[dict[str, Any]] = []
         # Every run is recorded in `runs`, failed ones too; a missing file cannot be hashed.
+        # Transcoded copies of extracts go to the run's private folder in the place (0700,
+        # removed however the run ends; a killed run's is removed on the next open).
         with (
-            tempfile.TemporaryDirectory(prefix="totalplace-ingest-") as tmp,
             store.stage_run("ingest", inputs=[p for p in paths if p.is_file()]) as run,
             _dropping_work_tables(engine),
         ):
+            tmp = run.tmp
             say("checking every file's header")
             check_sources(m, read_header)
             loaded: list[Loaded] = []
