@@ -175,6 +175,11 @@ def main(debug: bool):
         totalplace run anytown
     """
     _debug["on"] = debug
+    if not debug:
+        import warnings
+
+        # A warning is one line too: what happened and that nothing was lost.
+        warnings.formatwarning = lambda message, category, *_a, **_k: f"Warning: {message}\n"
 
 
 @main.command()

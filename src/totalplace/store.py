@@ -74,6 +74,10 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
+class StoreWarning(UserWarning):
+    """Something went wrong that lost nothing (e.g. a checkpoint deferred by a full disk)."""
+
+
 @dataclass
 class RunRecord:
     """What a stage fills in while it runs; written to ``runs`` as the run goes.
@@ -125,6 +129,11 @@ class Store:
             work = _work_root(Path(path))
             _private_dir(work)
             options.setdefault("temp_directory", str(_private_dir(work / "duckdb")))
+            for left in Path(path).parent.glob(f"{Path(path).name}.new-*"):
+                if not pid_alive(_pid_in(left.name + "-00000000") or 0):
+                    left.unlink(missing_ok=True)  # a creation that was killed
+            if not Path(path).exists():
+                _create(Path(path), engine, options)
         if read_only:
             if local and not Path(path).exists():
                 raise StoreError(f"{path}: no place store here yet (run `totalplace ingest`)")
@@ -142,7 +151,26 @@ class Store:
         self.close()
 
     def close(self) -> None:
-        self.engine.close()
+        """Close the store. A checkpoint that fails here (a full disk) loses nothing: every
+        committed change is in the write-ahead log, which the next open applies."""
+        try:
+            self.engine.close()
+        except Exception as e:
+            if self.read_only:
+                raise
+            import warnings
+
+            from totalplace.failures import explain
+
+            why = explain(e)
+            warnings.warn(
+                StoreWarning(
+                    f"{self.path}: could not compact the store on closing "
+                    f"({why.what if why else e}); every published table is safe in its "
+                    "write-ahead log and is applied on the next open"
+                ),
+                stacklevel=2,
+            )
 
     # --- tables ----------------------------------------------------------------------------
     def publish(self, tables: Mapping[str, str | pa.Table | Iterable[SqlStep]]) -> dict[str, int]:
@@ -154,7 +182,9 @@ class Store:
         """
         rec = self._active
         if rec is None:
-            return self.engine.publish(tables)
+            counts = self.engine.publish(tables)
+            self._warn_deferred()
+            return counts
         reads = self._reads(rec)
 
         def record(counts: dict[str, int]) -> None:
@@ -180,8 +210,27 @@ class Store:
         rec.published += [n for n in counts if n not in rec.published]
         if self.engine.deferred_checkpoint is not None:
             rec.detail["checkpoint_deferred"] = str(self.engine.deferred_checkpoint)[:500]
+        self._warn_deferred()
         kill_point("published")
         return counts
+
+    def _warn_deferred(self) -> None:
+        e = self.engine.deferred_checkpoint
+        if e is None:
+            return
+        import warnings
+
+        from totalplace.failures import explain
+
+        why = explain(e)
+        warnings.warn(
+            StoreWarning(
+                f"published, but the store file could not be compacted "
+                f"({why.what if why else e}): the new tables are safe in its write-ahead log "
+                "(place.duckdb.wal, applied on the next open); free some space soon"
+            ),
+            stacklevel=3,
+        )
 
     def require(self, *names: str) -> None:
         """Raise a StoreError naming each missing table and the stage that makes it."""
@@ -405,7 +454,8 @@ class Store:
             import warnings
 
             warnings.warn(
-                f"run {rec.run_id} published, but its details were not saved: {e}", stacklevel=3
+                StoreWarning(f"run {rec.run_id} published, but its details were not saved: {e}"),
+                stacklevel=3,
             )
 
     def _finish_failed(self, rec: RunRecord, outcome: str, error: BaseException) -> None:
@@ -452,6 +502,24 @@ class Store:
                 continue
             out[name] = info["run_id"] if info else None
         return out
+
+
+def _create(path: Path, engine: str, options: dict) -> None:
+    """Create an empty store under a temporary name, then rename it into place: a full
+    disk or a kill during creation never leaves a half-written (unopenable) store file."""
+    tmp = path.with_name(f"{path.name}.new-{os.getpid()}")
+    try:
+        eng = open_engine(engine, str(tmp), **options)
+        try:
+            eng.run(RUNS.create_sql())
+            eng.run(PUBLISHED.create_sql())
+            eng.run("CHECKPOINT")
+        finally:
+            eng.close()
+        os.replace(tmp, path)
+    finally:
+        for p in (tmp, tmp.with_name(tmp.name + ".wal")):
+            p.unlink(missing_ok=True)
 
 
 def _work_root(store_path: Path) -> Path:

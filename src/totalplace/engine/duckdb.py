@@ -61,16 +61,23 @@ class DuckDBEngine(Engine):
     ):
         self.path = str(path)
         self.read_only = read_only
-        self.con = connect(self.path, read_only=read_only, wait=lock_wait)
+        self._settings = []
         if memory_limit:
-            self.con.execute(f"SET memory_limit = '{memory_limit}'")
+            self._settings.append(f"SET memory_limit = '{memory_limit}'")
         if threads:
-            self.con.execute(f"SET threads = {int(threads)}")
+            self._settings.append(f"SET threads = {int(threads)}")
         if temp_directory:
             # Spilled blocks hold personal data: keep them in the place's private work folder.
-            self.con.execute(f"SET temp_directory = '{temp_directory}'")
+            self._settings.append(f"SET temp_directory = '{temp_directory}'")
         # Timestamps are UTC everywhere; never let the machine's zone leak into results.
-        self.con.execute("SET TimeZone = 'UTC'")
+        self._settings.append("SET TimeZone = 'UTC'")
+        self.con = self._connect(lock_wait)
+
+    def _connect(self, lock_wait: float | None = None):
+        con = connect(self.path, read_only=self.read_only, wait=lock_wait)
+        for sql in self._settings:
+            con.execute(sql)
+        return con
 
     def _execute(self, sql, params):
         self.con.execute(sql, params or [])
@@ -113,6 +120,17 @@ class DuckDBEngine(Engine):
             self.deferred_checkpoint = None
         except Exception as e:
             self.deferred_checkpoint = e
+            # DuckDB invalidates a database whose checkpoint failed; open it again (which
+            # replays the log) so the stage can finish. Session state (temporary tables,
+            # registered views) does not survive this; the published tables do.
+            try:
+                self.con.close()
+            except Exception:
+                pass
+            try:
+                self.con = self._connect()
+            except Exception:
+                pass
 
     def tables(self) -> list[str]:
         rows = self.con.execute(
