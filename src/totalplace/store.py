@@ -59,6 +59,7 @@ PRODUCED_BY: dict[str, str] = {
 WORK_DIR = ".totalplace"
 META_TABLES = (RUNS.name, PUBLISHED.name)
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_LITERAL = re.compile(r"'(?:[^']|'')*'")  # string literals name files, not tables
 
 
 def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
@@ -293,12 +294,11 @@ class Store:
         rec = RunRecord(run_id=uuid.uuid4().hex, stage=stage, started_at=utcnow())
         rec.declared_reads = list(reads) if reads is not None else None
         self._insert_running(rec)
-        kill_point("started")
         prev_active, prev_observer = self._active, self.engine.observer
         words = set(self.published())
 
         def observe(sql: str) -> None:
-            rec.seen.update(w for w in _WORD.findall(sql) if w in words)
+            rec.seen.update(w for w in _WORD.findall(_LITERAL.sub("", sql)) if w in words)
             if prev_observer is not None:
                 prev_observer(sql)
 
@@ -310,6 +310,7 @@ class Store:
                         rec.settings = self.fingerprint(stage)
                     for p in inputs:
                         rec.inputs[str(p)] = sha256_file(p)
+                    kill_point("started")
                     yield rec
                 except BaseException as e:
                     outcome, replacement = outcome_of(e, stopped)
@@ -494,11 +495,16 @@ class Store:
     def _reads(self, rec: RunRecord) -> dict[str, str | None]:
         """The run's lineage: each table of another stage it read -> the run that made it."""
         live = self.published()
-        names = rec.declared_reads if rec.declared_reads is not None else sorted(rec.seen)
+        declared = rec.declared_reads is not None
+        names = rec.declared_reads if declared else sorted(rec.seen)
+        later = _later_stages(rec.stage)
         out: dict[str, str | None] = {}
         for name in names:
             info = live.get(name)
             if name in META_TABLES or (info is not None and info["stage"] == rec.stage):
+                continue
+            # Data moves forwards: an inferred read of a later stage's table is a false match.
+            if not declared and info is not None and info["stage"] in later:
                 continue
             out[name] = info["run_id"] if info else None
         return out
@@ -520,6 +526,13 @@ def _create(path: Path, engine: str, options: dict) -> None:
     finally:
         for p in (tmp, tmp.with_name(tmp.name + ".wal")):
             p.unlink(missing_ok=True)
+
+
+def _later_stages(stage: str) -> set[str]:
+    from totalplace.place import STAGES
+
+    order = [s.name for s in STAGES]
+    return set(order[order.index(stage) + 1 :]) if stage in order else set()
 
 
 def _work_root(store_path: Path) -> Path:

@@ -12,7 +12,7 @@ import pytest
 
 from totalplace.errors import StoreError
 from totalplace.lifecycle import Terminated
-from totalplace.store import Store
+from totalplace.store import Store, StoreWarning
 
 from .helpers import run_python
 
@@ -165,7 +165,7 @@ def test_sigterm_stops_the_run_cleanly_as_interrupted(path):
 
 
 KILLED_RUN = """
-from totalplace.store import Store
+from totalplace.store import Store, StoreWarning
 store = Store.open({path!r})
 with store.stage_run("ingest") as run:
     store.publish({{"a": "SELECT 2 AS x", "b": "SELECT 2 AS y"}})
@@ -200,7 +200,7 @@ def test_a_killed_run_is_found_on_the_next_open(path, point, outcome, new):
 def test_a_failed_checkpoint_after_the_commit_does_not_fail_the_run(path, monkeypatch):
     monkeypatch.setenv("TOTALPLACE_TEST_FAIL_AT", "checkpoint")
     with Store.open(path) as store:
-        with store.stage_run("ingest") as run:
+        with store.stage_run("ingest") as run, pytest.warns(StoreWarning, match="safe in its"):
             counts = store.publish({"a": "SELECT 1 AS x"})
         assert counts == {"a": 1}
         r = _run(store, run.run_id)
