@@ -348,9 +348,15 @@ class Store:
     def clean_work_folder(self) -> list[Path]:
         """Remove temporary folders left by runs whose process is gone; returns them."""
         root = self.work_root
-        if root is None or not (root / "tmp").is_dir():
-            return []
         removed = []
+        if root is not None and (root / "duckdb").is_dir() and self._active is None:
+            # DuckDB's spill files of a killed writer (this process now holds the store's lock,
+            # so no other process is using them).
+            for entry in (root / "duckdb").iterdir():
+                shutil.rmtree(entry, ignore_errors=True) if entry.is_dir() else entry.unlink(True)
+                removed.append(entry)
+        if root is None or not (root / "tmp").is_dir():
+            return removed
         for entry in (root / "tmp").iterdir():
             pid = _pid_in(entry.name)
             if pid is not None and pid != os.getpid() and pid_alive(pid):
