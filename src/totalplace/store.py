@@ -53,6 +53,10 @@ PRODUCED_BY: dict[str, str] = {
     "households": "link",
     "person_id_history": "link",
     "linkage_pairs": "link",
+    "money_count": "money",
+    "activity_costs": "money",
+    "failure_demand_costs": "money",
+    "payments": "ingest",
 }
 
 # The place's private work folder (beside the store file): temporary files of runs.
