@@ -44,9 +44,19 @@ ID_PREFIX = "H"
 ID_DIGITS = 7
 # Common street-type words written both ways in extracts; folded to one spelling.
 ABBREVIATIONS: tuple[tuple[str, str], ...] = (
-    ("ROAD", "RD"), ("STREET", "ST"), ("AVENUE", "AVE"), ("LANE", "LN"), ("DRIVE", "DR"),
-    ("CLOSE", "CL"), ("COURT", "CT"), ("CRESCENT", "CRES"), ("PLACE", "PL"),
-    ("GARDENS", "GDNS"), ("TERRACE", "TER"), ("SQUARE", "SQ"), ("APARTMENT", "FLAT"),
+    ("ROAD", "RD"),
+    ("STREET", "ST"),
+    ("AVENUE", "AVE"),
+    ("LANE", "LN"),
+    ("DRIVE", "DR"),
+    ("CLOSE", "CL"),
+    ("COURT", "CT"),
+    ("CRESCENT", "CRES"),
+    ("PLACE", "PL"),
+    ("GARDENS", "GDNS"),
+    ("TERRACE", "TER"),
+    ("SQUARE", "SQ"),
+    ("APARTMENT", "FLAT"),
 )
 _NEVER, _FOREVER = "DATE '0001-01-01'", "DATE '9999-12-31'"
 
@@ -153,8 +163,10 @@ def islands_sql(residences: str) -> str:
 def members_sql(islands: str) -> str:
     """``household_members``: household ids by address order, and each person's current one."""
     seq = "CAST(row_number() OVER (ORDER BY address_key, island) AS VARCHAR)"
-    hid = (f"'{ID_PREFIX}' || CASE WHEN length({seq}) >= {ID_DIGITS} THEN {seq} "
-           f"ELSE lpad({seq}, {ID_DIGITS}, '0') END")
+    hid = (
+        f"'{ID_PREFIX}' || CASE WHEN length({seq}) >= {ID_DIGITS} THEN {seq} "
+        f"ELSE lpad({seq}, {ID_DIGITS}, '0') END"
+    )
     # Numbering the distinct households, not every member row, keeps the global sort small.
     return f"""
         WITH ids AS (
@@ -201,8 +213,9 @@ def steps(source_people: str, person_links: str) -> list[SqlStep]:
     ]
 
 
-def build(engine: Engine, person_links: str,
-          source_people: str = "source_people") -> dict[str, list[SqlStep]]:
+def build(
+    engine: Engine, person_links: str, source_people: str = "source_people"
+) -> dict[str, list[SqlStep]]:
     """The household tables to publish, as SQL steps (nothing runs until published).
 
     Args:
@@ -237,8 +250,10 @@ def build(engine: Engine, person_links: str,
     # households reads that temp table: Store.publish builds tables in dict order, in one
     # session, so the work is done once.
     return {
-        "household_members": [*steps(source_people, person_links),
-                              SqlStep(f'SELECT * FROM "{MEMBERS}"')],
+        "household_members": [
+            *steps(source_people, person_links),
+            SqlStep(f'SELECT * FROM "{MEMBERS}"'),
+        ],
         "households": [SqlStep(households_sql(MEMBERS))],
     }
 

@@ -90,7 +90,12 @@ class Link:
         return self.place.root / "link"
 
     def run(
-        self, reviews: Path | None = None, engine: str = "duckdb", truth: pa.Table | None = None
+        self,
+        reviews: Path | None = None,
+        engine: str = "duckdb",
+        truth: pa.Table | None = None,
+        memory: str | None = None,
+        min_precision: float | None = None,
     ) -> StageResult:
         """Link ``source_people`` into persons; publish linkage_pairs, person_links, persons.
 
@@ -99,15 +104,19 @@ class Link:
             engine: ``"duckdb"`` (default) or ``"spark"`` for Splink's backend.
             truth: optional ``unique_id, truth_id`` table (synthetic places); when given, the
                 run detail records blocking recall against it.
+            memory: memory for linkage (``8GB``): DuckDB's limit, Spark's driver memory.
+            min_precision: overrides ``linkage.min_precision`` for this run.
         """
         options = self.options
+        if min_precision is not None:
+            options = options.model_copy(update={"min_precision": min_precision})
         store = self.place.store
         store.require(SOURCE)
         t0 = time.perf_counter()
         self.work_dir.mkdir(parents=True, exist_ok=True)
         model_path = self.work_dir / "model.json"
         with store.stage_run("link", inputs=[reviews] if reviews else []) as run:
-            con = work_connection(self.work_dir)
+            con = work_connection(self.work_dir, memory)
             try:
                 t_read = time.perf_counter()
                 source = store.engine.query(f'SELECT * FROM "{SOURCE}"')
@@ -124,6 +133,7 @@ class Link:
                     reviews=reviews,
                     truth=truth,
                     con=con,
+                    memory=memory,
                 )
                 del frame
                 tables, extra = self._tables(con, out, run.run_id, source)
@@ -158,7 +168,16 @@ class Link:
                 f"Linked {source.num_rows:,} records into {counts['persons']:,} people "
                 f"(threshold p >= {out.threshold.value:.4g}, {out.threshold.method}).",
                 f"Model's estimated pairwise precision {out.threshold.estimated_precision:.4f}, "
-                f"recall {out.threshold.estimated_recall:.4f}; {out.comparisons:,} pairs compared.",
+                f"recall {out.threshold.estimated_recall:.4f} (about "
+                f"{out.threshold.expected_false_links:,.0f} false and "
+                f"{out.threshold.expected_missed_links:,.0f} missed links); "
+                f"{out.comparisons:,} pairs compared"
+                + (
+                    f", blocking recall estimated at {out.estimated_blocking_recall:.3f}."
+                    if out.estimated_blocking_recall is not None
+                    else "."
+                ),
+                f"m values: {out.training.get('m_source', 'EM')}.",
                 f"{out.flags.num_rows:,} clusters flagged for review (size or weak bridges).",
                 review_line,
                 f"Model saved to {model_path}",
@@ -224,7 +243,7 @@ class Link:
         extra: dict,
         seconds: float,
     ) -> dict[str, Any]:
-        curve = [c for c in out.threshold.curve if c["pairs"] > 0]
+        curve = out.threshold.curve_points()
         return {
             "engine": engine,
             "model_path": str(model_path),
@@ -234,8 +253,11 @@ class Link:
                 "method": out.threshold.method,
                 "estimated_precision": out.threshold.estimated_precision,
                 "estimated_recall": out.threshold.estimated_recall,
+                **out.threshold.expected(),
                 "curve": curve,
             },
+            "estimated_blocking_recall": out.estimated_blocking_recall,
+            "blocking_recall_estimate": out.blocking_recall_estimate,
             "comparisons": out.comparisons,
             "blocking": out.blocking,
             "blocking_recall": out.blocking_recall,
