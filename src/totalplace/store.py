@@ -40,6 +40,10 @@ PRODUCED_BY: dict[str, str] = {
     "households": "link",
     "person_id_history": "link",
     "linkage_pairs": "link",
+    "money_count": "money",
+    "activity_costs": "money",
+    "failure_demand_costs": "money",
+    "payments": "ingest",
 }
 
 
