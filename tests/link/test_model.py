@@ -75,7 +75,9 @@ def test_expected_counts_and_maximum_expected_f1():
     assert t.expected_false_links == pytest.approx(0.4011)
     assert t.expected_missed_links == pytest.approx(0.3)
     assert set(t.expected()) == {
-        "expected_true_links", "expected_false_links", "expected_missed_links"
+        "expected_true_links",
+        "expected_false_links",
+        "expected_missed_links",
     }
     assert all(c["pairs"] > 0 for c in t.curve_points())
 
