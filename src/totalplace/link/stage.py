@@ -40,29 +40,53 @@ FROM {clusters} c JOIN {ids} i USING (unique_id)
 """
 
 
-def persons_sql(person_links: str, source: str, flags: str) -> str:
-    """One row per person: records, agencies, and the most common value of each field."""
+PERSON_FIELDS = ("dob", "sex", "given_name", "family_name", "postcode", "uprn")
 
-    def mode(col: str) -> str:
-        return f"mode(s.{col}) FILTER (WHERE s.{col} IS NOT NULL) AS {col}"
 
+def persons_sql(
+    person_links: str, source: str, flags: str, columns: list[str] | None = None
+) -> str:
+    """One row per person: records, agencies, and each field's value by a stated rule.
+
+    Each field is the value most of the person's records hold; a tie goes to the value of
+    the most recent record (latest ``valid_from``; records without one come last), then to
+    the value of the record first in source order (agency, then source_id, as text). So the
+    same links always give the same table.
+    """
+    latest = "s.valid_from" if columns is None or "valid_from" in columns else "CAST(NULL AS DATE)"
+    fields = ", ".join(f"s.{c}" for c in PERSON_FIELDS)
+    votes = "\n".join(
+        f""", v_{c} AS (
+  SELECT person_id, first(v ORDER BY n DESC, latest DESC NULLS LAST, first_rid) AS {c}
+  FROM (SELECT person_id, {c} AS v, count(*) AS n, max(latest) AS latest,
+               min(rid) AS first_rid
+        FROM j WHERE {c} IS NOT NULL GROUP BY person_id, {c})
+  GROUP BY person_id)"""
+        for c in PERSON_FIELDS
+    )
+    joins = "\n".join(f"LEFT JOIN v_{c} USING (person_id)" for c in PERSON_FIELDS)
+    picked = ", ".join(f"any_value(v_{c}.{c}) AS {c}" for c in PERSON_FIELDS)
     return f"""
 WITH f AS (
-  SELECT cluster_id, string_agg(reason, ',' ORDER BY reason) AS flag_reason,
-    string_agg(detail, '; ' ORDER BY reason) AS flag_detail
+  SELECT cluster_id, string_agg(reason, ',' ORDER BY reason, detail) AS flag_reason,
+    string_agg(detail, '; ' ORDER BY reason, detail) AS flag_detail
   FROM {flags} GROUP BY cluster_id
-)
+), j AS (
+  SELECT l.person_id, l.agency || '|' || l.source_id AS rid, {latest} AS latest, {fields}
+  FROM {person_links} l
+  JOIN {source} s ON s.agency = l.agency AND CAST(s.source_id AS VARCHAR) = l.source_id
+){votes}
 SELECT l.person_id, count(*) AS n_records, count(DISTINCT l.agency) AS n_agencies,
   list_sort(list(DISTINCT l.agency)) AS agencies,
-  {mode("dob")}, {mode("sex")}, {mode("given_name")}, {mode("family_name")},
-  {mode("postcode")}, {mode("uprn")},
+  {picked},
   min(l.match_probability) AS min_match_probability,
   any_value(f.flag_reason) IS NOT NULL AS flagged,
   any_value(f.flag_reason) AS flag_reason, any_value(f.flag_detail) AS flag_detail
 FROM {person_links} l
-JOIN {source} s ON s.agency = l.agency AND CAST(s.source_id AS VARCHAR) = l.source_id
+{joins}
 LEFT JOIN f ON f.cluster_id = l.cluster_id
 GROUP BY l.person_id
+ORDER BY l.person_id
 """
 
 
@@ -208,7 +232,7 @@ class Link:
         tables["linkage_pairs"] = out.edges
         tables["person_links"] = links
         tables["persons"] = con.sql(
-            persons_sql("_tp_person_links", "_tp_source", "_tp_flags")
+            persons_sql("_tp_person_links", "_tp_source", "_tp_flags", source.column_names)
         ).to_arrow_table()
         tables["link_flags"] = con.sql(
             link_flags_sql("_tp_flags", "_tp_person_links")
