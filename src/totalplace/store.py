@@ -40,6 +40,9 @@ PRODUCED_BY: dict[str, str] = {
     "households": "link",
     "person_id_history": "link",
     "linkage_pairs": "link",
+    "demand": "demand",
+    "demand_chains": "demand",
+    "demand_weekly": "demand",
 }
 
 

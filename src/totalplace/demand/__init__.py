@@ -11,5 +11,7 @@ See ``docs/demand.md``. The classifier (``rules``, ``model``) also works on any 
 from __future__ import annotations
 
 from totalplace.demand.rules import load_rules
+from totalplace.demand.section import section
+from totalplace.demand.stage import Demand
 
-__all__ = ["load_rules"]
+__all__ = ["Demand", "load_rules", "section"]

@@ -70,7 +70,7 @@ def default_model() -> TextModel:
     p = resources.files("totalplace.demand").joinpath("seed_labels.csv")
     t = pacsv.read_csv(Path(str(p)))
     return train_model(
-        t["text"].to_pylist(), t["demand_type"].to_pylist(), t["category"].to_pylist(), folds=3
+        t["text"].to_pylist(), t["demand_type"].to_pylist(), t["category"].to_pylist(), folds=0
     )
 
 

@@ -164,6 +164,7 @@ class TextModel:
     method: str = "combined"
     metrics: dict[str, Any] = field(default_factory=dict)
     meta: dict[str, Any] = field(default_factory=dict)
+    oof_p_failure: np.ndarray | None = None
 
     # --- predicting ------------------------------------------------------------------------
     def predict_model(self, texts: list[str]) -> dict[str, np.ndarray]:
@@ -175,16 +176,27 @@ class TextModel:
         p_fail = proba[:, is_fail].sum(axis=1)
         dtype = np.where(p_fail >= 0.5, "failure", "value")
         conf = np.where(p_fail >= 0.5, p_fail, 1 - p_fail)
+        names = np.array(classes, dtype=object)
         if self.has_categories:
-            # The most likely category within the chosen demand type.
-            masked = np.where(is_fail[None, :] == (dtype == "failure")[:, None], proba, -1.0)
-            best = masked.argmax(axis=1)
-            cat = np.array(classes, dtype=object)[best]
-            cat_conf = masked[np.arange(len(texts)), best]
+            # The most likely category within each demand type.
+            cat_f = names[np.where(is_fail[None, :], proba, -1.0).argmax(axis=1)]
+            cat_v = names[np.where(~is_fail[None, :], proba, -1.0).argmax(axis=1)]
+            if not is_fail.any():
+                cat_f[:] = None
+            if is_fail.all():
+                cat_v[:] = None
         else:
-            cat = np.full(len(texts), None, dtype=object)
-            cat_conf = np.zeros(len(texts))
-        return {"demand_type": dtype, "confidence": conf, "category": cat, "cat_conf": cat_conf}
+            cat_f = np.full(len(texts), None, dtype=object)
+            cat_v = np.full(len(texts), None, dtype=object)
+        cat = np.where(dtype == "failure", cat_f, cat_v)
+        return {
+            "demand_type": dtype,
+            "confidence": conf,
+            "category": cat,
+            "p_failure": p_fail,
+            "category_if_failure": cat_f,
+            "category_if_value": cat_v,
+        }
 
     def classify(self, texts, method: str | None = None) -> dict[str, np.ndarray]:
         """Classify texts by ``method`` (default: the one that measured best when trained).
@@ -261,13 +273,17 @@ def combine(texts: list[str], rules: Rules, model: TextModel | None, method: str
         "category": np.full(n, None, dtype=object),
         "confidence": np.zeros(n),
         "method": np.full(n, "none", dtype=object),
+        "p_failure": np.full(n, 0.5),
+        "category_if_failure": np.full(n, None, dtype=object),
+        "category_if_value": np.full(n, None, dtype=object),
     }
     empty = np.array([not t.strip() for t in texts], dtype=bool)
     if method in ("combined", "model") and model is not None:
         m = model.predict_model(texts)
-        out["demand_type"][:] = m["demand_type"]
-        out["category"][:] = m["category"]
-        out["confidence"][:] = m["confidence"]
+        for k in ("demand_type", "category", "confidence", "p_failure"):
+            out[k][:] = m[k]
+        out["category_if_failure"][:] = m["category_if_failure"]
+        out["category_if_value"][:] = m["category_if_value"]
         out["method"][:] = "model"
     if method in ("combined", "rules") or model is None:
         matched = rules.match(texts)
@@ -277,10 +293,13 @@ def combine(texts: list[str], rules: Rules, model: TextModel | None, method: str
                 out["demand_type"][i], out["category"][i] = t, c
                 out["confidence"][i] = conf
                 out["method"][i] = "rules"
+                out["p_failure"][i] = conf if t == "failure" else 1 - conf
+                out[f"category_if_{t}"][i] = c
     out["demand_type"][empty] = "unknown"
     out["category"][empty] = None
     out["confidence"][empty] = 0.0
     out["method"][empty] = "none"
+    out["p_failure"][empty] = 0.5
     out["confidence"] = np.round(out["confidence"].astype(float), 4)
     return out
 
@@ -339,10 +358,10 @@ def train_model(
     # column is the truth for the demand type.
     pipe = make_pipeline(c, rules)
 
-    metrics, best = (
+    metrics, best, oof = (
         cross_validate(pipe, texts, labels, target, type_of, rules, folds, seed)
         if folds >= 2
-        else ({"n": len(texts), "folds": 0}, "combined")
+        else ({"n": len(texts), "folds": 0}, "combined", None)
     )
     with _one_thread():
         pipe.fit(texts, target)
@@ -351,7 +370,11 @@ def train_model(
         "classes": list(pipe.classes_),
         "type_of": type_of,
     }
-    return TextModel(pipe, type_of, cats is not None, rules, best, metrics, meta)
+    model = TextModel(pipe, type_of, cats is not None, rules, best, metrics, meta)
+    # Out-of-fold P(failure) of each labelled text (for learning how far to trust the text
+    # against the linked history); not saved with the model.
+    model.oof_p_failure = oof
+    return model
 
 
 def cross_validate(pipe, texts, labels, target, type_of, rules, folds, seed):
@@ -366,6 +389,7 @@ def cross_validate(pipe, texts, labels, target, type_of, rules, folds, seed):
     y = np.array(target, dtype=object)
     cv_model = TextModel(pipe, type_of, cats is not None, rules)
     preds: dict[str, list] = {m: [None] * len(texts) for m in METHODS}
+    p_oof: dict[str, np.ndarray] = {m: np.full(len(texts), 0.5) for m in METHODS}
     cat_preds: dict[str, list] = {m: [None] * len(texts) for m in METHODS}
     # Stratify on the demand type (categories may be too small for k folds).
     skf = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed)
@@ -379,6 +403,7 @@ def cross_validate(pipe, texts, labels, target, type_of, rules, folds, seed):
             for j, i in enumerate(te):
                 preds[m][i] = r["demand_type"][j]
                 cat_preds[m][i] = r["category"][j]
+                p_oof[m][i] = r["p_failure"][j]
     for m in METHODS:
         metrics[m] = scores(labels, preds[m])
         if cats is not None:
@@ -397,4 +422,4 @@ def cross_validate(pipe, texts, labels, target, type_of, rules, folds, seed):
             bpred[j] = p
     metrics["baseline"] = scores(labels, bpred)
     best = max(("combined", "model"), key=lambda m: (metrics[m]["macro_f1"], m == "combined"))
-    return metrics, best
+    return metrics, best, p_oof[best]

@@ -134,8 +134,21 @@ def generate(
     truth["households"] = pop.households
 
     t = time.perf_counter()
+    from totalplace.synth import labels
+
+    # A fifth stream, so the staff sample leaves the other four unchanged.
+    label_rng = np.random.default_rng(np.random.SeedSequence(seed).spawn(5)[4])
+    sample = labels.staff_sample(files, truth.get("contacts"), label_rng)
+    extra = {labels.SAMPLE_PATH: sample} if sample is not None else {}
     written = write_place(
-        out, person_files + files, truth, period, force=force, price_year=price_year
+        out,
+        person_files + files,
+        truth,
+        period,
+        force=force,
+        price_year=price_year,
+        extra_files=extra,
+        manifest_extra={"demand": labels.demand_settings()} if extra else None,
     )
     timings["write"] = time.perf_counter() - t
 
