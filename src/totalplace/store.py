@@ -57,6 +57,9 @@ PRODUCED_BY: dict[str, str] = {
     "activity_costs": "money",
     "failure_demand_costs": "money",
     "payments": "ingest",
+    "demand": "demand",
+    "demand_chains": "demand",
+    "demand_weekly": "demand",
 }
 
 # The place's private work folder (beside the store file): temporary files of runs.

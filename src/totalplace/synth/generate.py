@@ -149,6 +149,12 @@ def generate(
     people = {"population": int(pop.size)}
     if price_year:
         people["unit_costs"] = UNIT_COSTS_PATH
+    from totalplace.synth import labels
+
+    # A fifth stream, so the staff sample leaves the other four unchanged.
+    label_rng = np.random.default_rng(np.random.SeedSequence(seed).spawn(5)[4])
+    sample = labels.staff_sample(files, truth.get("contacts"), label_rng)
+    extra = {labels.SAMPLE_PATH: sample} if sample is not None else {}
     written = write_place(
         out,
         person_files + files,
@@ -158,6 +164,8 @@ def generate(
         price_year=price_year,
         people=people,
         texts={UNIT_COSTS_PATH: read_data_text("unit_costs.csv")} if price_year else None,
+        extra_files=extra,
+        manifest_extra={"demand": labels.demand_settings()} if extra else None,
     )
     timings["write"] = time.perf_counter() - t
 

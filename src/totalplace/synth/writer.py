@@ -149,11 +149,16 @@ def write_place(
     price_year: str | None = None,
     people: dict[str, Any] | None = None,
     texts: dict[str, str] | None = None,
+    extra_files: dict[str, pa.Table] | None = None,
+    manifest_extra: dict[str, Any] | None = None,
 ) -> list[str]:
     """Write every file, ``truth/<name>.parquet`` and ``place.yaml``; return the paths written.
 
     ``people`` becomes the manifest's ``people:`` settings; ``texts`` are extra text files
     (path relative to the place -> content), e.g. the unit-cost table the place was costed with.
+    ``extra_files`` (path -> table, written as CSV) are files a place keeps beside its
+    extracts (e.g. a staff-labelled sample); ``manifest_extra`` adds top-level keys to
+    ``place.yaml`` (e.g. the ``demand`` settings that point at that sample).
     """
     if out.exists() and any(out.iterdir()):
         if not force:
@@ -178,16 +183,20 @@ def write_place(
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(content, encoding="utf-8")
         written.append(rel)
+    for path, table in (extra_files or {}).items():
+        if path in seen:
+            raise TotalplaceError(f"two synthetic files want the same path {path!r}")
+        seen.add(path)
+        (out / path).parent.mkdir(parents=True, exist_ok=True)
+        write_csv(table, out / path)
+        written.append(path)
     (out / "truth").mkdir(exist_ok=True)
     for name in sorted(truth):
         write_parquet(truth[name], out / "truth" / f"{name}.parquet")
         written.append(f"truth/{name}.parquet")
-    text = yaml.safe_dump(
-        manifest_dict(files, period, price_year, people),
-        sort_keys=False,
-        allow_unicode=True,
-        width=100,
-    )
+    manifest = manifest_dict(files, period, price_year, people)
+    manifest.update(manifest_extra or {})
+    text = yaml.safe_dump(manifest, sort_keys=False, allow_unicode=True, width=100)
     (out / MANIFEST_NAME).write_text(
         "# Anytown: a synthetic place made by `totalplace synth`.\n" + text, encoding="utf-8"
     )
