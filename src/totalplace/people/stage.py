@@ -6,9 +6,9 @@ from typing import Any
 
 from totalplace.engine import SqlStep
 from totalplace.errors import ManifestError
-from totalplace.place import StageResult
 from totalplace.people import costs, needs
 from totalplace.people.settings import PeopleSettings, load_settings
+from totalplace.place import StageResult
 from totalplace.prices import load_deflator
 
 INPUTS = ("events", "person_links", "persons", "household_members")
@@ -49,6 +49,12 @@ class People:
         if problems:
             raise ManifestError(str(path or "totalplace/people/data/cost_rules.yaml"), problems)
         return rules
+
+    def population(self) -> int:
+        """Residents: ``people.population`` in place.yaml, else the linked persons."""
+        if self.settings.population:
+            return int(self.settings.population)
+        return int(self.place.store.engine.count("persons"))
 
     def needs_mapping(self) -> needs.NeedsMapping:
         return needs.load_needs_mapping(self.settings.path(self.place.manifest.root, "needs"))
