@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import datetime as dt
 import fnmatch
+import re
 from decimal import Decimal
 from importlib import resources
 from pathlib import Path
@@ -225,14 +226,33 @@ def _raw_context_problems(item: Any, key: str, ctx: dict[str, Any]) -> list[str]
 
 
 # --- sources --------------------------------------------------------------------------------
-def _engine_and_period(source, spec: CohortSpec | None = None):
-    """(engine, (period start, end)) from a Place or an Engine."""
-    if hasattr(source, "store"):
-        m = source.manifest
-        return source.store.engine, (m.period.start, m.period.end)
-    eng = source
-    t = eng.query("SELECT min(start_date) AS a, max(start_date) AS b FROM event_costs")
-    return eng, (t.column("a")[0].as_py(), t.column("b")[0].as_py())
+class _Source:
+    """A Place or an Engine, and the names of the tables to read (the stage passes its
+    unpublished ones while it runs)."""
+
+    def __init__(self, source, tables: dict[str, str] | None = None):
+        self.tables = dict(tables or {})
+        if hasattr(source, "store"):
+            m = source.manifest
+            self.eng, self.period = source.store.engine, (m.period.start, m.period.end)
+        else:
+            self.eng = source
+            t = self.eng.query(
+                self.sql("SELECT min(start_date) AS a, max(start_date) AS b FROM event_costs")
+            )
+            self.period = (t.column("a")[0].as_py(), t.column("b")[0].as_py())
+
+    def sql(self, sql: str) -> str:
+        for name, actual in self.tables.items():
+            sql = re.sub(rf"\b{name}\b", actual, sql)
+        return sql
+
+    def query(self, sql: str) -> pa.Table:
+        return self.eng.query(self.sql(sql))
+
+
+def _engine_and_period(source, tables: dict[str, str] | None = None) -> _Source:
+    return source if isinstance(source, _Source) else _Source(source, tables)
 
 
 def _date(d: str | dt.date | None) -> dt.date | None:
@@ -403,7 +423,12 @@ SELECT * EXCLUDE (cost_rank, n_all) FROM r WHERE {where_sql(spec)} ORDER BY pers
 """
 
 
-def select_cohort(source, spec: CohortSpec, index_date: str | dt.date | None = None) -> pa.Table:
+def select_cohort(
+    source,
+    spec: CohortSpec,
+    index_date: str | dt.date | None = None,
+    tables: dict[str, str] | None = None,
+) -> pa.Table:
     """The people who meet ``spec`` at ``index_date``, with their baseline (one row each).
 
     Columns: person_id, index_date, age, sex, is_female, household_id, living_alone, needs,
@@ -411,15 +436,15 @@ def select_cohort(source, spec: CohortSpec, index_date: str | dt.date | None = N
     per activity criterion (``activity_0``, ``any_activity_0``, ...). Sorted by person_id.
     ``source`` is a Place (or its engine) whose people stage has run.
     """
-    eng, period = _engine_and_period(source)
-    idx = _date(index_date) or default_index_date(spec, period)
-    return eng.query(_select_sql(spec, idx, period))
+    src = _engine_and_period(source, tables)
+    idx = _date(index_date) or default_index_date(spec, src.period)
+    return src.query(_select_sql(spec, idx, src.period))
 
 
-def everyone(source, spec: CohortSpec, index_date: str | dt.date) -> pa.Table:
+def everyone(source, spec: CohortSpec, index_date: str | dt.date, tables=None) -> pa.Table:
     """Every linked person's baseline at ``index_date`` (the pool comparisons come from)."""
-    eng, period = _engine_and_period(source)
-    return eng.query(baseline_sql(spec, _date(index_date), period) + " ORDER BY person_id")
+    src = _engine_and_period(source, tables)
+    return src.query(baseline_sql(spec, _date(index_date), src.period) + " ORDER BY person_id")
 
 
 # --- comparison groups --------------------------------------------------------------------
@@ -436,6 +461,7 @@ def comparison_group(
     ratio: int = 1,
     caliper: float = 0.2,
     seed: int = 0,
+    tables: dict[str, str] | None = None,
 ) -> pa.Table:
     """A comparison group for the cohort ``spec`` at ``index_date``.
 
@@ -452,7 +478,8 @@ def comparison_group(
     Returns the comparators' baseline rows plus ``matched_to`` (the member's person_id, NULL
     for ``other_index_date``) and ``propensity`` (NULL unless ``matched``). Deterministic.
     """
-    eng, period = _engine_and_period(source)
+    source = _engine_and_period(source, tables)
+    period = source.period
     idx = _date(index_date) or default_index_date(spec, period)
     if members is None:
         members = select_cohort(source, spec, idx)
@@ -631,6 +658,7 @@ def person_period_outcomes(
     before: int = 1,
     after: int = 1,
     activity: ActivityCriterion | dict | None = None,
+    tables: dict[str, str] | None = None,
 ) -> pa.Table:
     """Events and cost per person per period around each person's index date.
 
@@ -640,7 +668,8 @@ def person_period_outcomes(
     the person's cost (episodes pro rata by days). ``observed`` is false for a period not
     wholly inside the data: its numbers are NULL, never a false zero.
     """
-    eng, period = _engine_and_period(source)
+    src = _engine_and_period(source, tables)
+    eng, period = src.eng, src.period
     crit = ActivityCriterion.model_validate(activity) if isinstance(activity, dict) else activity
     cond = _match(crit) if crit else "TRUE"
     t = people.select(["person_id", "index_date"])
@@ -671,4 +700,4 @@ FROM mk LEFT JOIN pe c ON c.person_id = mk.person_id
 GROUP BY mk.person_id, mk.index_date, mk.k, mk.ps, mk.pe
 ORDER BY mk.person_id, mk.k
 """
-    return eng.query(sql)
+    return src.query(sql)
