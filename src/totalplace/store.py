@@ -40,6 +40,17 @@ PRODUCED_BY: dict[str, str] = {
     "households": "link",
     "person_id_history": "link",
     "linkage_pairs": "link",
+    "event_costs": "people",
+    "person_costs": "people",
+    "household_costs": "people",
+    "person_needs": "people",
+    "concentration": "people",
+    "lorenz": "people",
+    "decile_transitions": "people",
+    "persistence": "people",
+    "cohorts": "people",
+    "cohort_members": "people",
+    "segments": "people",
 }
 
 

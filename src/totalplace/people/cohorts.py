@@ -52,6 +52,14 @@ BASELINE = ("age", "is_female", "n_needs", "events_before", "cost_before", "agen
 class CohortError(ManifestError):
     """A cohort definition is invalid; ``problems`` lists every problem with its key path."""
 
+    def __init__(self, path: str, problems: list[str]):
+        super().__init__(path, problems)
+        n = len(self.problems)
+        lines = "\n".join(f"  - {q}" for q in self.problems)
+        self.args = (
+            f"{path}: {n} problem{'s' if n != 1 else ''} in the cohort definitions:\n{lines}",
+        )
+
 
 class ActivityCriterion(BaseModel):
     """Events of a kind, counted in a window before the index date."""
