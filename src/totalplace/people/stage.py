@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from contextlib import contextmanager
 from typing import Any
 
 import pyarrow as pa
@@ -111,33 +113,45 @@ class People:
         mapping = self.needs_mapping()
         specs = self.cohort_specs()
         pop = self.population()
+        timings: dict[str, float] = {}
         with store.stage_run("people") as run:
             eng.register(costs.RULES_TABLE, costs.rules_table(rules, table))
             tz = self.place.manifest.timezone
-            for step in costs.event_costs_sqls(rules, self.period, tz):
+            with _timed(timings, "costs"):
+                for step in costs.event_costs_sqls(rules, self.period, tz):
+                    name = step.output_table
+                    _temp(eng, T["event_costs"] if name == "event_costs" else name, step.sql)
+                _temp(eng, T["person_costs"], costs.person_costs_sql(self.period, T["event_costs"]))
+                _temp(eng, T["household_costs"], costs.household_costs_sql(T["person_costs"]))
+            with _timed(timings, "needs"):
                 _temp(
                     eng,
-                    step.output_table if step.output_table != "event_costs" else T["event_costs"],
-                    step.sql,
+                    T["person_needs"],
+                    needs.person_needs_sql(mapping, self.period[1], T["event_costs"]),
                 )
-            _temp(eng, T["person_costs"], costs.person_costs_sql(self.period, T["event_costs"]))
-            _temp(eng, T["household_costs"], costs.household_costs_sql(T["person_costs"]))
-            _temp(
-                eng,
-                T["person_needs"],
-                needs.person_needs_sql(mapping, self.period[1], T["event_costs"]),
-            )
             tables: dict[str, Any] = {k: f'SELECT * FROM "{v}"' for k, v in T.items()}
-            tables.update(self._concentration_tables(eng, pop))
-            cohorts_t, members_t = self._cohort_tables(specs)
+            with _timed(timings, "concentration"):
+                for name, sql in self._concentration_tables(eng, pop).items():
+                    _temp(eng, f"_people_{name}", sql)
+                    tables[name] = f'SELECT * FROM "_people_{name}"'
+            with _timed(timings, "cohorts"):
+                cohorts_t, members_t = self._cohort_tables(specs)
             tables["cohorts"] = cohorts_t
             tables["cohort_members"] = members_t
-            tables["segments"] = segments.segments_sql(
-                self.period[1], person_needs=T["person_needs"], event_costs=T["event_costs"]
-            )
-            counts = store.publish(tables)
+            with _timed(timings, "segments"):
+                _temp(
+                    eng,
+                    "_people_segments",
+                    segments.segments_sql(
+                        self.period[1], person_needs=T["person_needs"], event_costs=T["event_costs"]
+                    ),
+                )
+            tables["segments"] = 'SELECT * FROM "_people_segments"'
+            with _timed(timings, "publish"):
+                counts = store.publish(tables)
             detail = self._cost_detail(eng)
             detail["population"] = pop
+            detail["timings"] = {k: round(v, 2) for k, v in timings.items()}
             detail["untraced_needs"] = needs.untraced_needs(mapping)
             detail["people_per_need"] = {
                 r["need"]: r["people"] for r in eng.query(needs.needs_summary_sql()).to_pylist()
@@ -309,6 +323,13 @@ _MEMBERS = pa.schema(
         ("cost_after", pa.decimal128(18, 2)),
     ]
 )
+
+
+@contextmanager
+def _timed(timings: dict[str, float], name: str):
+    t = time.perf_counter()
+    yield
+    timings[name] = timings.get(name, 0.0) + time.perf_counter() - t
 
 
 def _temp(eng, name: str, sql: str) -> None:
