@@ -106,7 +106,9 @@ def pandas_figures(ev, persons, rules, table, period, tz, mapping, pop, years, s
     # Split over financial years by days (floor shares, remainder to the longest year).
     s = sd.clip(lower=p0)
     ceil_end = ed + pd.to_timedelta((local["end_at"] > ed).astype(int), unit="D")
-    e = ceil_end.where(local["end_at"].notna(), np.where(basis == "day", pend, s + pd.Timedelta(days=1)))
+    e = ceil_end.where(
+        local["end_at"].notna(), np.where(basis == "day", pend, s + pd.Timedelta(days=1))
+    )
     e = pd.to_datetime(e)
     e = e.where(e > s, s + pd.Timedelta(days=1)).clip(upper=pend)
     ov = {}
@@ -131,7 +133,9 @@ def pandas_figures(ev, persons, rules, table, period, tz, mapping, pop, years, s
         .sum()
     )
     # Needs by the mapping (threshold per person, need and rule; spells by first/last date).
-    age = (sd - pd.to_datetime(ev["person_id"].map(persons.set_index("person_id")["dob"]))).dt.days / 365.25
+    age = (
+        sd - pd.to_datetime(ev["person_id"].map(persons.set_index("person_id")["dob"]))
+    ).dt.days / 365.25
     ev_needs = []
     for r in (r for r in mapping.rules if not r.exclude):
         m = mask(r)
@@ -149,9 +153,9 @@ def pandas_figures(ev, persons, rules, table, period, tz, mapping, pop, years, s
         agg["need"] = r.need
         ev_needs.append(agg.reset_index())
     person_needs = (
-        pd.concat(ev_needs).groupby(["person_id", "need"], as_index=False).agg(
-            from_date=("min", "min"), to_date=("max", "max")
-        )
+        pd.concat(ev_needs)
+        .groupby(["person_id", "need"], as_index=False)
+        .agg(from_date=("min", "min"), to_date=("max", "max"))
     )
     # Concentration over the whole population (people with no cost count too).
     tot_p = person_costs.groupby("person_id")["p"].sum().sort_values(ascending=False)
@@ -188,7 +192,6 @@ def run(residents: int, workdir: Path) -> dict:
     """Generate and ingest Anytown (not timed), true links in, then time both."""
     import pyarrow.parquet as pq  # noqa: F401  (the truth is parquet)
 
-    from totalplace.people import costs as C
     from totalplace.place import Place
     from totalplace.synth import generate
 

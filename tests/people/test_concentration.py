@@ -12,8 +12,10 @@ def test_concentration_sql_counts_people_with_no_cost():
     import duckdb
 
     con = duckdb.connect()
-    con.execute("CREATE TABLE pc AS SELECT 'p' || range AS person_id, 10.0 AS cost_gbp, "
-                "'2024/25' AS year FROM range(2)")
+    con.execute(
+        "CREATE TABLE pc AS SELECT 'p' || range AS person_id, 10.0 AS cost_gbp, "
+        "'2024/25' AS year FROM range(2)"
+    )
     totals = conc.unit_totals_sql("person", None, "pc", "hc")
     row = con.sql(conc.concentration_sql(totals, 4, "all", "person")).fetchall()[0]
     cols = [d[0] for d in con.sql(conc.concentration_sql(totals, 4, "all", "person")).description]
@@ -27,7 +29,9 @@ def test_concentration_sql_counts_people_with_no_cost():
 @pytest.mark.slow
 def test_regression_to_the_mean_matches_truth(people_open, people_place):
     """Top 5% by cost in year one: their year-two fall, with no intervention, as the truth."""
-    rows = people_open.store.engine.query("SELECT * FROM persistence ORDER BY from_year").to_pylist()
+    rows = people_open.store.engine.query(
+        "SELECT * FROM persistence ORDER BY from_year"
+    ).to_pylist()
     assert rows
     for r in rows:
         truth = truth_rtm(people_place / "truth", r["from_year"], r["to_year"], 0.05)

@@ -118,7 +118,7 @@ class People:
             eng.register(costs.RULES_TABLE, costs.rules_table(rules, table))
             tz = self.place.manifest.timezone
             with _timed(timings, "costs"):
-                for step in costs.event_costs_sqls(rules, self.period, tz):
+                for step in costs.event_costs_sqls(rules, self.period, tz, dialect=eng.dialect):
                     name = step.output_table
                     _temp(eng, T["event_costs"] if name == "event_costs" else name, step.sql)
                 _temp(eng, T["person_costs"], costs.person_costs_sql(self.period, T["event_costs"]))
