@@ -51,6 +51,10 @@ PRODUCED_BY: dict[str, str] = {
     "cohorts": "people",
     "cohort_members": "people",
     "segments": "people",
+    "money_count": "money",
+    "activity_costs": "money",
+    "failure_demand_costs": "money",
+    "payments": "ingest",
 }
 
 
