@@ -112,6 +112,8 @@ def section(place, disclosure: Disclosure | None = None) -> Section:
         )
     )
     tables.append(_hard_edges(sets, d))
+    tables.append(_profile(q, k1, d))
+    tables.append(_families(q, d))
     tables.append(
         SectionTable(
             "Segments (Bridges to Health, with social needs): size and cost",
@@ -344,4 +346,59 @@ def _hard_edges(sets: list[dict], d: Disclosure) -> SectionTable:
         "person_needs",
         "England (Bramley & Fitzpatrick 2015): 586,000 with at least one, 38% of them with "
         "two or more and 10% with all three.",
+    )
+
+
+def _profile(q, k: int, d: Disclosure) -> SectionTable:
+    """Who the costliest 1% are: segment and age band."""
+    rows = q(
+        f"""WITH t AS (SELECT person_id, sum(cost_gbp) AS c FROM person_costs GROUP BY 1),
+        r AS (SELECT person_id, row_number() OVER (ORDER BY c DESC, person_id) AS rk FROM t)
+        SELECT s.segment, s.age_band, count(*) AS n FROM r JOIN segments s USING (person_id)
+        WHERE rk <= {k} GROUP BY 1, 2 ORDER BY n DESC, 1, 2"""
+    )
+    total = sum(r["n"] for r in rows)
+    return SectionTable(
+        "Who the costliest 1% are: segment and age",
+        ["segment", "age", "people", "share"],
+        [
+            [r["segment"], r["age_band"], d.fmt_count(r["n"]), _pct(d.rate(r["n"], total))]
+            for r in rows
+        ],
+        "person_costs, segments",
+    )
+
+
+def _families(q, d: Disclosure, top: int = 10) -> SectionTable:
+    """Households known to several agencies, and their combined cost by agency."""
+    rows = q(
+        """WITH h AS (SELECT household_id, count(DISTINCT agency) AS agencies,
+                 sum(cost_gbp) AS c FROM household_costs GROUP BY 1)
+        SELECT CASE WHEN agencies >= 3 THEN '3 or more' ELSE CAST(agencies AS VARCHAR) END
+                 AS agencies, count(*) AS n, sum(c) AS c
+        FROM h GROUP BY 1 ORDER BY 1"""
+    )
+    total = sum(float(r["c"]) for r in rows) or 1.0
+    by_agency = q(
+        """WITH h AS (SELECT household_id FROM household_costs GROUP BY 1
+                 HAVING count(DISTINCT agency) >= 3)
+        SELECT agency, sum(cost_gbp) AS c FROM household_costs
+        WHERE household_id IN (SELECT household_id FROM h) GROUP BY 1 ORDER BY c DESC"""
+    )
+    note = "Households with costs at 3 or more agencies, combined cost by agency: " + ", ".join(
+        f"{r['agency']} £{float(r['c']):,.0f}" for r in by_agency[:top]
+    )
+    return SectionTable(
+        "Families: households by the number of agencies with costs for them",
+        ["agencies", "households", "share of all cost"],
+        [
+            [
+                r["agencies"],
+                d.fmt_count(r["n"]),
+                _pct(float(r["c"]) / total) if d.count(r["n"]) else None,
+            ]
+            for r in rows
+        ],
+        "household_costs",
+        note,
     )
