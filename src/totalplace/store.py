@@ -40,6 +40,13 @@ PRODUCED_BY: dict[str, str] = {
     "households": "link",
     "person_id_history": "link",
     "linkage_pairs": "link",
+    "journey_steps": "journeys",
+    "transitions": "journeys",
+    "transition_summary": "journeys",
+    "transition_gaps": "journeys",
+    "transition_trend": "journeys",
+    "handoffs": "journeys",
+    "rework": "journeys",
 }
 
 
