@@ -12,7 +12,7 @@ events of one case; a variant is a case's activity sequence; throughput time is 
 timestamp minus the first; gaps are in seconds (microsecond precision); medians and
 percentiles interpolate between the two middle values, as numpy does.
 
->>> "PARTITION BY case_id ORDER BY ts, ord" in steps_sql("events_clean")
+>>> "PARTITION BY case_key ORDER BY ts, ord" in steps_sql("events_clean")
 True
 """
 
@@ -45,12 +45,18 @@ def ts_expr(col: str = "ts", text: bool = True, time_format: str | None = None) 
     return f"CAST(TRY_CAST(trim({col}) AS TIMESTAMPTZ) AS TIMESTAMP)"
 
 
-def clean_sql(raw: str, text_time: bool = True, time_format: str | None = None) -> str:
-    """Every row of ``raw`` with its time parsed and ``problem`` (NULL for a good event)."""
+def clean_sql(
+    raw: str, text_time: bool = True, time_format: str | None = None, case_key: bool = False
+) -> str:
+    """Every row of ``raw`` with its time parsed and ``problem`` (NULL for a good event).
+
+    ``case_key``: ``raw`` has a ``case_key`` column (an integer per case id, which sorts
+    and partitions faster than text); otherwise the case id itself is the key."""
     ts = ts_expr("ts", text_time, time_format)
+    key = "case_key" if case_key else "case_id"
     blank_time = "ts IS NULL OR trim(ts) = ''" if text_time else "ts IS NULL"
     return f"""
-SELECT case_id, activity, {ts} AS ts, org, ord,
+SELECT case_id, {key} AS case_key, activity, {ts} AS ts, org, ord,
   CASE
     WHEN case_id IS NULL OR trim(case_id) = '' THEN '{PROBLEMS[0]}'
     WHEN activity IS NULL OR trim(activity) = '' THEN '{PROBLEMS[1]}'
@@ -62,9 +68,9 @@ FROM {_q(raw)} src"""
 
 def steps_sql(clean: str) -> str:
     """Good events in case order, each with its successor (activity, time, org) and the gap."""
-    w = "OVER (PARTITION BY case_id ORDER BY ts, ord)"
+    w = "OVER (PARTITION BY case_key ORDER BY ts, ord)"
     return f"""
-SELECT case_id, activity, ts, org, ord,
+SELECT case_id, case_key, activity, ts, org, ord,
   row_number() {w} AS seq,
   lead(activity) {w} AS next_activity,
   lead(ts) {w} AS next_ts,
@@ -74,13 +80,27 @@ FROM {_q(clean)} c
 WHERE problem IS NULL"""
 
 
-def dfg_counts_sql(events: str) -> str:
-    """Directly-follows counts only, straight from clean events (case_id, activity, ts, ord)."""
+def dfg_counts_sql(events: str, key: str = "case_key") -> str:
+    """Directly-follows counts only, from clean events (``key``, activity, ts, ord)."""
     return f"""
 SELECT activity AS source, next_activity AS target, count(*) AS count
 FROM (
-  SELECT activity,
-    lead(activity) OVER (PARTITION BY case_id ORDER BY ts, ord) AS next_activity
+  SELECT activity, lead(activity) OVER (PARTITION BY {key} ORDER BY ts, ord) AS next_activity
+  FROM {_q(events)}
+) x
+WHERE next_activity IS NOT NULL
+GROUP BY activity, next_activity"""
+
+
+def dfg_perf_sql(events: str, key: str = "case_key") -> str:
+    """The DFG with gap timings in one pass, from clean events (``key``, activity, ts, ord)."""
+    w = f"OVER (PARTITION BY {key} ORDER BY ts, ord)"
+    return f"""
+SELECT activity AS source, next_activity AS target, count(*) AS count,
+  median(gap_s) AS median_gap_s, quantile_cont(gap_s, 0.9) AS p90_gap_s
+FROM (
+  SELECT activity, lead(activity) {w} AS next_activity,
+    date_diff('microsecond', ts, lead(ts) {w}) / 1e6 AS gap_s
   FROM {_q(events)}
 ) x
 WHERE next_activity IS NOT NULL
@@ -99,12 +119,12 @@ ORDER BY count DESC, source, target"""
 
 
 def case_variants_sql(steps: str) -> str:
-    """One row per case: its variant (activities joined by ','), events and throughput (s)."""
+    """One row per case (by its key): its variant (activities joined by ','), events and throughput (s)."""
     return f"""
-SELECT case_id, string_agg(activity, ',' ORDER BY seq) AS variant, count(*) AS events,
+SELECT case_key, string_agg(activity, ',' ORDER BY seq) AS variant, count(*) AS events,
   date_diff('microsecond', min(ts), max(ts)) / 1e6 AS throughput_s
 FROM {_q(steps)}
-GROUP BY case_id"""
+GROUP BY case_key"""
 
 
 def variants_sql(cases: str) -> str:
@@ -130,7 +150,7 @@ def handoffs_sql(steps: str) -> str:
     """Consecutive events of a case whose org differs: the org-to-org handoff network."""
     return f"""
 SELECT org AS source, next_org AS target, count(*) AS count,
-  count(DISTINCT case_id) AS cases,
+  count(DISTINCT case_key) AS cases,
   median(gap_s) AS median_gap_s, quantile_cont(gap_s, 0.9) AS p90_gap_s
 FROM {_q(steps)}
 WHERE next_org IS NOT NULL AND org IS NOT NULL AND org <> next_org
@@ -142,10 +162,10 @@ def rework_sql(steps: str) -> str:
     """Rework: an activity repeated within a case (cases, repeats, and straight after itself)."""
     return f"""
 WITH per_case AS (
-  SELECT case_id, activity, count(*) AS n,
+  SELECT case_key, activity, count(*) AS n,
     sum(CASE WHEN next_activity = activity THEN 1 ELSE 0 END) AS self_loops
   FROM {_q(steps)}
-  GROUP BY case_id, activity
+  GROUP BY case_key, activity
 )
 SELECT activity, count(*) FILTER (WHERE n > 1) AS cases_repeated,
   sum(n - 1) AS repeats, sum(self_loops) AS self_loops, count(*) AS cases
@@ -191,6 +211,7 @@ def analyse(
     text_time: bool = True,
     time_format: str | None = None,
     with_org: bool = False,
+    case_key: bool = False,
     prefix: str = "_jl",
 ) -> LogAnalysis:
     """Run the flow SQL over the registered table ``raw`` (see ``eventlog.read_event_log``)."""

@@ -20,7 +20,7 @@ import pyarrow.csv as pacsv
 
 from totalplace.engine import open_engine
 from totalplace.journeys import flow
-from totalplace.journeys.eventlog import LogColumns, read_event_log
+from totalplace.journeys.eventlog import LogColumns, encode_for_duckdb, read_event_log
 
 
 def analyse_log_file(
@@ -38,13 +38,14 @@ def analyse_log_file(
     text_time = pa.types.is_string(raw.schema.field("ts").type)
     eng = open_engine(engine, ":memory:")
     try:
-        eng.register("_jl_raw", raw)
+        eng.register("_jl_raw", encode_for_duckdb(raw) if engine == "duckdb" else raw)
         result = flow.analyse(
             eng,
             "_jl_raw",
             text_time=text_time,
             time_format=time_format,
             with_org=columns.org is not None,
+            case_key=True,
         )
     finally:
         eng.close()
