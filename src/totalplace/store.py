@@ -47,6 +47,10 @@ PRODUCED_BY: dict[str, str] = {
     "transition_trend": "journeys",
     "handoffs": "journeys",
     "rework": "journeys",
+    "money_count": "money",
+    "activity_costs": "money",
+    "failure_demand_costs": "money",
+    "payments": "ingest",
 }
 
 
