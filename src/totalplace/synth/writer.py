@@ -14,6 +14,7 @@ import re
 import shutil
 import unicodedata
 import zipfile
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,10 @@ from totalplace.errors import TotalplaceError
 from totalplace.manifest import MANIFEST_NAME
 from totalplace.synth.agencies import AGENCIES
 from totalplace.synth.extract import ExtractFile
+
+# Where the place's own transition library goes (journeys stage), and its package source.
+TRANSITIONS_LIBRARY = "journeys/transitions.yaml"
+LIBRARY_SOURCE = "anytown_transitions.yaml"
 
 FIXED_ZIP_TIME = (2020, 1, 1, 0, 0, 0)
 FIXED_DOC_TIME = "2020-01-01T00:00:00Z"
@@ -135,6 +140,7 @@ def manifest_dict(
     if price_year:
         out["price_year"] = price_year
     out["agencies"] = agencies
+    out["journeys"] = {"transitions": TRANSITIONS_LIBRARY}
     if people:
         out["people"] = dict(people)
     return out
@@ -194,6 +200,11 @@ def write_place(
     for name in sorted(truth):
         write_parquet(truth[name], out / "truth" / f"{name}.parquet")
         written.append(f"truth/{name}.parquet")
+    # Anytown's local transition definitions, for the journeys stage (package data).
+    lib = out / TRANSITIONS_LIBRARY
+    lib.parent.mkdir(exist_ok=True)
+    lib.write_bytes(resources.files("totalplace.synth").joinpath(LIBRARY_SOURCE).read_bytes())
+    written.append(TRANSITIONS_LIBRARY)
     manifest = manifest_dict(files, period, price_year, people)
     manifest.update(manifest_extra or {})
     text = yaml.safe_dump(manifest, sort_keys=False, allow_unicode=True, width=100)
