@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.money.conftest import _manchester_files, manchester_truth
 from totalplace.place import Place
 
 RS14 = "revenue_outturn/Revenue_Outturn_Summary__RS__data_2014-15_by_LA_-_02-Feb-2016.xls"
@@ -142,38 +143,6 @@ def test_revenue_outturn_picks_one_authority(spending, tmp_path):
         got = place.store.engine.scalar("SELECT sum(amount_gbp) FROM spend")
     assert got == total * 1000
     assert result.detail["files"][0]["not_selected"] > 400
-
-
-def _manchester_files(spending: Path) -> list[Path]:
-    return sorted((spending / "manchester_spend_over_500").glob("*.csv"))
-
-
-def manchester_spec(path: Path) -> dict:
-    return {
-        "table": "payments",
-        "path": str(path),
-        "columns": {
-            "payment_date": "Payment Date",
-            "amount_gbp": "Amount",
-            "service": "Organisational Unit",
-            "supplier": "Beneficiary Name",
-        },
-    }
-
-
-def manchester_truth(path: Path) -> tuple[int, Decimal]:
-    with open(path, encoding="utf-8-sig", newline="") as f:
-        rows = list(csv.DictReader(f))
-    return len(rows), sum((Decimal(r["Amount"]) for r in rows), Decimal(0))
-
-
-@pytest.fixture(scope="module")
-def manchester_place(spending, tmp_path_factory) -> Path:
-    files = _manchester_files(spending)
-    root = _place(tmp_path_factory.mktemp("mcr") / "mcr", [manchester_spec(p) for p in files])
-    with Place.open(root) as place:
-        place.ingest.run()
-    return root
 
 
 @pytest.mark.slow
