@@ -187,4 +187,82 @@ def section(place, disclosure: Disclosure) -> Section:
             source="money_count",
         ),
     ]
+    _ties(engine, year, py, headlines, tables)
     return Section("money", TITLE, headlines=headlines, figures=figures, tables=tables)
+
+
+def _money(v: Decimal | None) -> str:
+    return "" if v is None else f"£{v:,.0f}"
+
+
+def _share(v: float | None) -> str:
+    return "" if v is None else f"{v:.0f}%"
+
+
+def _ties(engine, year: str, py: str, headlines: list[str], tables: list[SectionTable]) -> None:
+    """Headlines and tables from activity_costs and failure_demand_costs, when present."""
+    from totalplace.money.stage import fmt_gbp
+
+    if engine.has_table("activity_costs"):
+        rows = _rows(
+            engine,
+            f"SELECT * FROM activity_costs WHERE year = '{year}' ORDER BY agency",
+        )
+        front = sum((r["front_line_real_gbp"] or Decimal(0) for r in rows), Decimal(0))
+        act = sum((r["activity_cost_gbp"] or Decimal(0) for r in rows), Decimal(0))
+        if front:
+            headlines.append(
+                f"Recorded activity at unit cost explains {_pct(act, front)} of front-line "
+                f"spend in {year}; {fmt_gbp(front - act)} is not explained by the activity "
+                "the extracts show (source: activity_costs)."
+            )
+        spend = sum((r["spend_real_gbp"] or Decimal(0) for r in rows), Decimal(0))
+        top5 = sum((r["top5_cost_gbp"] or Decimal(0) for r in rows), Decimal(0))
+        top1 = sum((r["top1_cost_gbp"] or Decimal(0) for r in rows), Decimal(0))
+        if spend and top5:
+            headlines.append(
+                f"The 1% of residents who cost most take {_pct(top1, spend)} of all public "
+                f"spend in the place and the top 5% take {_pct(top5, spend)} "
+                "(source: activity_costs)."
+            )
+        tables.append(
+            SectionTable(
+                title=f"Activity-based cost against each agency's spend, {year} ({py} prices)",
+                columns=[
+                    "agency",
+                    "front-line spend",
+                    "activity at unit cost",
+                    "not explained",
+                    "explained",
+                    "top 1% share of spend",
+                    "top 5% share of spend",
+                ],
+                rows=[
+                    [
+                        r["agency"],
+                        _money(r["front_line_real_gbp"]),
+                        _money(r["activity_cost_gbp"]),
+                        _money(r["unexplained_gbp"]),
+                        _share(r["explained_pct"]),
+                        _share(r["top1_share_of_spend_pct"]),
+                        _share(r["top5_share_of_spend_pct"]),
+                    ]
+                    for r in rows
+                ],
+                source="activity_costs",
+                note="Activity cost: the people stage's event_costs (unit cost x activity).",
+            )
+        )
+    if engine.has_table("failure_demand_costs"):
+        fd = _rows(
+            engine,
+            "SELECT sum(failure_cost_gbp) AS f, sum(contact_cost_gbp) AS c, "
+            "sum(failure_contacts) AS n, sum(contacts) AS m "
+            f"FROM failure_demand_costs WHERE year = '{year}'",
+        )[0]
+        if fd["c"]:
+            headlines.append(
+                f"Failure demand costs {fmt_gbp(fd['f'])} a year to handle: "
+                f"{_pct(fd['f'], fd['c'])} of what contacts cost in {year} "
+                "(source: failure_demand_costs)."
+            )

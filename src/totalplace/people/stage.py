@@ -6,9 +6,9 @@ from typing import Any
 
 from totalplace.engine import SqlStep
 from totalplace.errors import ManifestError
-from totalplace.place import StageResult
 from totalplace.people import costs, needs
 from totalplace.people.settings import PeopleSettings, load_settings
+from totalplace.place import StageResult
 from totalplace.prices import load_deflator
 
 INPUTS = ("events", "person_links", "persons", "household_members")
