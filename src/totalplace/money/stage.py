@@ -147,13 +147,14 @@ class Money:
         lines = []
         if "activity_costs" in counts:
             rows = engine.query(
-                "SELECT sum(activity_cost_gbp) AS a, sum(front_line_real_gbp) AS f "
-                "FROM activity_costs"
+                "SELECT sum(activity_cost_gbp) AS a, sum(front_line_real_gbp) AS f, "
+                "min(year) AS y0, max(year) AS y1 FROM activity_costs"
             ).to_pylist()[0]
             if rows["f"]:
                 lines.append(
-                    f"activity explains {fmt_gbp(rows['a'])} of {fmt_gbp(rows['f'])} front-line "
-                    f"spend ({rows['a'] / rows['f'] * 100:.0f}%); the rest is shown as "
-                    "unexplained in activity_costs"
+                    f"{rows['y0']} to {rows['y1']}: activity at unit cost explains "
+                    f"{fmt_gbp(rows['a'])} of {fmt_gbp(rows['f'])} front-line spend "
+                    f"({rows['a'] / rows['f'] * 100:.0f}%); the rest is shown as unexplained "
+                    "in activity_costs"
                 )
         return lines
