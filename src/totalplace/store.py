@@ -40,6 +40,11 @@ PRODUCED_BY: dict[str, str] = {
     "households": "link",
     "person_id_history": "link",
     "linkage_pairs": "link",
+    "programme_effects": "appraise",
+    "appraisals": "appraise",
+    "appraisal_by_agency": "appraise",
+    "appraisal_flows": "appraise",
+    "appraisal_tornado": "appraise",
 }
 
 

@@ -132,6 +132,10 @@ def manifest_dict(
     if price_year:
         out["price_year"] = price_year
     out["agencies"] = agencies
+    if any(f.agency == "substance" for f in files) and any(f.agency == "acute" for f in files):
+        from totalplace.synth.programme import manifest_entries
+
+        out.update(manifest_entries(period.start, period.end))
     return out
 
 
