@@ -45,6 +45,10 @@ PRODUCED_BY: dict[str, str] = {
     "appraisal_by_agency": "appraise",
     "appraisal_flows": "appraise",
     "appraisal_tornado": "appraise",
+    "money_count": "money",
+    "activity_costs": "money",
+    "failure_demand_costs": "money",
+    "payments": "ingest",
 }
 
 

@@ -30,6 +30,16 @@ from totalplace.synth.population import Period, make_population
 from totalplace.synth.records import RecordPlan, person_extracts
 from totalplace.synth.writer import write_place
 
+UNIT_COSTS_PATH = "costs/unit_costs.csv"
+
+
+def read_data_text(name: str) -> str:
+    """A file shipped in ``totalplace/data``, as text."""
+    from importlib import resources
+
+    return resources.files("totalplace.data").joinpath(name).read_text(encoding="utf-8")
+
+
 ACTIVITY_MODULE = "totalplace.synth.activity"
 
 
@@ -137,8 +147,20 @@ def generate(
     truth["households"] = pop.households
 
     t = time.perf_counter()
+    # The place ships the unit-cost table it was costed with (when it has activity), and says
+    # how many residents it has (a real place takes this from the ONS mid-year estimates).
+    people = {"population": int(pop.size)}
+    if price_year:
+        people["unit_costs"] = UNIT_COSTS_PATH
     written = write_place(
-        out, person_files + files, truth, period, force=force, price_year=price_year
+        out,
+        person_files + files,
+        truth,
+        period,
+        force=force,
+        price_year=price_year,
+        people=people,
+        texts={UNIT_COSTS_PATH: read_data_text("unit_costs.csv")} if price_year else None,
     )
     timings["write"] = time.perf_counter() - t
 

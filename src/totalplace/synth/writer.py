@@ -103,7 +103,10 @@ def write_file(f: ExtractFile, root: Path) -> None:
 
 
 def manifest_dict(
-    files: list[ExtractFile], period: Any, price_year: str | None = None
+    files: list[ExtractFile],
+    period: Any,
+    price_year: str | None = None,
+    people: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """``place.yaml`` content for the files (agencies in the order of ``AGENCIES``)."""
     specs = {a.id: a for a in AGENCIES}
@@ -136,6 +139,8 @@ def manifest_dict(
         from totalplace.synth.programme import manifest_entries
 
         out.update(manifest_entries(period.start, period.end))
+    if people:
+        out["people"] = dict(people)
     return out
 
 
@@ -146,8 +151,14 @@ def write_place(
     period: Any,
     force: bool = False,
     price_year: str | None = None,
+    people: dict[str, Any] | None = None,
+    texts: dict[str, str] | None = None,
 ) -> list[str]:
-    """Write every file, ``truth/<name>.parquet`` and ``place.yaml``; return the paths written."""
+    """Write every file, ``truth/<name>.parquet`` and ``place.yaml``; return the paths written.
+
+    ``people`` becomes the manifest's ``people:`` settings; ``texts`` are extra text files
+    (path relative to the place -> content), e.g. the unit-cost table the place was costed with.
+    """
     if out.exists() and any(out.iterdir()):
         if not force:
             raise TotalplaceError(f"{out}: folder is not empty; pass --force to overwrite it")
@@ -166,12 +177,20 @@ def write_place(
         seen.add(f.path)
         write_file(f, out)
         written.append(f.path)
+    for rel, content in (texts or {}).items():
+        path = out / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(content, encoding="utf-8")
+        written.append(rel)
     (out / "truth").mkdir(exist_ok=True)
     for name in sorted(truth):
         write_parquet(truth[name], out / "truth" / f"{name}.parquet")
         written.append(f"truth/{name}.parquet")
     text = yaml.safe_dump(
-        manifest_dict(files, period, price_year), sort_keys=False, allow_unicode=True, width=100
+        manifest_dict(files, period, price_year, people),
+        sort_keys=False,
+        allow_unicode=True,
+        width=100,
     )
     (out / MANIFEST_NAME).write_text(
         "# Anytown: a synthetic place made by `totalplace synth`.\n" + text, encoding="utf-8"
