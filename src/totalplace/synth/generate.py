@@ -91,6 +91,7 @@ def generate(
     noise: NoiseConfig | None = None,
     period: Period | None = None,
     activity: bool = True,
+    activity_config: dict | None = None,
 ) -> SynthSummary:
     """Create Anytown in ``out``: every agency's extracts, ``place.yaml`` and ``truth/``.
 
@@ -103,6 +104,8 @@ def generate(
         period: analysis period (default April 2023 to March 2026).
         activity: also generate events, spend and their truth (False: person records only,
             e.g. for linkage experiments).
+        activity_config: overrides for ``data/activity_model.yaml`` (top-level keys
+            replaced), e.g. ``{"programme": {"participants_per_100k": 2000}}``.
 
     Example:
         >>> s = generate(residents=2_000, seed=1, out=tmp_path / "anytown")  # doctest: +SKIP
@@ -128,7 +131,7 @@ def generate(
     if activity and importlib.util.find_spec(ACTIVITY_MODULE) is not None:
         from totalplace.synth.activity import make_activity
 
-        result = make_activity(pop, plan, act_rng)
+        result = make_activity(pop, plan, act_rng, activity_config)
         files.extend(result.files)
         truth.update(result.truth)
         extra_lines = list(getattr(result, "lines", []) or [])

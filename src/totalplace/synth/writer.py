@@ -141,6 +141,10 @@ def manifest_dict(
         out["price_year"] = price_year
     out["agencies"] = agencies
     out["journeys"] = {"transitions": TRANSITIONS_LIBRARY}
+    if any(f.agency == "substance" for f in files) and any(f.agency == "acute" for f in files):
+        from totalplace.synth.programme import manifest_entries
+
+        out.update(manifest_entries(period.start, period.end))
     if people:
         out["people"] = dict(people)
     return out
