@@ -609,6 +609,14 @@ def demo(ctx, residents: int, seed: int, out: Path):
         shutil.copytree(example, out)
     ctx.invoke(run, place_dir=out)
     console.print(f"\nOutputs are in {out.resolve()} (store: {out.resolve() / 'place.duckdb'})")
+    report = out.resolve() / "report" / "index.html"
+    if report.exists():
+        console.print(f"The report: {report} (open it in any browser; it needs no network)")
+    console.print(
+        "Start the web app: add yourself as a user, then serve the place on 127.0.0.1:\n"
+        f"  totalplace users add {out} --username admin --role admin\n"
+        f"  totalplace serve {out}"
+    )
 
 
 @main.command()
