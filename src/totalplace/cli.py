@@ -208,7 +208,8 @@ MIN_PRECISION_OPTION = click.option(
     type=click.FloatRange(0, 1, min_open=True),
     default=None,
     help="choose the lowest threshold whose expected pairwise precision reaches this "
-    "(default: linkage.min_precision, 0.999); 0 is not allowed",
+    "(default for link: linkage.min_precision, 0.999; for link-files: the threshold with "
+    "the highest expected F1)",
 )
 
 
@@ -317,7 +318,7 @@ def link_files(files, id_cols, maps, dob_formats, engine, memory, min_precision,
         dob_formats=list(dob_formats),
         engine=engine,
         out=out,
-        options=LinkageOptions(min_precision=min_precision),
+        options=LinkageOptions(min_precision=min_precision),  # None: highest expected F1
         memory=memory,
     )
     for line in summary_lines(summary, out):

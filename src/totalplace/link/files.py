@@ -351,7 +351,8 @@ def link_files(
         dob_formats: strptime formats of the dob column (once, per file, or none to detect).
         engine: ``"duckdb"`` or ``"spark"``.
         out: output folder (created).
-        options: linkage options (default: the same defaults as a place).
+        options: linkage options (default: a place's, except the threshold: the highest
+            expected F1 rather than expected precision >= 0.999).
         truth: optional ``unique_id`` (``label|id``), ``truth_id`` table for blocking recall.
 
     Returns:
@@ -365,7 +366,9 @@ def link_files(
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise LinkFilesError(f"--out {out}: exists and is not a folder")
-    options = options or LinkageOptions()
+    # Lists of people, unlike a place, hold few relatives at one address whose false links
+    # invent a person: the default threshold is the one with the highest expected F1.
+    options = options or LinkageOptions(min_precision=None)
     # Everything is written to a scratch folder next to OUT and moved in only when the whole
     # run has succeeded, so a failed run leaves nothing partial behind.
     out.parent.mkdir(parents=True, exist_ok=True)

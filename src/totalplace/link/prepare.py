@@ -19,8 +19,8 @@ Derived columns (all lower case, letters only, for names):
 - ``family_name``: letters only (``O'Brien`` -> ``obrien``); ``family_name_parts``: each
   part of a double-barrelled name (``Carter-Lowe`` -> ``[carter, lowe]``).
 - ``dob_str`` (``YYYY-MM-DD``) and ``dob_year`` for the dob levels.
-- ``postcode`` (upper case, one space), ``postcode_sector`` (``AB1 2``),
-  ``postcode_district`` (``AB1``).
+- ``postcode`` (upper case, one space; a numeric postcode of another country as digits),
+  ``postcode_sector`` (``AB1 2``), ``postcode_district`` (``AB1``) for UK postcodes.
 - ``nhs_number``: only when it passes the modulus-11 check; otherwise NULL so an invalid
   number is never evidence.
 """
@@ -130,11 +130,14 @@ def first_word_sql(col: str) -> str:
 
 
 def postcode_sql(col: str) -> str:
-    """Upper case with exactly one space before the inward code (3 characters)."""
+    """A UK postcode in upper case with one space before the inward code (``AB1 2CD``); a
+    numeric postcode of another country (``2615``, ``75001``) as its digits; else NULL
+    (an incomplete UK postcode is no evidence)."""
     squashed = f"upper(regexp_replace({col}, '[^A-Za-z0-9]', '', 'g'))"
     return (
-        f"CASE WHEN length({squashed}) BETWEEN 5 AND 7 THEN "
-        f"substr({squashed}, 1, length({squashed}) - 3) || ' ' || right({squashed}, 3) END"
+        f"CASE WHEN regexp_full_match({squashed}, '[A-Z]{{1,2}}[0-9][A-Z0-9]?[0-9][A-Z]{{2}}') "
+        f"THEN substr({squashed}, 1, length({squashed}) - 3) || ' ' || right({squashed}, 3) "
+        f"WHEN regexp_full_match({squashed}, '[0-9]{{3,6}}') THEN {squashed} END"
     )
 
 
