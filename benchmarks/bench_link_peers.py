@@ -217,7 +217,7 @@ def run(residents: int, workdir: Path) -> dict:
         work.mkdir(parents=True, exist_ok=True)
         row = {"records": len(frame)}
         for tool, fn in (
-            ("totalplace", lambda f: run_totalplace(f, work)),
+            ("totalplace", lambda f, w=work: run_totalplace(f, w)),
             ("splink", run_splink),
             ("recordlinkage", run_recordlinkage),
         ):
