@@ -341,6 +341,7 @@ def link_files(
     options: LinkageOptions | None = None,
     truth: pa.Table | None = None,
     memory: str | None = None,
+    progress=None,
 ) -> dict[str, Any]:
     """Link the people in ``files`` to each other; write clusters.csv and summary.json to ``out``.
 
@@ -375,7 +376,7 @@ def link_files(
     stage = Path(tempfile.mkdtemp(prefix=f".{out.name}-partial-", dir=out.parent))
     try:
         summary = _link_files(
-            files, id_cols, maps, dob_formats, engine, stage, options, truth, memory
+            files, id_cols, maps, dob_formats, engine, stage, options, truth, memory, progress
         )
         summary["seconds"] = round(time.perf_counter() - t0, 2)
         text = json.dumps(summary, indent=2, default=str)
@@ -395,7 +396,7 @@ OUTPUT_FILES = ("clusters.csv", "rejects.csv", "summary.json", "model.json")
 
 
 def _link_files(
-    files, id_cols, maps, dob_formats, engine, out, options, truth, memory
+    files, id_cols, maps, dob_formats, engine, out, options, truth, memory, progress=None
 ) -> dict[str, Any]:
     try:
         con = work_connection(out, memory)
@@ -420,6 +421,7 @@ def _link_files(
             truth=truth,
             con=con,
             memory=memory,
+            progress=progress,
         )
         con.register("_tp_clusters", result.clusters)
         con.register(

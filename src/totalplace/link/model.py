@@ -313,10 +313,16 @@ class Threshold:
 
 @dataclass
 class Timer:
+    """Seconds per phase; ``progress`` (if given) is called with each phase's name as it
+    starts, so a command can show where a long run is."""
+
     phases: dict[str, float] = field(default_factory=dict)
+    progress: Any = None
 
     @contextmanager
     def phase(self, name: str):
+        if self.progress is not None:
+            self.progress(name.replace("_", " "))
         t0 = time.perf_counter()
         try:
             yield
