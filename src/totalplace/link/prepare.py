@@ -13,6 +13,8 @@ Derived columns (all lower case, letters only, for names):
 - ``unique_id``: ``agency || '|' || source_id`` (unique across agencies).
 - ``forenames``: every word of the given and middle names (someone known by a middle
   name matches on it).
+- Titles (``Mr``, ``Dr``, ...) are removed from given names and generational suffixes
+  (``Jr``, ``Snr``, ``III``) from family names.
 - ``given_name``: the first word of the given name; ``given_name_groups``: the name plus
   every formal name it is a nickname of (``bob`` -> ``[bob, robert]``), so a nickname and
   its formal name share a group.
@@ -158,6 +160,34 @@ def extra_column(name: str) -> str:
     return f"extra_{name}"
 
 
+TITLES = (
+    "mr",
+    "mrs",
+    "ms",
+    "miss",
+    "mx",
+    "dr",
+    "rev",
+    "revd",
+    "prof",
+    "sir",
+    "dame",
+    "lady",
+    "lord",
+)
+SUFFIXES = ("jr", "jnr", "junior", "sr", "snr", "senior", "ii", "iii", "iv")
+
+
+def strip_title_sql(col: str) -> str:
+    """``col`` without a leading title (``Mr``, ``Dr.``, ...)."""
+    return f"regexp_replace({col}, '^\\s*({'|'.join(TITLES)})\\.?\\s+', '', 'i')"
+
+
+def strip_suffix_sql(col: str) -> str:
+    """``col`` without a trailing generational suffix (``Jr``, ``Snr.``, ``III``, ...)."""
+    return f"regexp_replace({col}, '[\\s,]+({'|'.join(SUFFIXES)})\\.?\\s*$', '', 'i')"
+
+
 def prepare_sql(source: str, columns: list[str] | None = None, extras: tuple[str, ...] = ()) -> str:
     """SELECT turning a ``source_people``-shaped table into the Splink frame.
 
@@ -199,11 +229,12 @@ WITH s0 AS (
     {col("agency")} AS agency,
     {col("source_id")} AS source_id,
     CASE WHEN {valid} THEN s.nhs_clean END AS nhs_number,
-    {first_word_sql(col("given_name"))} AS given_name,
-    list_concat({words_sql(col("given_name"))}, coalesce({words_sql(col("middle_names"))}, []))
+    {first_word_sql(strip_title_sql(col("given_name")))} AS given_name,
+    list_concat({words_sql(strip_title_sql(col("given_name")))}, coalesce({words_sql(col("middle_names"))}, []))
       AS forenames,
-    {clean_name_sql(col("family_name"))} AS family_name,
-    list_filter(list_transform(regexp_split_to_array(trim({col("family_name")}), '[- ]+'),
+    {clean_name_sql(strip_suffix_sql(col("family_name")))} AS family_name,
+    list_filter(list_transform(
+      regexp_split_to_array(trim({strip_suffix_sql(col("family_name"))}), '[- ]+'),
                                lambda x: {clean_name_sql("x")}),
                 lambda x: x IS NOT NULL) AS family_name_parts,
     {dob} AS dob,
