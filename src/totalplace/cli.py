@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 import shutil
 import subprocess
 import sys
@@ -21,19 +22,58 @@ console = Console(stderr=False, highlight=False)
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
+DEBUG_ENV = "TOTALPLACE_DEBUG"
+_debug = {"on": False}
+
+
+def debugging() -> bool:
+    """Whether to show tracebacks: ``totalplace --debug`` or TOTALPLACE_DEBUG=1."""
+    return _debug["on"] or os.environ.get(DEBUG_ENV, "").lower() in ("1", "true", "yes")
+
+
+def _stop(message: str, code: int) -> None:
+    click.echo(f"Error: {message}", err=True)
+    raise SystemExit(code)
+
+
 def friendly_errors(fn):
-    """Turn the library's errors into one clear message and a non-zero exit, no traceback."""
+    """Turn the library's errors, and the machine's (a full disk, a lock held, Ctrl-C...), into
+    one line saying what happened, what is intact and what to do, with a non-zero exit and no
+    traceback. ``totalplace --debug`` (or TOTALPLACE_DEBUG=1) shows the traceback instead."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
+        from totalplace.failures import explain
+        from totalplace.lifecycle import Terminated
+
         try:
             return fn(*args, **kwargs)
-        except StageNotAvailable as e:
-            raise click.ClickException(str(e)) from None
-        except TotalplaceError as e:
-            raise click.ClickException(str(e)) from None
-        except FileNotFoundError as e:
-            raise click.ClickException(f"{e.filename}: file not found") from None
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except KeyboardInterrupt as e:
+            if debugging():
+                raise
+            how, code = (
+                ("stopped (SIGTERM)", 143)
+                if isinstance(e, Terminated)
+                else ("interrupted (Ctrl-C)", 130)
+            )
+            _stop(
+                f"{how}; the store keeps its last published tables (this run's partial work "
+                "was discarded). Run the command again to finish",
+                code,
+            )
+        except Exception as e:
+            if debugging():
+                raise
+            plain = explain(e)
+            if plain is not None:
+                raise click.ClickException(plain.line) from None
+            if isinstance(e, TotalplaceError):
+                raise click.ClickException(str(e)) from None
+            if isinstance(e, FileNotFoundError):
+                raise click.ClickException(f"{e.filename}: file not found") from None
+            raise
 
     return wrapper
 
@@ -111,7 +151,13 @@ class LazyGroup(click.Group):
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
 )
 @click.version_option(__version__, prog_name="totalplace")
-def main():
+@click.option(
+    "--debug",
+    is_flag=True,
+    envvar=DEBUG_ENV,
+    help="show the full traceback when something fails (or set TOTALPLACE_DEBUG=1)",
+)
+def main(debug: bool):
     """totalplace: see a place whole.
 
     Link the records that councils, the NHS, the police, housing and others hold about
@@ -128,6 +174,12 @@ def main():
         totalplace synth --residents 20000 --seed 1 --out anytown
         totalplace run anytown
     """
+    _debug["on"] = debug
+    if not debug:
+        import warnings
+
+        # A warning is one line too: what happened and that nothing was lost.
+        warnings.formatwarning = lambda message, category, *_a, **_k: f"Warning: {message}\n"
 
 
 @main.command()
@@ -407,19 +459,25 @@ def analyse(place_dir: Path):
 
 @main.command()
 @PLACE_DIR
+@click.option("--force", is_flag=True, help="run every stage, even those that are up to date")
 @friendly_errors
-def run(place_dir: Path):
+def run(place_dir: Path, force: bool = False):
     """Run every available stage in order, then print a one-screen summary.
+
+    A stage whose inputs and the tables it reads have not changed since its last run is
+    up to date and skipped (see `totalplace status`); --force runs it again.
 
     Example:
 
     \b
         totalplace run examples/minitown
     """
-    from totalplace.place import STAGES, available_stages
+    from totalplace.place import STAGES, StageResult, available_stages
+    from totalplace.status import is_fresh
 
     stages = available_stages()
     results = []
+    skipped = []
     with _open(place_dir) as place:
         with Progress(
             SpinnerColumn(),
@@ -432,26 +490,93 @@ def run(place_dir: Path):
         ) as progress:
             task = progress.add_task("running", total=len(stages))
             for name in stages:
-                progress.update(
-                    task, description=f"{name}: {next(s.help for s in STAGES if s.name == name)}"
-                )
                 t0 = time.perf_counter()
-                result = place.stage(name).run()
+                st = None if force else is_fresh(place, name)
+                if st is not None and st.state == "fresh":
+                    when = _when(st.current_run)
+                    result = StageResult(
+                        stage=name,
+                        tables=st.tables,
+                        summary=[f"up to date (last run {when}); skipped"],
+                        headline=f"skipped: up to date (last run {when})",
+                        skipped=True,
+                    )
+                    skipped.append(name)
+                else:
+                    progress.update(
+                        task,
+                        description=f"{name}: {next(s.help for s in STAGES if s.name == name)}",
+                    )
+                    result = place.stage(name).run()
                 results.append((name, result, time.perf_counter() - t0))
                 progress.advance(task)
-        table = Table(title=f"{place.manifest.name}: {len(results)} stages run")
+        ran = len(results) - len(skipped)
+        table = Table(title=f"{place.manifest.name}: {ran} stages run, {len(skipped)} skipped")
         table.add_column("stage")
         table.add_column("seconds", justify="right")
         table.add_column("tables published (rows)")
         table.add_column("summary")
         for name, result, secs in results:
             tables = "\n".join(f"{t} {n:,}" for t, n in result.tables.items())
-            table.add_row(name, f"{secs:.1f}", tables, result.one_line)
+            shown = "-" if result.skipped else f"{secs:.1f}"
+            table.add_row(name, shown, tables, result.one_line)
         console.print(table)
+        if skipped:
+            console.print(
+                f"Skipped (up to date): {', '.join(skipped)}. Use --force to run them again."
+            )
         missing = [s.name for s in STAGES if s.name not in stages]
         if missing:
             console.print(f"Not available yet in this version: {', '.join(missing)}")
         console.print(f"Store: {place.manifest.store_path}")
+
+
+def _when(run: dict | None) -> str:
+    at = (run or {}).get("finished_at") or (run or {}).get("started_at")
+    return at.strftime("%Y-%m-%d %H:%M UTC") if at else "never"
+
+
+@main.command()
+@PLACE_DIR
+@friendly_errors
+def status(place_dir: Path):
+    """Show each stage: when it last ran, how that ended, fresh or stale, its tables' rows.
+
+    Opens the store read-only, so it can run beside other readers. A stage is stale when
+    an input file or its place.yaml settings changed since it ran, or a table it read was
+    published again since (with the reasons).
+
+    Example:
+
+    \b
+        totalplace status examples/minitown
+    """
+    from totalplace.place import Place
+    from totalplace.status import stage_status
+
+    with Place.open(place_dir, read_only=True) as place:
+        statuses = stage_status(place)
+        table = Table(title=f"{place.manifest.name}: {place.manifest.store_path}")
+        table.add_column("stage")
+        table.add_column("last run (UTC)")
+        table.add_column("outcome")
+        table.add_column("state")
+        table.add_column("tables (rows)")
+        for st in statuses:
+            last = st.last_run
+            outcome = "-" if last is None else last["outcome"]
+            if st.running:
+                outcome = f"running now (PID {last['pid']})"
+            state = st.state
+            if st.reasons:
+                state += ": " + "; ".join(st.reasons)
+            if st.notes:
+                state += " (" + "; ".join(st.notes) + ")"
+            tables = "\n".join(f"{t} {n:,}" for t, n in st.tables.items())
+            table.add_row(
+                st.stage, _when(last)[:-4] if last else "never", outcome[:80], state, tables
+            )
+        console.print(table)
 
 
 @main.command()
@@ -491,6 +616,14 @@ def demo(ctx, residents: int, seed: int, out: Path):
         shutil.copytree(example, out)
     ctx.invoke(run, place_dir=out)
     console.print(f"\nOutputs are in {out.resolve()} (store: {out.resolve() / 'place.duckdb'})")
+    report = out.resolve() / "report" / "index.html"
+    if report.exists():
+        console.print(f"The report: {report} (open it in any browser; it needs no network)")
+    console.print(
+        "Start the web app: add yourself as a user, then serve the place on 127.0.0.1:\n"
+        f"  totalplace users add {out} --username admin --role admin\n"
+        f"  totalplace serve {out}"
+    )
 
 
 @main.command()

@@ -59,11 +59,17 @@ class LinkOutput:  # noqa: D101 (fields documented inline)
         return self.blocking_recall_estimate.get("estimate")
 
 
-def work_connection(work_dir: Path, memory_limit: str | None = None) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB for Splink's scratch tables, spilling to ``work_dir/tmp``."""
+def work_connection(
+    work_dir: Path, memory_limit: str | None = None, tmp_dir: Path | None = None
+) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB for Splink's scratch tables, spilling to ``tmp_dir``.
+
+    ``tmp_dir`` defaults to ``work_dir/tmp``; the place stage passes its run's private
+    temporary folder, which is removed however the run ends.
+    """
     con = duckdb.connect()
-    tmp = work_dir / "tmp"
-    tmp.mkdir(parents=True, exist_ok=True)
+    tmp = tmp_dir or work_dir / "tmp"
+    tmp.mkdir(mode=0o700, parents=True, exist_ok=True)
     con.execute(f"SET temp_directory = '{tmp}'")
     limit = memory_limit or os.environ.get("TOTALPLACE_LINK_MEMORY", "8GB")
     try:

@@ -142,7 +142,7 @@ class Link:
         self.work_dir.mkdir(parents=True, exist_ok=True)
         model_path = self.work_dir / "model.json"
         with store.stage_run("link", inputs=[reviews] if reviews else []) as run:
-            con = work_connection(self.work_dir, memory)
+            con = work_connection(self.work_dir, memory, tmp_dir=run.tmp)
             try:
                 t_read = time.perf_counter()
                 source = store.engine.query(f'SELECT * FROM "{SOURCE}"')
