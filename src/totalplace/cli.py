@@ -242,19 +242,53 @@ def ingest(place_dir: Path):
         _print_result(result)
 
 
+ENGINE_OPTION = click.option(
+    "--engine",
+    type=click.Choice(["duckdb", "spark"]),
+    default="duckdb",
+    show_default=True,
+    help="Splink backend: DuckDB on this machine, or Spark (local mode) for big places",
+)
+MEMORY_OPTION = click.option(
+    "--memory",
+    default=None,
+    help="memory for linkage, e.g. 8GB (DuckDB limit; Spark driver memory); "
+    "default: TOTALPLACE_LINK_MEMORY or 8GB",
+)
+MIN_PRECISION_OPTION = click.option(
+    "--min-precision",
+    type=click.FloatRange(0, 1, min_open=True),
+    default=None,
+    help="choose the lowest threshold whose expected pairwise precision reaches this "
+    "(default: linkage.min_precision, 0.999); 0 is not allowed",
+)
+
+
 @main.command()
 @PLACE_DIR
 @click.option(
     "--reviews",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="CSV of clerically reviewed pairs; decisions override the model",
+    help="CSV of clerically reviewed pairs (as in link/review_pairs.csv, with a decision "
+    "column); decisions override the model",
 )
-@click.option(
-    "--engine", type=click.Choice(["duckdb", "spark"]), default="duckdb", show_default=True
-)
+@ENGINE_OPTION
+@MEMORY_OPTION
+@MIN_PRECISION_OPTION
 @friendly_errors
-def link(place_dir: Path, reviews: Path | None, engine: str):
+def link(
+    place_dir: Path,
+    reviews: Path | None,
+    engine: str,
+    memory: str | None,
+    min_precision: float | None,
+):
     """Link every agency's person records into people and households (Splink).
+
+    Reads source_people; publishes linkage_pairs, person_links, persons, link_flags,
+    households and household_members; writes PLACE/link/model.json (the trained model) and
+    PLACE/link/review_pairs.csv (uncertain pairs for clerical review). Settings:
+    the linkage: section of place.yaml (see docs/link.md).
 
     Example:
 
@@ -262,7 +296,11 @@ def link(place_dir: Path, reviews: Path | None, engine: str):
         totalplace link /tmp/anytown --reviews reviewed_pairs.csv
     """
     with _open(place_dir, "link") as place:
-        _print_result(place.link.run(reviews=reviews, engine=engine))
+        _print_result(
+            place.link.run(
+                reviews=reviews, engine=engine, memory=memory, min_precision=min_precision
+            )
+        )
 
 
 @main.command(name="link-files", context_settings={"ignore_unknown_options": False})
@@ -273,33 +311,45 @@ def link(place_dir: Path, reviews: Path | None, engine: str):
     "--id-col",
     "id_cols",
     multiple=True,
-    help="ID column; give once for all files or once per file, in order",
+    required=True,
+    help="(required) the column identifying each row; once for all files or once per file",
 )
 @click.option(
     "--map",
     "maps",
     multiple=True,
-    help="canonical=SOURCE pairs, comma separated (given_name, family_name, dob, postcode, "
-    "address, nhs_number, sex); once for all files or once per file",
+    required=True,
+    help="(required) name=COLUMN pairs, comma separated, once for all files or once per "
+    "file. Names: given_name, middle_names, family_name, dob, postcode, address, "
+    "nhs_number, sex, email, phone, uprn; any other lower-case name (e.g. "
+    "birth_place=POB) is compared as free text. Map at least one of dob, postcode, "
+    "address, nhs_number, email, phone, uprn besides names",
 )
 @click.option(
-    "--dob-format", "dob_formats", multiple=True, help="strptime format of dob (default: detected)"
+    "--dob-format",
+    "dob_formats",
+    multiple=True,
+    help="strptime format of dob, e.g. %d/%m/%Y (default: detected per file)",
 )
-@click.option(
-    "--engine", type=click.Choice(["duckdb", "spark"]), default="duckdb", show_default=True
-)
+@ENGINE_OPTION
+@MEMORY_OPTION
+@MIN_PRECISION_OPTION
 @click.option(
     "--out",
     type=click.Path(path_type=Path),
     required=True,
-    help="folder for clusters.csv and summary.json",
+    help="folder for clusters.csv, summary.json, model.json and rejects.csv",
 )
 @friendly_errors
-def link_files(files, id_cols, maps, dob_formats, engine, out):
-    """Link lists of people without a place: two or more CSV/Parquet files.
+def link_files(files, id_cols, maps, dob_formats, engine, memory, min_precision, out):
+    """Link lists of people without a place: one or more CSV/Parquet files.
 
-    Duplicates within one file are found too. Writes OUT/clusters.csv (file, id,
-    person_id, match_probability) and OUT/summary.json.
+    Duplicates within one file are found too. Writes, only when the run succeeds:
+    OUT/clusters.csv (file, id, person_id, match_probability: one row per kept row),
+    OUT/summary.json (counts, the threshold and how it was chosen, expected precision,
+    recall, false and missed links, the curve, estimated blocking recall, timings),
+    OUT/model.json (the trained Splink model) and OUT/rejects.csv (rows without a usable
+    id, only when there are any).
 
     Example:
 
@@ -309,6 +359,7 @@ def link_files(files, id_cols, maps, dob_formats, engine, out):
     """
     try:
         from totalplace.link.files import link_files as run_link_files
+        from totalplace.link.model import LinkageOptions
     except ImportError:
         raise StageNotAvailable("link-files") from None
     summary = run_link_files(
@@ -318,8 +369,35 @@ def link_files(files, id_cols, maps, dob_formats, engine, out):
         dob_formats=list(dob_formats),
         engine=engine,
         out=out,
+        options=LinkageOptions(min_precision=min_precision),
+        memory=memory,
     )
-    console.print_json(data=summary)
+    for line in summary_lines(summary, out):
+        console.print(line)
+
+
+def summary_lines(s: dict, out: Path) -> list[str]:
+    """A few lines a person can read from link-files' summary.json."""
+    lines = [
+        f"Read {s['rows_read']:,} rows from {len(s['files'])} file(s): {s['records']:,} linked"
+        + (f", {s['rejected']:,} rejected (see {out / 'rejects.csv'})" if s["rejected"] else "")
+        + ".",
+        f"{s['clusters']:,} people; {s['clusters_with_several_records']:,} of them have "
+        f"more than one record.",
+        f"Threshold p >= {s['threshold']:.4g} ({s['threshold_method']}): expected precision "
+        f"{s['estimated_precision']:.3f}, recall {s['estimated_recall']:.3f} (about "
+        f"{s['expected_false_links']:,.0f} false and {s['expected_missed_links']:,.0f} missed "
+        "links among the pairs compared).",
+    ]
+    if s.get("estimated_blocking_recall") is not None:
+        lines.append(
+            f"{s['pairs_compared']:,} pairs compared; blocking is estimated to reach at most "
+            f"{s['estimated_blocking_recall']:.1%} of true pairs."
+        )
+    if s.get("m_source") and s["m_source"] != "EM":
+        lines.append(f"Note: {s['m_source']}.")
+    lines.append(f"Written to {out}: clusters.csv, summary.json, model.json ({s['seconds']} s).")
+    return lines
 
 
 def _stage_command(stage: str, doc: str) -> click.Command:
@@ -531,6 +609,14 @@ def demo(ctx, residents: int, seed: int, out: Path):
         shutil.copytree(example, out)
     ctx.invoke(run, place_dir=out)
     console.print(f"\nOutputs are in {out.resolve()} (store: {out.resolve() / 'place.duckdb'})")
+    report = out.resolve() / "report" / "index.html"
+    if report.exists():
+        console.print(f"The report: {report} (open it in any browser; it needs no network)")
+    console.print(
+        "Start the web app: add yourself as a user, then serve the place on 127.0.0.1:\n"
+        f"  totalplace users add {out} --username admin --role admin\n"
+        f"  totalplace serve {out}"
+    )
 
 
 @main.command()

@@ -1,7 +1,7 @@
 """The canonical tables every stage reads and writes, with their columns and types.
 
 This is the contract between stages: ingest (and the synthetic generator's manifest) fill
-``source_people``, ``events`` and ``spend``; later stages only read those names and columns.
+``source_people``, ``events``, ``spend`` and ``payments``; later stages only read those names and columns.
 Types are DuckDB SQL types; the Spark engine maps them through ``engine.dialect``.
 
 Keys are the agencies' own identifiers, kept as text exactly as the source wrote them:
@@ -145,6 +145,34 @@ SPEND = Table(
     mappable=("year", "funder", "service", "theme", "category", "amount_gbp"),
 )
 
+PAYMENTS = Table(
+    name="payments",
+    doc=(
+        "One row per payment in a council's transparency file ('spend over £500'). Amounts "
+        "are exact decimals in pounds; credits are negative."
+    ),
+    columns=(
+        Column("agency", "VARCHAR", True),
+        Column("payment_date", "DATE", doc="NULL when the file lost it (flagged, never invented)"),
+        Column("supplier", "VARCHAR", doc="beneficiary as written, spaces trimmed"),
+        Column("amount_gbp", "DECIMAL(18,2)", True, "negative for credits"),
+        Column("service", "VARCHAR", doc="service, directorate or organisational unit"),
+        Column("expense_type", "VARCHAR", doc="expenditure category or account"),
+        Column("transaction_id", "VARCHAR", doc="the council's own reference, as written"),
+        Column("description", "VARCHAR"),
+        *LINEAGE,
+    ),
+    mappable=(
+        "payment_date",
+        "supplier",
+        "amount_gbp",
+        "service",
+        "expense_type",
+        "transaction_id",
+        "description",
+    ),
+)
+
 REJECTS = Table(
     name="rejects",
     doc="Input rows that failed validation, with a reason a person can act on. Never dropped.",
@@ -195,7 +223,7 @@ PUBLISHED = Table(
     ),
 )
 
-CANONICAL: dict[str, Table] = {t.name: t for t in (SOURCE_PEOPLE, EVENTS, SPEND)}
+CANONICAL: dict[str, Table] = {t.name: t for t in (SOURCE_PEOPLE, EVENTS, SPEND, PAYMENTS)}
 ALL: dict[str, Table] = {
-    t.name: t for t in (SOURCE_PEOPLE, EVENTS, SPEND, REJECTS, RUNS, PUBLISHED)
+    t.name: t for t in (SOURCE_PEOPLE, EVENTS, SPEND, PAYMENTS, REJECTS, RUNS, PUBLISHED)
 }

@@ -291,8 +291,14 @@ def match_sql(rule: CostRule, alias: str = "e") -> str:
     return " AND ".join(parts) or "TRUE"
 
 
-def local_sql(ts: str, tz: str) -> str:
-    """A UTC TIMESTAMP as the place's local wall-clock TIMESTAMP (days and years are local)."""
+def local_sql(ts: str, tz: str, dialect: str = "duckdb") -> str:
+    """A UTC TIMESTAMP as the place's local wall-clock TIMESTAMP (days and years are local).
+
+    The one dialect difference of this stage: DuckDB's ``timezone()`` has no Spark name that
+    sqlglot maps, so Spark gets its own ``from_utc_timestamp``.
+    """
+    if dialect == "spark":
+        return f"from_utc_timestamp({ts}, {_lit(tz)})"
     return f"CAST(timezone({_lit(tz)}, timezone('UTC', {ts})) AS TIMESTAMP)"
 
 
@@ -313,6 +319,7 @@ def event_costs_sqls(
     events: str = "events",
     links: str = "person_links",
     rules_name: str = RULES_TABLE,
+    dialect: str = "duckdb",
 ) -> list[SqlStep]:
     """Steps ending in ``event_costs``: one row per event with its cost or its reason.
 
@@ -359,9 +366,9 @@ def event_costs_sqls(
     )
     matched = f"""
 SELECT e.agency, e.event_id, l.person_id, e.cost_gbp AS own_cost,
-    CAST({local_sql("e.start_at", tz)} AS DATE) AS start_date,
-    {local_sql("e.end_at", tz)} AS end_local,
-    CAST({local_sql("e.end_at", tz)} AS DATE) AS end_date,
+    CAST({local_sql("e.start_at", tz, dialect)} AS DATE) AS start_date,
+    {local_sql("e.end_at", tz, dialect)} AS end_local,
+    CAST({local_sql("e.end_at", tz, dialect)} AS DATE) AS end_date,
     {rule_case} AS rule_no{add_cols}
 FROM {events} e
 LEFT JOIN {links} l ON l.agency = e.agency AND l.source_id = CAST(e.source_id AS VARCHAR)
