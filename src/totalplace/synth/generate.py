@@ -30,6 +30,16 @@ from totalplace.synth.population import Period, make_population
 from totalplace.synth.records import RecordPlan, person_extracts
 from totalplace.synth.writer import write_place
 
+UNIT_COSTS_PATH = "costs/unit_costs.csv"
+
+
+def read_data_text(name: str) -> str:
+    """A file shipped in ``totalplace/data``, as text."""
+    from importlib import resources
+
+    return resources.files("totalplace.data").joinpath(name).read_text(encoding="utf-8")
+
+
 ACTIVITY_MODULE = "totalplace.synth.activity"
 
 
@@ -81,6 +91,7 @@ def generate(
     noise: NoiseConfig | None = None,
     period: Period | None = None,
     activity: bool = True,
+    activity_config: dict | None = None,
 ) -> SynthSummary:
     """Create Anytown in ``out``: every agency's extracts, ``place.yaml`` and ``truth/``.
 
@@ -93,6 +104,8 @@ def generate(
         period: analysis period (default April 2023 to March 2026).
         activity: also generate events, spend and their truth (False: person records only,
             e.g. for linkage experiments).
+        activity_config: overrides for ``data/activity_model.yaml`` (top-level keys
+            replaced), e.g. ``{"programme": {"participants_per_100k": 2000}}``.
 
     Example:
         >>> s = generate(residents=2_000, seed=1, out=tmp_path / "anytown")  # doctest: +SKIP
@@ -118,7 +131,7 @@ def generate(
     if activity and importlib.util.find_spec(ACTIVITY_MODULE) is not None:
         from totalplace.synth.activity import make_activity
 
-        result = make_activity(pop, plan, act_rng)
+        result = make_activity(pop, plan, act_rng, activity_config)
         files.extend(result.files)
         truth.update(result.truth)
         extra_lines = list(getattr(result, "lines", []) or [])
@@ -134,6 +147,11 @@ def generate(
     truth["households"] = pop.households
 
     t = time.perf_counter()
+    # The place ships the unit-cost table it was costed with (when it has activity), and says
+    # how many residents it has (a real place takes this from the ONS mid-year estimates).
+    people = {"population": int(pop.size)}
+    if price_year:
+        people["unit_costs"] = UNIT_COSTS_PATH
     from totalplace.synth import labels
 
     # A fifth stream, so the staff sample leaves the other four unchanged.
@@ -147,6 +165,8 @@ def generate(
         period,
         force=force,
         price_year=price_year,
+        people=people,
+        texts={UNIT_COSTS_PATH: read_data_text("unit_costs.csv")} if price_year else None,
         extra_files=extra,
         manifest_extra={"demand": labels.demand_settings()} if extra else None,
     )

@@ -1,0 +1,711 @@
+"""Cohorts: who met a definition at an index date, their baseline, a comparison group and
+their outcomes period by period.
+
+A cohort is defined in YAML (or Python) and validated: every problem is reported at once
+with its key path (unknown need, impossible age range, unknown agency, a date outside the
+data). The same definition gives the same members on every run: selection is SQL over the
+published tables, ordered by person_id, and matching uses a fixed seed.
+
+>>> spec = CohortSpec(
+...     name="older_frequent_ae",
+...     age={"min": 65},
+...     activity=[{"agency": "acute", "activity": "A&E attendance", "min_count": 3}],
+...     living_alone=True,
+... )
+>>> spec.lookback_days
+365
+
+With a place whose people stage has run::
+
+    from totalplace.people.cohorts import load_cohorts, select_cohort, comparison_group
+    from totalplace.people.cohorts import person_period_outcomes
+    specs = load_cohorts("cohorts.yaml", place=place)          # validated against the place
+    members = select_cohort(place, specs[0], "2024-04-01")      # person_id, index_date, baseline
+    comp = comparison_group(place, specs[0], "2024-04-01", method="matched")
+    out = person_period_outcomes(place, members, period_days=365, before=1, after=1)
+
+Tables (pyarrow) carry only the pseudonymous ``person_id``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import fnmatch
+import re
+from decimal import Decimal
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pyarrow as pa
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from totalplace.errors import ManifestError
+from totalplace.people.costs import _lit
+
+MATCH = ("agency", "service", "activity", "outcome", "channel")
+BASELINE = ("age", "is_female", "n_needs", "events_before", "cost_before", "agencies_before")
+
+
+class CohortError(ManifestError):
+    """A cohort definition is invalid; ``problems`` lists every problem with its key path."""
+
+    def __init__(self, path: str, problems: list[str]):
+        super().__init__(path, problems)
+        n = len(self.problems)
+        lines = "\n".join(f"  - {q}" for q in self.problems)
+        self.args = (
+            f"{path}: {n} problem{'s' if n != 1 else ''} in the cohort definitions:\n{lines}",
+        )
+
+
+class ActivityCriterion(BaseModel):
+    """Events of a kind, counted in a window before the index date."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    agency: str | None = None
+    service: str | None = None
+    activity: str | None = None
+    outcome: str | None = None
+    channel: str | None = None
+    min_count: int = Field(1, ge=0)
+    max_count: int | None = Field(None, ge=0)
+    window_days: int | None = Field(None, ge=1, description="default: the cohort's lookback")
+    per: Literal["window", "month"] = Field(
+        "window", description="'month': the count in any one calendar month of the window"
+    )
+
+    @model_validator(mode="after")
+    def _counts(self) -> ActivityCriterion:
+        if self.max_count is not None and self.max_count < self.min_count:
+            raise ValueError(f"max_count {self.max_count} is below min_count {self.min_count}")
+        return self
+
+
+class AgeRange(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    min: int | None = Field(None, ge=0, le=120)
+    max: int | None = Field(None, ge=0, le=120)
+
+
+class CohortSpec(BaseModel):
+    """A cohort definition. Criteria are ANDed; ``any_activity`` needs one of its items."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(pattern=r"^[A-Za-z][A-Za-z0-9_]*$")
+    description: str = ""
+    age: AgeRange | None = None
+    sex: list[Literal["F", "M", "X"]] | None = None
+    needs: list[str] = Field(default_factory=list, description="all of these, in the lookback")
+    any_needs: list[str] = Field(default_factory=list, description="at least one of these")
+    activity: list[ActivityCriterion] = Field(default_factory=list)
+    any_activity: list[ActivityCriterion] = Field(default_factory=list)
+    living_alone: bool | None = None
+    min_cost_gbp: Decimal | None = Field(None, ge=0, description="cost in the lookback")
+    top_cost_share: float | None = Field(
+        None, gt=0, lt=1, description="the top share of people by cost in the lookback"
+    )
+    lookback_days: int = Field(365, ge=1)
+    followup_days: int = Field(365, ge=1)
+    index_date: dt.date | None = None
+
+
+# --- loading and validation ---------------------------------------------------------------
+def _context(place) -> dict[str, Any]:
+    if place is None:
+        return {}
+    from totalplace.people.needs import load_needs_mapping
+
+    stage = place.stage("people")
+    m = place.manifest
+    return {
+        "agencies": [a.id for a in m.agencies],
+        "needs": list(load_needs_mapping(stage.settings.path(m.root, "needs")).needs),
+        "period": (m.period.start, m.period.end),
+    }
+
+
+def spec_problems(spec: CohortSpec, where: str, ctx: dict[str, Any]) -> list[str]:
+    """Problems a valid-looking spec has against a place (needs, agencies, dates, ages)."""
+    out = []
+    if spec.age and spec.age.min is not None and spec.age.max is not None:
+        if spec.age.min > spec.age.max:
+            out.append(
+                f"{where}.age: impossible age range: min {spec.age.min} is above max {spec.age.max}"
+            )
+    known = ctx.get("needs")
+    if known is not None:
+        for key in ("needs", "any_needs"):
+            for j, n in enumerate(getattr(spec, key)):
+                if n not in known:
+                    out.append(
+                        f"{where}.{key}[{j}]: unknown need {n!r}; expected one of: "
+                        f"{', '.join(known)}"
+                    )
+    agencies = ctx.get("agencies")
+    if agencies is not None:
+        for key in ("activity", "any_activity"):
+            for j, c in enumerate(getattr(spec, key)):
+                if c.agency and not any(
+                    fnmatch.fnmatchcase(a.lower(), c.agency.lower()) for a in agencies
+                ):
+                    out.append(
+                        f"{where}.{key}[{j}].agency: unknown agency {c.agency!r}; this place "
+                        f"has: {', '.join(agencies)}"
+                    )
+    period = ctx.get("period")
+    if period is not None and spec.index_date is not None:
+        p0, p1 = period
+        if not (p0 <= spec.index_date <= p1):
+            out.append(f"{where}.index_date: {spec.index_date} is outside the data ({p0} to {p1})")
+    return out
+
+
+def load_cohorts(
+    source: str | Path | list[dict[str, Any]] | dict[str, Any] | None = None, place=None
+) -> list[CohortSpec]:
+    """Cohort definitions from a YAML file, a list of dicts or ``{"cohorts": [...]}``.
+
+    With ``place``, each is also checked against it (its needs, agencies and period). All
+    problems are raised together in one ``CohortError``, each with its key path, e.g.
+    ``cohorts[1].age: impossible age range: min 70 is above max 60``.
+    """
+    where = "cohorts"
+    if source is None:
+        text = resources.files("totalplace.people.data").joinpath("cohorts.yaml").read_text("utf-8")
+        data, where = yaml.safe_load(text), "totalplace/people/data/cohorts.yaml"
+    elif isinstance(source, str | Path):
+        p = Path(source)
+        if not p.exists():
+            raise CohortError(str(p), ["cohort definitions file not found"])
+        data, where = yaml.safe_load(p.read_text(encoding="utf-8")), str(p)
+    else:
+        data = source
+    items = data.get("cohorts") if isinstance(data, dict) else data
+    if not isinstance(items, list):
+        raise CohortError(where, ["expected a list of cohorts (or a 'cohorts:' key holding one)"])
+    ctx = _context(place)
+    specs, problems, seen = [], [], {}
+    for i, item in enumerate(items):
+        key = f"cohorts[{i}]"
+        try:
+            spec = CohortSpec.model_validate(item)
+        except ValidationError as e:
+            for err in e.errors():
+                loc = "".join(f"[{x}]" if isinstance(x, int) else f".{x}" for x in err["loc"])
+                msg = err["msg"].removeprefix("Value error, ")
+                if err["type"] == "extra_forbidden":
+                    msg = "unknown key (check its spelling)"
+                problems.append(f"{key}{loc}: {msg}")
+            # Context checks on the raw item too, so every problem shows at once.
+            problems += _raw_context_problems(item, key, ctx)
+            continue
+        if spec.name in seen:
+            problems.append(
+                f"{key}.name: duplicate cohort name {spec.name!r} (also {seen[spec.name]})"
+            )
+        seen.setdefault(spec.name, key)
+        problems += spec_problems(spec, key, ctx)
+        specs.append(spec)
+    if problems:
+        raise CohortError(where, list(dict.fromkeys(problems)))
+    return specs
+
+
+def _raw_context_problems(item: Any, key: str, ctx: dict[str, Any]) -> list[str]:
+    """Context checks on an item pydantic refused (so needs and agencies still get checked)."""
+    if not isinstance(item, dict):
+        return []
+    out: list[str] = []
+    for k in ("needs", "any_needs", "activity", "any_activity", "index_date", "age"):
+        if k not in item:
+            continue
+        try:  # each key on its own, so one bad key does not hide the others' problems
+            spec = CohortSpec.model_validate({"name": "x", k: item[k]})
+        except ValidationError:
+            continue
+        out += spec_problems(spec, key, ctx)
+    return out
+
+
+# --- sources --------------------------------------------------------------------------------
+class _Source:
+    """A Place or an Engine, and the names of the tables to read (the stage passes its
+    unpublished ones while it runs)."""
+
+    def __init__(self, source, tables: dict[str, str] | None = None):
+        self.tables = dict(tables or {})
+        if hasattr(source, "store"):
+            m = source.manifest
+            self.eng, self.period = source.store.engine, (m.period.start, m.period.end)
+        else:
+            self.eng = source
+            t = self.eng.query(
+                self.sql("SELECT min(start_date) AS a, max(start_date) AS b FROM event_costs")
+            )
+            self.period = (t.column("a")[0].as_py(), t.column("b")[0].as_py())
+
+    def sql(self, sql: str) -> str:
+        for name, actual in self.tables.items():
+            sql = re.sub(rf"\b{name}\b", actual, sql)
+        return sql
+
+    def query(self, sql: str) -> pa.Table:
+        return self.eng.query(self.sql(sql))
+
+
+def _engine_and_period(source, tables: dict[str, str] | None = None) -> _Source:
+    return source if isinstance(source, _Source) else _Source(source, tables)
+
+
+def _date(d: str | dt.date | None) -> dt.date | None:
+    if d is None or isinstance(d, dt.date):
+        return d
+    return dt.date.fromisoformat(str(d))
+
+
+def default_index_date(spec: CohortSpec, period: tuple[dt.date, dt.date]) -> dt.date:
+    """The spec's index date, else the first of the month one full lookback after the data
+    start (e.g. 1 April 2024 for data from 1 April 2023 and a 365-day lookback)."""
+    if spec.index_date:
+        return spec.index_date
+    d = period[0] + dt.timedelta(days=spec.lookback_days)
+    if d.day != 1:
+        d = (d.replace(day=1) + dt.timedelta(days=32)).replace(day=1)
+    return min(d, period[1])
+
+
+def _match(c: ActivityCriterion, e: str = "e") -> str:
+    parts = []
+    for f in MATCH:
+        pat = getattr(c, f)
+        if pat is None:
+            continue
+        like = pat.replace("%", r"\%").replace("_", r"\_").replace("*", "%").replace("?", "_")
+        parts.append(f"lower({e}.{f}) LIKE {_lit(like.lower())} ESCAPE '\\'")
+    return " AND ".join(parts) or "TRUE"
+
+
+def _d(x: dt.date) -> str:
+    return f"DATE '{x.isoformat()}'"
+
+
+def window_cost_sql(w0: str, w1: str, period: tuple[dt.date, dt.date], c: str = "c") -> str:
+    """SQL: an event's cost falling in [w0, w1): episodes (basis 'day') pro rata by days."""
+    pe = f"({_d(period[1])} + 1)"
+    days = (
+        f"greatest(0, date_diff('day', greatest({c}.start_date, {w0}, {_d(period[0])}), "
+        f"least(least(coalesce({c}.end_date, {pe}), {pe}), {w1})))"
+    )
+    return (
+        f"CASE WHEN {c}.cost_gbp IS NULL THEN 0 "
+        f"WHEN {c}.basis = 'day' AND {c}.days_in_period > 0 "
+        f"THEN CAST({c}.cost_gbp AS DOUBLE) * {days} / {c}.days_in_period "
+        f"WHEN {c}.start_date >= {w0} AND {c}.start_date < {w1} "
+        f"THEN CAST({c}.cost_gbp AS DOUBLE) ELSE 0 END"
+    )
+
+
+def baseline_sql(spec: CohortSpec, index_date: dt.date, period: tuple[dt.date, dt.date]) -> str:
+    """SQL: every linked person with the baseline measures and the spec's criteria flags."""
+    idx = _d(index_date)
+    lb = f"({idx} - {spec.lookback_days})"
+    widest = max(
+        [spec.lookback_days] + [c.window_days or 0 for c in (*spec.activity, *spec.any_activity)]
+    )
+    crit_cols, month_ctes, month_joins = [], [], []
+    for key in ("activity", "any_activity"):
+        for j, c in enumerate(getattr(spec, key)):
+            w = c.window_days or spec.lookback_days
+            name = f"{key}_{j}"
+            cond = f"{_match(c)} AND e.start_date >= {idx} - {w} AND e.start_date < {idx}"
+            if c.per == "window":
+                crit_cols.append(f"count(*) FILTER (WHERE {cond}) AS {name}")
+            else:
+                month_ctes.append(
+                    f"{name} AS (SELECT person_id, max(n) AS {name} FROM (SELECT person_id, "
+                    f"date_trunc('month', start_date) AS mth, count(*) AS n FROM pe e "
+                    f"WHERE {cond} GROUP BY 1, 2) GROUP BY 1)"
+                )
+                month_joins.append(f"LEFT JOIN {name} USING (person_id)")
+    crit = "".join(f",\n    {x}" for x in crit_cols)
+    ctes = "".join(f",\n{x}" for x in month_ctes)
+    mcols = "".join(
+        f", coalesce({k}_{j}, 0) AS {k}_{j}"
+        for k in ("activity", "any_activity")
+        for j, c in enumerate(getattr(spec, k))
+        if c.per == "month"
+    )
+    wcols = "".join(
+        f", coalesce(a.{k}_{j}, 0) AS {k}_{j}"
+        for k in ("activity", "any_activity")
+        for j, c in enumerate(getattr(spec, k))
+        if c.per == "window"
+    )
+    return f"""
+WITH pe AS (
+  SELECT c.person_id, c.agency, c.start_date, c.end_date, c.cost_gbp, c.basis,
+    c.days_in_period, e.service, e.activity, e.outcome, e.channel
+  FROM event_costs c JOIN events e ON e.agency = c.agency AND e.event_id = c.event_id
+  WHERE c.person_id IS NOT NULL AND c.start_date < {idx}
+    AND (c.start_date >= {idx} - {widest} OR c.basis = 'day')
+), agg AS (
+  SELECT person_id,
+    count(*) FILTER (WHERE start_date >= {lb}) AS events_before,
+    count(DISTINCT agency) FILTER (WHERE start_date >= {lb}) AS agencies_before,
+    sum({window_cost_sql(lb, idx, period, "e")}) AS cost_before{crit}
+  FROM pe e GROUP BY person_id
+), nd AS (
+  SELECT person_id, list_sort(list(DISTINCT need)) AS needs
+  FROM person_needs WHERE from_date < {idx} AND to_date >= {lb} GROUP BY person_id
+), hh AS (
+  SELECT m.person_id, m.household_id, h.n_current_persons
+  FROM household_members m JOIN households h USING (household_id) WHERE m.is_current
+){ctes}
+SELECT p.person_id, {idx} AS index_date,
+  date_diff('year', p.dob, {idx})
+    - CASE WHEN strftime({idx}, '%m%d') < strftime(p.dob, '%m%d') THEN 1 ELSE 0 END AS age,
+  p.sex, CASE WHEN p.sex = 'F' THEN 1 ELSE 0 END AS is_female,
+  hh.household_id, hh.n_current_persons = 1 AS living_alone,
+  coalesce(nd.needs, []) AS needs, coalesce(len(nd.needs), 0) AS n_needs,
+  coalesce(a.events_before, 0) AS events_before,
+  coalesce(a.agencies_before, 0) AS agencies_before,
+  round(coalesce(a.cost_before, 0), 2) AS cost_before{wcols}{mcols}
+FROM persons p
+LEFT JOIN agg a USING (person_id)
+LEFT JOIN nd USING (person_id)
+LEFT JOIN hh USING (person_id)
+{" ".join(month_joins)}
+"""
+
+
+def where_sql(spec: CohortSpec) -> str:
+    """SQL condition over ``baseline_sql``'s columns: the person meets the definition."""
+    conds = []
+    if spec.age and spec.age.min is not None:
+        conds.append(f"age >= {spec.age.min}")
+    if spec.age and spec.age.max is not None:
+        conds.append(f"age <= {spec.age.max}")
+    if spec.sex:
+        conds.append("sex IN (" + ", ".join(_lit(s) for s in spec.sex) + ")")
+    for n in spec.needs:
+        conds.append(f"list_contains(needs, {_lit(n)})")
+    if spec.any_needs:
+        conds.append(
+            "(" + " OR ".join(f"list_contains(needs, {_lit(n)})" for n in spec.any_needs) + ")"
+        )
+
+    def one(key: str, j: int, c: ActivityCriterion) -> str:
+        s = f"{key}_{j} >= {c.min_count}"
+        if c.max_count is not None:
+            s += f" AND {key}_{j} <= {c.max_count}"
+        return f"({s})"
+
+    conds += [one("activity", j, c) for j, c in enumerate(spec.activity)]
+    if spec.any_activity:
+        conds.append(
+            "("
+            + " OR ".join(one("any_activity", j, c) for j, c in enumerate(spec.any_activity))
+            + ")"
+        )
+    if spec.living_alone is not None:
+        conds.append(f"coalesce(living_alone, FALSE) = {str(spec.living_alone).upper()}")
+    if spec.min_cost_gbp is not None:
+        conds.append(f"cost_before >= {spec.min_cost_gbp}")
+    if spec.top_cost_share is not None:
+        conds.append(f"cost_rank <= ceil({spec.top_cost_share} * n_all) AND cost_before > 0")
+    return " AND ".join(conds) or "TRUE"
+
+
+def _select_sql(spec: CohortSpec, index_date: dt.date, period) -> str:
+    return f"""
+WITH b AS ({baseline_sql(spec, index_date, period)}),
+r AS (SELECT *, row_number() OVER (ORDER BY cost_before DESC, person_id) AS cost_rank,
+        count(*) OVER () AS n_all FROM b)
+SELECT * EXCLUDE (cost_rank, n_all) FROM r WHERE {where_sql(spec)} ORDER BY person_id
+"""
+
+
+def select_cohort(
+    source,
+    spec: CohortSpec,
+    index_date: str | dt.date | None = None,
+    tables: dict[str, str] | None = None,
+) -> pa.Table:
+    """The people who meet ``spec`` at ``index_date``, with their baseline (one row each).
+
+    Columns: person_id, index_date, age, sex, is_female, household_id, living_alone, needs,
+    n_needs, events_before, agencies_before, cost_before (the lookback window) and one count
+    per activity criterion (``activity_0``, ``any_activity_0``, ...). Sorted by person_id.
+    ``source`` is a Place (or its engine) whose people stage has run.
+    """
+    src = _engine_and_period(source, tables)
+    idx = _date(index_date) or default_index_date(spec, src.period)
+    return src.query(_select_sql(spec, idx, src.period))
+
+
+def everyone(source, spec: CohortSpec, index_date: str | dt.date, tables=None) -> pa.Table:
+    """Every linked person's baseline at ``index_date`` (the pool comparisons come from)."""
+    src = _engine_and_period(source, tables)
+    return src.query(baseline_sql(spec, _date(index_date), src.period) + " ORDER BY person_id")
+
+
+# --- comparison groups --------------------------------------------------------------------
+def comparison_group(
+    source,
+    spec: CohortSpec,
+    index_date: str | dt.date | None = None,
+    method: Literal["other_index_date", "matched", "coarsened"] = "matched",
+    *,
+    members: pa.Table | None = None,
+    other_index_date: str | dt.date | None = None,
+    match_on: tuple[str, ...] = BASELINE,
+    exact_on: tuple[str, ...] = ("is_female",),
+    ratio: int = 1,
+    caliper: float = 0.2,
+    seed: int = 0,
+    tables: dict[str, str] | None = None,
+) -> pa.Table:
+    """A comparison group for the cohort ``spec`` at ``index_date``.
+
+    * ``other_index_date``: people who met the same definition at another index date
+      (default a year earlier, or a year later when there is not a year of data before),
+      leaving out the cohort's members: the same selection, without the intervention.
+    * ``matched``: propensity-score matching (scikit-learn ``LogisticRegression`` on the
+      standardised ``match_on`` baseline measures), nearest neighbour on the logit without
+      replacement within ``caliper`` standard deviations, exactly on ``exact_on``; ``ratio``
+      comparators per member.
+    * ``coarsened``: exact matching on coarsened measures (age in 10-year bands, needs capped
+      at 3, events and cost in bands), comparators drawn with a fixed ``seed``.
+
+    Returns the comparators' baseline rows plus ``matched_to`` (the member's person_id, NULL
+    for ``other_index_date``) and ``propensity`` (NULL unless ``matched``). Deterministic.
+    """
+    source = _engine_and_period(source, tables)
+    period = source.period
+    idx = _date(index_date) or default_index_date(spec, period)
+    if members is None:
+        members = select_cohort(source, spec, idx)
+    member_ids = set(members.column("person_id").to_pylist())
+    if method == "other_index_date":
+        other = _date(other_index_date)
+        if other is None:
+            earlier = idx - dt.timedelta(days=365)
+            later = idx + dt.timedelta(days=365)
+            other = (
+                earlier if earlier - dt.timedelta(days=spec.lookback_days) >= period[0] else later
+            )
+        t = select_cohort(source, spec, other)
+        keep = [pid not in member_ids for pid in t.column("person_id").to_pylist()]
+        t = t.filter(pa.array(keep, pa.bool_()))
+        return t.append_column("matched_to", pa.nulls(t.num_rows, pa.string())).append_column(
+            "propensity", pa.nulls(t.num_rows, pa.float64())
+        )
+    pool = everyone(source, spec, idx)
+    pool_ids = pool.column("person_id").to_pylist()
+    # Candidates: not members, and within the spec's age range (an age-defined cohort is
+    # compared with people of the same ages).
+    ok = np.array([pid not in member_ids for pid in pool_ids])
+    age = np.array([np.nan if a is None else a for a in pool.column("age").to_pylist()], float)
+    if spec.age and spec.age.min is not None:
+        ok &= age >= spec.age.min
+    if spec.age and spec.age.max is not None:
+        ok &= age <= spec.age.max
+    is_member = np.array([pid in member_ids for pid in pool_ids])
+    X = np.column_stack([_num(pool, c) for c in match_on])
+    good = ~np.isnan(X).any(axis=1)
+    cand = np.flatnonzero(ok & good)
+    mem = np.flatnonzero(is_member & good)
+    if method == "matched":
+        chosen, score = _propensity_match(X, mem, cand, pool, exact_on, ratio, caliper, seed)
+    elif method == "coarsened":
+        chosen, score = _coarsened_match(X, match_on, mem, cand, pool, exact_on, ratio, seed)
+    else:
+        raise ValueError(
+            f"method must be one of: 'other_index_date', 'matched', 'coarsened'; found {method!r}"
+        )
+    rows = np.array([c for c, _ in chosen], dtype=np.int64)
+    out = pool.take(pa.array(rows)) if len(rows) else pool.slice(0, 0)
+    out = out.append_column("matched_to", pa.array([pool_ids[m] for _, m in chosen], pa.string()))
+    return out.append_column("propensity", pa.array(score, pa.float64()))
+
+
+def _num(t: pa.Table, col: str) -> np.ndarray:
+    return np.array(
+        [np.nan if v is None else float(v) for v in t.column(col).to_pylist()], dtype=float
+    )
+
+
+def _propensity_match(X, mem, cand, pool, exact_on, ratio, caliper, seed):
+    from sklearn.linear_model import LogisticRegression
+
+    if len(mem) == 0 or len(cand) == 0:
+        return [], []
+    idx = np.r_[mem, cand]
+    y = np.r_[np.ones(len(mem)), np.zeros(len(cand))]
+    Z = X[idx]
+    mu, sd = Z.mean(0), Z.std(0)
+    sd[sd == 0] = 1
+    model = LogisticRegression(max_iter=1000, C=1.0, random_state=seed)
+    model.fit((Z - mu) / sd, y)
+    ps = np.full(len(X), 0.5)
+    valid = ~np.isnan(X).any(axis=1)
+    ps[valid] = np.clip(model.predict_proba((X[valid] - mu) / sd)[:, 1], 1e-9, 1 - 1e-9)
+    logit = np.log(ps / (1 - ps))
+    width = caliper * float(np.std(logit[idx]))
+    exact = _exact_keys(pool, exact_on)
+    used = np.zeros(len(logit), bool)
+    chosen, score = [], []
+    # Members in a fixed order (hardest to match first: highest propensity), ties by id.
+    ids = pool.column("person_id").to_pylist()
+    rank = np.empty(len(ids), np.int64)
+    rank[np.argsort(np.array(ids, dtype=object), kind="stable")] = np.arange(len(ids))
+    order = sorted(mem.tolist(), key=lambda i: (-logit[i], ids[i]))
+    by_key: dict[Any, np.ndarray] = {}
+    for k in set(exact[cand]):
+        by_key[k] = cand[exact[cand] == k]
+    for m in order:
+        options = by_key.get(exact[m], np.zeros(0, np.int64))
+        for _ in range(ratio):
+            free = options[~used[options]]
+            if len(free) == 0:
+                break
+            dist = np.abs(logit[free] - logit[m])
+            best = free[np.lexsort((rank[free], dist))[0]]
+            if abs(logit[best] - logit[m]) > width:
+                break
+            used[best] = True
+            chosen.append((int(best), int(m)))
+            score.append(float(ps[best]))
+    return chosen, score
+
+
+def _exact_keys(pool: pa.Table, cols: tuple[str, ...]) -> np.ndarray:
+    if not cols:
+        return np.zeros(pool.num_rows, dtype=object)
+    parts = [pool.column(c).to_pylist() for c in cols]
+    return (
+        np.array([tuple(p) for p in zip(*parts, strict=True)] or [], dtype=object).reshape(-1)
+        if len(cols) > 1
+        else np.array(parts[0], dtype=object)
+    )
+
+
+def _coarsen(col: str, v: np.ndarray) -> np.ndarray:
+    if col == "age":
+        return np.floor(v / 10)
+    if col == "n_needs":
+        return np.minimum(v, 3)
+    if col in ("events_before", "agencies_before"):
+        return np.digitize(v, [1, 2, 4, 8, 16])
+    if col == "cost_before":
+        return np.digitize(v, [1, 100, 500, 2000, 10000, 50000])
+    return v
+
+
+def _coarsened_match(X, match_on, mem, cand, pool, exact_on, ratio, seed):
+    C = np.column_stack([_coarsen(c, X[:, i]) for i, c in enumerate(match_on)])
+    exact = _exact_keys(pool, exact_on)
+    key = [tuple(C[i]) + (exact[i],) for i in range(len(C))]
+    ids = pool.column("person_id").to_pylist()
+    rng = np.random.default_rng(seed)
+    strata: dict[Any, list[int]] = {}
+    for i in sorted(cand.tolist(), key=lambda i: ids[i]):
+        strata.setdefault(key[i], []).append(i)
+    for k in strata:
+        rng.shuffle(strata[k])
+    chosen = []
+    for m in sorted(mem.tolist(), key=lambda i: ids[i]):
+        s = strata.get(key[m], [])
+        for _ in range(ratio):
+            if not s:
+                break
+            chosen.append((s.pop(), m))
+    return chosen, [None] * len(chosen)
+
+
+def balance(
+    members: pa.Table,
+    comparison: pa.Table,
+    cols: tuple[str, ...] = BASELINE,
+    matched_only: bool = True,
+) -> dict:
+    """Standardised mean differences of baseline measures (|SMD| < 0.1 is usually 'balanced').
+
+    With ``matched_only`` (and a comparison that says whom it matched), members nobody was
+    matched to are left out: the comparison speaks for the matched members only.
+    """
+    if matched_only and "matched_to" in comparison.column_names:
+        to = {x for x in comparison.column("matched_to").to_pylist() if x is not None}
+        if to:
+            members = members.filter(
+                pa.array([pid in to for pid in members.column("person_id").to_pylist()])
+            )
+    out = {}
+    for c in cols:
+        a, b = _num(members, c), _num(comparison, c)
+        a, b = a[~np.isnan(a)], b[~np.isnan(b)]
+        if len(a) == 0 or len(b) == 0:
+            out[c] = None
+            continue
+        sd = np.sqrt((a.var() + b.var()) / 2) or 1.0
+        out[c] = float((a.mean() - b.mean()) / sd)
+    return out
+
+
+# --- outcomes per period ------------------------------------------------------------------
+def person_period_outcomes(
+    source,
+    people: pa.Table,
+    period_days: int = 365,
+    before: int = 1,
+    after: int = 1,
+    activity: ActivityCriterion | dict | None = None,
+    tables: dict[str, str] | None = None,
+) -> pa.Table:
+    """Events and cost per person per period around each person's index date.
+
+    ``people`` needs person_id and index_date (e.g. ``select_cohort``'s result). Period -1 is
+    the ``period_days`` before the index date, 0 the ``period_days`` from it, and so on.
+    ``activity`` (a criterion's patterns) narrows the events counted; cost is always all of
+    the person's cost (episodes pro rata by days). ``observed`` is false for a period not
+    wholly inside the data: its numbers are NULL, never a false zero.
+    """
+    src = _engine_and_period(source, tables)
+    eng, period = src.eng, src.period
+    crit = ActivityCriterion.model_validate(activity) if isinstance(activity, dict) else activity
+    cond = _match(crit) if crit else "TRUE"
+    t = people.select(["person_id", "index_date"])
+    name = "_people_ppo_members"
+    eng.register(name, t)
+    p0, p1 = _d(period[0]), _d(period[1])
+    w0 = f"(m.index_date + k * {period_days})"
+    w1 = f"(m.index_date + (k + 1) * {period_days})"
+    sql = f"""
+WITH m AS (SELECT DISTINCT person_id, CAST(index_date AS DATE) AS index_date FROM {name}),
+k AS (SELECT CAST(range AS INTEGER) AS k FROM range({-before}, {after})),
+mk AS (SELECT m.person_id, m.index_date, k.k, {w0} AS ps, {w1} AS pe FROM m CROSS JOIN k),
+pe AS (
+  SELECT c.person_id, c.agency, c.start_date, c.end_date, c.cost_gbp, c.basis,
+    c.days_in_period, ({cond}) AS counted
+  FROM event_costs c JOIN events e ON e.agency = c.agency AND e.event_id = c.event_id
+  WHERE c.person_id IN (SELECT person_id FROM m)
+)
+SELECT mk.person_id, mk.index_date, CAST(mk.k AS INTEGER) AS period, mk.ps AS period_start,
+  mk.pe AS period_end, (mk.ps >= {p0} AND mk.pe <= {p1} + 1) AS observed,
+  CASE WHEN mk.ps >= {p0} AND mk.pe <= {p1} + 1 THEN
+    count(*) FILTER (WHERE c.counted AND c.start_date >= mk.ps AND c.start_date < mk.pe) END
+    AS events,
+  CASE WHEN mk.ps >= {p0} AND mk.pe <= {p1} + 1 THEN
+    CAST(round(coalesce(sum({window_cost_sql("mk.ps", "mk.pe", period, "c")}), 0), 2)
+      AS DECIMAL(18,2)) END AS cost_gbp
+FROM mk LEFT JOIN pe c ON c.person_id = mk.person_id
+GROUP BY mk.person_id, mk.index_date, mk.k, mk.ps, mk.pe
+ORDER BY mk.person_id, mk.k
+"""
+    return src.query(sql)

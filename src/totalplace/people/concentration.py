@@ -1,0 +1,133 @@
+"""Concentration of cost: Lorenz curve, Gini, top shares; persistence and regression to the
+mean.
+
+Everyone counts: people (or households) with no cost at all are part of the population
+(``people.population`` in place.yaml, default the linked persons), so "the top 1%" is 1% of
+residents, not of service users. All SQL; it runs on DuckDB and (transpiled) on Spark.
+
+Regression to the mean: people selected *because* their cost was high in one year cost less
+the next year with no intervention at all (Finkelstein et al., NEJM 2020, REFERENCE.md).
+``persistence_sql`` measures that fall, the one a naive before/after evaluation would credit
+to a programme.
+"""
+
+from __future__ import annotations
+
+SHARES = (0.001, 0.01, 0.05, 0.1)
+
+
+def unit_totals_sql(unit: str, year: str | None, person_costs: str, household_costs: str) -> str:
+    """Total cost per person (or household) in a financial year, or over all years."""
+    where = f"WHERE year = '{year}'" if year else ""
+    if unit == "person":
+        return f"SELECT person_id AS id, sum(cost_gbp) AS c FROM {person_costs} {where} GROUP BY 1"
+    return (
+        f"SELECT household_id AS id, sum(cost_gbp) AS c FROM {household_costs} {where} GROUP BY 1"
+    )
+
+
+def concentration_sql(totals: str, population: int, label: str, unit: str) -> str:
+    """Top shares and the Gini coefficient over ``population`` units (zeros included).
+
+    Gini = 2 sum(i x_i) / (N sum x) - (N + 1) / N with x ascending over all N units; units
+    with no cost come first, so a unit with cost has rank (N - n_with_cost) + its rank among
+    those with cost.
+    """
+    n = int(population)
+    tops = ",\n  ".join(
+        f"sum(c) FILTER (WHERE j > npos - {round(n * q)}) / tot AS top_{_pct(q)}" for q in SHARES
+    )
+    return f"""
+WITH t AS (SELECT id, CAST(c AS DOUBLE) AS c FROM ({totals}) WHERE c > 0),
+r AS (SELECT c, row_number() OVER (ORDER BY c, id) AS j FROM t),
+s AS (SELECT count(*) AS npos, sum(c) AS tot FROM t)
+SELECT '{unit}' AS unit, '{label}' AS year, {n} AS population, any_value(npos) AS with_cost,
+  any_value(tot) AS total_gbp,
+  2 * sum(({n} - npos + j) * c) / ({n} * tot) - ({n} + 1.0) / {n} AS gini,
+  {tops}
+FROM r CROSS JOIN s GROUP BY npos, tot
+"""
+
+
+def _pct(q: float) -> str:
+    return f"{q * 100:g}".replace(".", "_")
+
+
+def lorenz_sql(totals: str, population: int, label: str, unit: str, points: int = 100) -> str:
+    """The Lorenz curve: share of cost held by the poorest-to-costliest p% of units."""
+    n = int(population)
+    return f"""
+WITH t AS (SELECT id, CAST(c AS DOUBLE) AS c FROM ({totals}) WHERE c > 0),
+r AS (SELECT j, sum(c) OVER (ORDER BY j ROWS UNBOUNDED PRECEDING) AS cum FROM
+       (SELECT c, row_number() OVER (ORDER BY c, id) AS j FROM t)),
+s AS (SELECT count(*) AS npos, sum(c) AS tot FROM t),
+p AS (SELECT CAST(range AS INTEGER) AS pct FROM range(0, {points + 1})),
+m AS (SELECT pct, greatest(0, CAST(floor({n} * pct / {points}.0) AS BIGINT) - npos_zero) AS k
+      FROM p CROSS JOIN (SELECT {n} - npos AS npos_zero FROM s))
+SELECT '{unit}' AS unit, '{label}' AS year, m.pct * 100.0 / {points} AS population_pct,
+  coalesce(r.cum, 0) / (SELECT tot FROM s) AS cost_share
+FROM m LEFT JOIN r ON r.j = m.k ORDER BY m.pct
+"""
+
+
+def year_totals_sql(y1: str, y2: str, person_costs: str, persons: str) -> str:
+    """Every linked person's cost in two financial years (zeros included)."""
+    return f"""
+SELECT p.person_id,
+  coalesce(sum(c.cost_gbp) FILTER (WHERE c.year = '{y1}'), 0) AS c1,
+  coalesce(sum(c.cost_gbp) FILTER (WHERE c.year = '{y2}'), 0) AS c2
+FROM {persons} p LEFT JOIN {person_costs} c ON c.person_id = p.person_id
+GROUP BY p.person_id
+"""
+
+
+def decile_transitions_sql(y1: str, y2: str, person_costs: str, persons: str) -> str:
+    """People moving between cost groups from one year to the next.
+
+    Group 0 is no cost that year; 1-10 are deciles among the people with a cost (10 = the
+    costliest tenth).
+    """
+    return f"""
+WITH a AS ({year_totals_sql(y1, y2, person_costs, persons)}),
+g AS (
+  SELECT person_id,
+    CASE WHEN c1 > 0 THEN ntile(10) OVER (PARTITION BY c1 > 0 ORDER BY c1, person_id) ELSE 0 END
+      AS g1,
+    CASE WHEN c2 > 0 THEN ntile(10) OVER (PARTITION BY c2 > 0 ORDER BY c2, person_id) ELSE 0 END
+      AS g2
+  FROM a
+)
+SELECT '{y1}' AS from_year, '{y2}' AS to_year, CAST(g1 AS INTEGER) AS from_group,
+  CAST(g2 AS INTEGER) AS to_group, count(*) AS people
+FROM g GROUP BY g1, g2
+"""
+
+
+def persistence_sql(y1: str, y2: str, k: int, share: float, person_costs: str, persons: str) -> str:
+    """The ``k`` costliest people of year one (the top ``share`` of residents) a year later.
+
+    ``change`` is their year-two cost over their year-one cost, minus one: the fall a
+    before/after evaluation of a programme for them would credit to the programme, though
+    nothing was done. ``stayed`` is how many of them are still in the top ``k`` in year two.
+    """
+    return f"""
+WITH a AS ({year_totals_sql(y1, y2, person_costs, persons)}),
+r AS (SELECT *, row_number() OVER (ORDER BY c1 DESC, person_id) AS rk1,
+        row_number() OVER (ORDER BY c2 DESC, person_id) AS rk2 FROM a)
+SELECT '{y1}' AS from_year, '{y2}' AS to_year, {share} AS top_share, count(*) AS people,
+  sum(c1) AS cost_year1, sum(c2) AS cost_year2,
+  CAST(sum(c2) AS DOUBLE) / CAST(sum(c1) AS DOUBLE) - 1 AS change,
+  count(*) FILTER (WHERE rk2 <= {k}) AS stayed_in_top,
+  count(*) FILTER (WHERE c2 = 0) AS no_cost_year2
+FROM r WHERE rk1 <= {k}
+"""
+
+
+def top_agencies_sql(k: int, person_costs: str, persons: str) -> str:
+    """How many agencies know each of the ``k`` costliest people (over the whole period)."""
+    return f"""
+WITH t AS (SELECT person_id, sum(cost_gbp) AS c FROM {person_costs} GROUP BY 1),
+r AS (SELECT person_id, row_number() OVER (ORDER BY c DESC, person_id) AS rk FROM t)
+SELECT p.n_agencies AS agencies, count(*) AS people
+FROM r JOIN {persons} p USING (person_id) WHERE rk <= {k} GROUP BY 1 ORDER BY 1
+"""

@@ -1,0 +1,339 @@
+"""``People``: the place stage (see the package docstring for what it publishes)."""
+
+from __future__ import annotations
+
+import time
+from contextlib import contextmanager
+from typing import Any
+
+import pyarrow as pa
+
+from totalplace.errors import ManifestError
+from totalplace.people import concentration as conc
+from totalplace.people import costs, needs, segments
+from totalplace.people.cohorts import (
+    CohortSpec,
+    comparison_group,
+    default_index_date,
+    load_cohorts,
+    person_period_outcomes,
+    select_cohort,
+)
+from totalplace.people.costs import fy_bounds
+from totalplace.people.settings import PeopleSettings, load_settings
+from totalplace.place import StageResult
+from totalplace.prices import load_deflator
+
+INPUTS = ("events", "person_links", "persons", "households", "household_members")
+# Unpublished tables while the stage runs (published together at the end).
+T = {
+    "event_costs": "_people_event_costs",
+    "person_costs": "_people_person_costs",
+    "household_costs": "_people_household_costs",
+    "person_needs": "_people_person_needs",
+}
+
+
+class People:
+    """The people stage of one place: ``place.people.run()``."""
+
+    def __init__(self, place):
+        self.place = place
+        self._settings: PeopleSettings | None = None
+
+    # --- settings -------------------------------------------------------------------------
+    @property
+    def settings(self) -> PeopleSettings:
+        if self._settings is None:
+            self._settings = load_settings(self.place.manifest)
+        return self._settings
+
+    @property
+    def price_year(self) -> str:
+        return self.place.manifest.price_year or max(load_deflator())
+
+    @property
+    def period(self):
+        p = self.place.manifest.period
+        return (p.start, p.end)
+
+    @property
+    def years(self) -> list[str]:
+        """Financial years wholly inside the analysis period."""
+        p0, p1 = self.period
+        return [
+            y for y, a, b in fy_bounds(p0, p1) if a >= p0 and b.toordinal() - 1 <= p1.toordinal()
+        ]
+
+    def population(self) -> int:
+        """Residents: ``people.population`` in place.yaml, else the linked persons."""
+        if self.settings.population:
+            return int(self.settings.population)
+        return int(self.place.store.engine.count("persons"))
+
+    def unit_costs(self) -> dict[str, costs.UnitCost]:
+        root = self.place.manifest.root
+        return costs.load_unit_cost_table(self.settings.path(root, "unit_costs"), self.price_year)
+
+    def cost_rules(self, table: dict[str, costs.UnitCost] | None = None) -> list[costs.CostRule]:
+        root = self.place.manifest.root
+        path = self.settings.path(root, "cost_rules")
+        rules = costs.load_cost_rules(path)
+        problems = costs.check_rules(rules, table if table is not None else self.unit_costs())
+        if problems:
+            raise ManifestError(str(path or "totalplace/people/data/cost_rules.yaml"), problems)
+        return rules
+
+    def needs_mapping(self) -> needs.NeedsMapping:
+        return needs.load_needs_mapping(self.settings.path(self.place.manifest.root, "needs"))
+
+    def cohort_specs(self) -> list[CohortSpec]:
+        """The default cohorts, then the place's own (``people: {cohorts: ...}``)."""
+        specs = load_cohorts(None, place=self.place)
+        own = self.settings.cohorts
+        if own is not None:
+            src = (
+                own
+                if isinstance(own, list)
+                else self.settings.path(self.place.manifest.root, "cohorts")
+            )
+            mine = load_cohorts(src, place=self.place)
+            names = {s.name for s in mine}
+            specs = [s for s in specs if s.name not in names] + mine
+        return specs
+
+    # --- the run ----------------------------------------------------------------------------
+    def run(self, **options: Any) -> StageResult:
+        """Cost, needs, concentration, persistence, cohorts and segments, published at once."""
+        store = self.place.store
+        eng = store.engine
+        store.require(*INPUTS)
+        table = self.unit_costs()
+        rules = self.cost_rules(table)
+        mapping = self.needs_mapping()
+        specs = self.cohort_specs()
+        pop = self.population()
+        timings: dict[str, float] = {}
+        with store.stage_run("people") as run:
+            eng.register(costs.RULES_TABLE, costs.rules_table(rules, table))
+            tz = self.place.manifest.timezone
+            with _timed(timings, "costs"):
+                for step in costs.event_costs_sqls(rules, self.period, tz, dialect=eng.dialect):
+                    name = step.output_table
+                    _temp(eng, T["event_costs"] if name == "event_costs" else name, step.sql)
+                _temp(eng, T["person_costs"], costs.person_costs_sql(self.period, T["event_costs"]))
+                _temp(eng, T["household_costs"], costs.household_costs_sql(T["person_costs"]))
+            with _timed(timings, "needs"):
+                _temp(
+                    eng,
+                    T["person_needs"],
+                    needs.person_needs_sql(mapping, self.period[1], T["event_costs"]),
+                )
+            tables: dict[str, Any] = {k: f'SELECT * FROM "{v}"' for k, v in T.items()}
+            with _timed(timings, "concentration"):
+                for name, sql in self._concentration_tables(eng, pop).items():
+                    _temp(eng, f"_people_{name}", sql)
+                    tables[name] = f'SELECT * FROM "_people_{name}"'
+            with _timed(timings, "cohorts"):
+                cohorts_t, members_t = self._cohort_tables(specs)
+            tables["cohorts"] = cohorts_t
+            tables["cohort_members"] = members_t
+            with _timed(timings, "segments"):
+                _temp(
+                    eng,
+                    "_people_segments",
+                    segments.segments_sql(
+                        self.period[1], person_needs=T["person_needs"], event_costs=T["event_costs"]
+                    ),
+                )
+            tables["segments"] = 'SELECT * FROM "_people_segments"'
+            with _timed(timings, "publish"):
+                counts = store.publish(tables)
+            detail = self._cost_detail(eng)
+            detail["population"] = pop
+            detail["timings"] = {k: round(v, 2) for k, v in timings.items()}
+            detail["untraced_needs"] = needs.untraced_needs(mapping)
+            detail["people_per_need"] = {
+                r["need"]: r["people"] for r in eng.query(needs.needs_summary_sql()).to_pylist()
+            }
+            detail["persistence"] = eng.query("SELECT * FROM persistence").to_pylist()
+            run.rows = {k: {"out": v} for k, v in counts.items()}
+            run.detail = detail
+        summary = [
+            f"{detail['events']:,} events: {detail['costed']:,} costed "
+            f"(£{detail['total_gbp']:,.0f} in {self.price_year} prices), "
+            f"{detail['no_unit_cost']:,} with no unit cost (reasons in event_costs)",
+            f"needs for {counts['person_needs']:,} person-need spells; not evidenced by any "
+            f"extract: {', '.join(detail['untraced_needs']) or 'none'}",
+            f"{counts['cohorts']} cohorts, {counts['cohort_members']:,} members and comparators",
+        ]
+        top = eng.query("SELECT top_1 FROM concentration WHERE unit = 'person' AND year = 'all'")
+        headline = summary[0]
+        if top.num_rows and top.column(0)[0].as_py() is not None:
+            headline = (
+                f"1% of residents account for {top.column(0)[0].as_py():.0%} of the cost; "
+                + summary[0]
+            )
+        return StageResult("people", counts, summary, detail, headline)
+
+    def _concentration_tables(self, eng, pop: int) -> dict[str, str | pa.Table]:
+        pc, hc = T["person_costs"], T["household_costs"]
+        n_households = int(eng.count("households"))
+        labels = [None, *self.years]
+        conc_parts, lorenz_parts = [], []
+        for unit, n in (("person", pop), ("household", n_households)):
+            for y in labels:
+                totals = conc.unit_totals_sql(unit, y, pc, hc)
+                conc_parts.append(conc.concentration_sql(totals, n, y or "all", unit))
+                lorenz_parts.append(conc.lorenz_sql(totals, n, y or "all", unit))
+        out: dict[str, str | pa.Table] = {
+            "concentration": "\nUNION ALL\n".join(f"SELECT * FROM ({s})" for s in conc_parts),
+            "lorenz": "\nUNION ALL\n".join(f"SELECT * FROM ({s})" for s in lorenz_parts),
+        }
+        ys = self.years
+        pairs = list(zip(ys, ys[1:], strict=False))
+        k = round(pop * self.settings.high_use_share)
+        if pairs:
+            out["decile_transitions"] = "\nUNION ALL\n".join(
+                f"SELECT * FROM ({conc.decile_transitions_sql(a, b, pc, 'persons')})"
+                for a, b in pairs
+            )
+            out["persistence"] = "\nUNION ALL\n".join(
+                f"SELECT * FROM ({conc.persistence_sql(a, b, k, self.settings.high_use_share, pc, 'persons')})"
+                for a, b in pairs
+            )
+        return out
+
+    def _cohort_tables(self, specs: list[CohortSpec]) -> tuple[pa.Table, pa.Table]:
+        cohort_rows, member_rows = [], []
+        for spec in specs:
+            idx = default_index_date(spec, self.period)
+            mem = select_cohort(self.place, spec, idx, tables=T)
+            comp = comparison_group(
+                self.place, spec, idx, method="other_index_date", members=mem, tables=T
+            )
+            stats = {}
+            for grp, t in (("cohort", mem), ("comparison", comp)):
+                if t.num_rows == 0:
+                    stats[grp] = (0, None, None)
+                    continue
+                out = person_period_outcomes(
+                    self.place, t, period_days=spec.followup_days, before=1, after=1, tables=T
+                ).to_pylist()
+                by = {(r["person_id"], r["period"]): r for r in out}
+                before = after = 0.0
+                observed = True
+                for r in t.to_pylist():
+                    b, a = by.get((r["person_id"], -1)), by.get((r["person_id"], 0))
+                    observed &= bool(a and a["observed"])
+                    before += float((b or {}).get("cost_gbp") or 0)
+                    after += float((a or {}).get("cost_gbp") or 0)
+                    member_rows.append(
+                        {
+                            "cohort": spec.name,
+                            "person_id": r["person_id"],
+                            "index_date": r["index_date"],
+                            "grp": grp,
+                            "matched_to": r.get("matched_to"),
+                            "events_before": (b or {}).get("events"),
+                            "cost_before": (b or {}).get("cost_gbp"),
+                            "events_after": (a or {}).get("events")
+                            if a and a["observed"]
+                            else None,
+                            "cost_after": (a or {}).get("cost_gbp")
+                            if a and a["observed"]
+                            else None,
+                        }
+                    )
+                stats[grp] = (t.num_rows, before, after if observed else None)
+            n, b, a = stats["cohort"]
+            cn, cb, ca = stats["comparison"]
+            cohort_rows.append(
+                {
+                    "cohort": spec.name,
+                    "description": spec.description,
+                    "index_date": idx,
+                    "members": n,
+                    "cost_before": b,
+                    "cost_after": a,
+                    "change": (a / b - 1) if (a is not None and b) else None,
+                    "comparison_method": "other_index_date",
+                    "comparison_people": cn,
+                    "comparison_cost_before": cb,
+                    "comparison_cost_after": ca,
+                    "comparison_change": (ca / cb - 1) if (ca is not None and cb) else None,
+                    "definition": spec.model_dump_json(exclude_none=True),
+                }
+            )
+        cohorts_t = pa.Table.from_pylist(cohort_rows, schema=_COHORTS)
+        members_t = pa.Table.from_pylist(member_rows, schema=_MEMBERS)
+        return cohorts_t, members_t
+
+    def _cost_detail(self, eng) -> dict[str, Any]:
+        t = eng.query(
+            "SELECT count(*) AS n, count(cost_gbp) AS costed, "
+            "count(*) FILTER (WHERE cost_gbp IS NOT NULL AND person_id IS NULL) AS unlinked, "
+            "count(*) FILTER (WHERE estimate) AS estimated, "
+            "CAST(coalesce(sum(cost_gbp), 0) AS VARCHAR) AS total FROM event_costs"
+        ).to_pylist()[0]
+        reasons = eng.query(
+            "SELECT reason, count(*) AS n FROM event_costs WHERE reason IS NOT NULL "
+            "GROUP BY reason ORDER BY n DESC, reason"
+        ).to_pylist()
+        return {
+            "events": t["n"],
+            "costed": t["costed"],
+            "no_unit_cost": t["n"] - t["costed"],
+            "costed_unlinked": t["unlinked"],
+            "estimated": t["estimated"],
+            "total_gbp": float(t["total"]),
+            "total_gbp_exact": t["total"],
+            "price_year": self.price_year,
+            "no_cost_reasons": {r["reason"]: r["n"] for r in reasons},
+        }
+
+
+_COHORTS = pa.schema(
+    [
+        ("cohort", pa.string()),
+        ("description", pa.string()),
+        ("index_date", pa.date32()),
+        ("members", pa.int64()),
+        ("cost_before", pa.float64()),
+        ("cost_after", pa.float64()),
+        ("change", pa.float64()),
+        ("comparison_method", pa.string()),
+        ("comparison_people", pa.int64()),
+        ("comparison_cost_before", pa.float64()),
+        ("comparison_cost_after", pa.float64()),
+        ("comparison_change", pa.float64()),
+        ("definition", pa.string()),
+    ]
+)
+_MEMBERS = pa.schema(
+    [
+        ("cohort", pa.string()),
+        ("person_id", pa.string()),
+        ("index_date", pa.date32()),
+        ("grp", pa.string()),
+        ("matched_to", pa.string()),
+        ("events_before", pa.int64()),
+        ("cost_before", pa.decimal128(18, 2)),
+        ("events_after", pa.int64()),
+        ("cost_after", pa.decimal128(18, 2)),
+    ]
+)
+
+
+@contextmanager
+def _timed(timings: dict[str, float], name: str):
+    t = time.perf_counter()
+    yield
+    timings[name] = timings.get(name, 0.0) + time.perf_counter() - t
+
+
+def _temp(eng, name: str, sql: str) -> None:
+    eng.run(f'CREATE OR REPLACE TEMP TABLE "{name}" AS {sql}')
+
+
+__all__ = ["People"]
