@@ -66,7 +66,10 @@ def casework_manifest(data: Path) -> dict:
                             "event_id": "Unique Key",
                             "service": "Agency",
                             "activity": "Complaint Type",
-                            "start_at": {"column": "Created Date", "format": "%m/%d/%Y %I:%M:%S %p"},
+                            "start_at": {
+                                "column": "Created Date",
+                                "format": "%m/%d/%Y %I:%M:%S %p",
+                            },
                             "end_at": {"column": "Closed Date", "format": "%m/%d/%Y %I:%M:%S %p"},
                             "channel": "Open Data Channel Type",
                             "outcome": "Resolution Description",

@@ -28,9 +28,7 @@ def _quote(s: str) -> str:
     return "'" + s.replace("'", "''") + "'"
 
 
-def contacts_sql(
-    agencies: list[str] | None, linked: bool = True, require_text: bool = True
-) -> str:
+def contacts_sql(agencies: list[str] | None, linked: bool = True, require_text: bool = True) -> str:
     """Contacts (events with reason text) and their person (NULL when not linked, or when
     the place has no ``person_links``: casework without people, where each case is a chain)."""
     where = "e.reason_text IS NOT NULL" if require_text else "TRUE"
