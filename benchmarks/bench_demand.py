@@ -66,9 +66,7 @@ def run(residents: int, workdir: Path) -> dict:
     synth_s = time.perf_counter() - t0
     man = yaml.safe_load((out / "place.yaml").read_text())
     man["agencies"] = [a for a in man["agencies"] if a["id"] == "council_contact"]
-    man["agencies"][0]["files"] = [
-        f for f in man["agencies"][0]["files"] if f["table"] == "events"
-    ]
+    man["agencies"][0]["files"] = [f for f in man["agencies"][0]["files"] if f["table"] == "events"]
     man["demand"]["structural"] = []
     (out / "place.yaml").write_text(yaml.safe_dump(man, sort_keys=False))
     with Place.open(out) as place:
@@ -93,7 +91,9 @@ def run(residents: int, workdir: Path) -> dict:
     rep = m[m["follows_event_id_t"].notna()]
     # The peer, on the same texts.
     sample = pd.read_csv(out / "council_contact" / "labelled_sample.csv")
-    contacts = pd.read_csv(out / "council_contact" / "contacts.csv", usecols=["ContactID", "Reason"])
+    contacts = pd.read_csv(
+        out / "council_contact" / "contacts.csv", usecols=["ContactID", "Reason"]
+    )
     t0 = time.perf_counter()
     base = baseline_pipeline().fit(sample["Reason"], sample["demand_type"])
     pred = base.predict(contacts["Reason"].fillna(""))
