@@ -10,6 +10,7 @@ from itertools import combinations
 from typing import Any
 
 from totalplace.disclosure import Disclosure
+from totalplace.people import concentration as conc_sql
 from totalplace.section import Section, SectionFigure, SectionTable
 
 TITLE = "People: the high-cost few, multiple needs and regression to the mean"
@@ -113,6 +114,15 @@ def section(place, disclosure: Disclosure | None = None) -> Section:
     )
     tables.append(_hard_edges(sets, d))
     tables.append(_profile(q, k1, d))
+    agencies = q(conc_sql.top_agencies_sql(k1, "person_costs", "persons"))
+    tables.append(
+        SectionTable(
+            "How many agencies know each of the costliest 1%",
+            ["agencies", "people"],
+            [[r["agencies"], d.fmt_count(r["people"])] for r in agencies],
+            "person_costs, persons",
+        )
+    )
     tables.append(_families(q, d))
     tables.append(
         SectionTable(
