@@ -9,7 +9,7 @@ SEED ?= 1
 DEMO_DIR ?= demo/anytown
 PYTEST_ARGS ?=
 
-.PHONY: help setup demo test test-fast bench lint clean java
+.PHONY: help setup demo test test-fast bench lint clean java chromium
 
 help:
 	@echo "make demo    build the demo place (Anytown, $(RESIDENTS) residents) and run every stage"
@@ -39,16 +39,23 @@ java:
 	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq default-jre-headless >/dev/null; }
 
+# The browser tests drive Debian's chromium with Playwright (never a downloaded browser).
+chromium:
+	@test -x /usr/bin/chromium || { \
+	  echo "Installing Debian's chromium for the browser tests"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium >/dev/null; }
+
 demo: $(VENV)/.installed
 	$(BIN)/totalplace demo --residents $(RESIDENTS) --seed $(SEED) --out $(DEMO_DIR)
 
-test: $(VENV)/.installed-dev java
+test: $(VENV)/.installed-dev java chromium
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 test-fast: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest -m "not slow and not spark" $(PYTEST_ARGS)
 
-bench: $(VENV)/.installed-dev java
+bench: $(VENV)/.installed-dev java chromium
 	$(BIN)/python -m benchmarks $(BENCH_ARGS)
 
 lint: $(VENV)/.installed-dev

@@ -111,13 +111,13 @@ BAD = [
         "bad-table",
         [edit("agencies.0.files.0.table", "people")],
         [
-            "agencies[0].files[0].table: Input should be 'source_people', 'events' or 'spend' (found 'people')"
+            "agencies[0].files[0].table: Input should be 'source_people', 'events', 'spend' or 'payments' (found 'people')"
         ],
     ),
     (
         "bad-format",
         [edit("agencies.0.files.0.format", "json")],
-        ["agencies[0].files[0].format: Input should be 'csv', 'parquet' or 'xlsx' (found 'json')"],
+        ["agencies[0].files[0].format: Input should be 'csv', 'parquet', 'xlsx', 'xls' or 'fdp' (found 'json')"],
     ),
     (
         "column-and-value-both-given",

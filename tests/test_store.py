@@ -50,7 +50,7 @@ def test_staging_left_by_a_killed_run_is_dropped_on_open(tmp_path):
         s.publish({"a": "SELECT 1 AS x"})
         s.engine.run('CREATE TABLE "_tp_new_a_deadbeef" AS SELECT 2 AS x')
     with Store.open(path) as s:
-        assert s.engine.tables() == ["a", "runs"]
+        assert s.engine.tables() == ["a", "published_tables", "runs"]
         assert s.table("a").to_pylist() == [{"x": 1}]
 
 

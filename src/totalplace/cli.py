@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 import shutil
 import subprocess
 import sys
@@ -21,19 +22,58 @@ console = Console(stderr=False, highlight=False)
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
+DEBUG_ENV = "TOTALPLACE_DEBUG"
+_debug = {"on": False}
+
+
+def debugging() -> bool:
+    """Whether to show tracebacks: ``totalplace --debug`` or TOTALPLACE_DEBUG=1."""
+    return _debug["on"] or os.environ.get(DEBUG_ENV, "").lower() in ("1", "true", "yes")
+
+
+def _stop(message: str, code: int) -> None:
+    click.echo(f"Error: {message}", err=True)
+    raise SystemExit(code)
+
+
 def friendly_errors(fn):
-    """Turn the library's errors into one clear message and a non-zero exit, no traceback."""
+    """Turn the library's errors, and the machine's (a full disk, a lock held, Ctrl-C...), into
+    one line saying what happened, what is intact and what to do, with a non-zero exit and no
+    traceback. ``totalplace --debug`` (or TOTALPLACE_DEBUG=1) shows the traceback instead."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
+        from totalplace.failures import explain
+        from totalplace.lifecycle import Terminated
+
         try:
             return fn(*args, **kwargs)
-        except StageNotAvailable as e:
-            raise click.ClickException(str(e)) from None
-        except TotalplaceError as e:
-            raise click.ClickException(str(e)) from None
-        except FileNotFoundError as e:
-            raise click.ClickException(f"{e.filename}: file not found") from None
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except KeyboardInterrupt as e:
+            if debugging():
+                raise
+            how, code = (
+                ("stopped (SIGTERM)", 143)
+                if isinstance(e, Terminated)
+                else ("interrupted (Ctrl-C)", 130)
+            )
+            _stop(
+                f"{how}; the store keeps its last published tables (this run's partial work "
+                "was discarded). Run the command again to finish",
+                code,
+            )
+        except Exception as e:
+            if debugging():
+                raise
+            plain = explain(e)
+            if plain is not None:
+                raise click.ClickException(plain.line) from None
+            if isinstance(e, TotalplaceError):
+                raise click.ClickException(str(e)) from None
+            if isinstance(e, FileNotFoundError):
+                raise click.ClickException(f"{e.filename}: file not found") from None
+            raise
 
     return wrapper
 
@@ -111,7 +151,13 @@ class LazyGroup(click.Group):
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
 )
 @click.version_option(__version__, prog_name="totalplace")
-def main():
+@click.option(
+    "--debug",
+    is_flag=True,
+    envvar=DEBUG_ENV,
+    help="show the full traceback when something fails (or set TOTALPLACE_DEBUG=1)",
+)
+def main(debug: bool):
     """totalplace: see a place whole.
 
     Link the records that councils, the NHS, the police, housing and others hold about
@@ -128,6 +174,12 @@ def main():
         totalplace synth --residents 20000 --seed 1 --out anytown
         totalplace run anytown
     """
+    _debug["on"] = debug
+    if not debug:
+        import warnings
+
+        # A warning is one line too: what happened and that nothing was lost.
+        warnings.formatwarning = lambda message, category, *_a, **_k: f"Warning: {message}\n"
 
 
 @main.command()
@@ -190,19 +242,53 @@ def ingest(place_dir: Path):
         _print_result(result)
 
 
+ENGINE_OPTION = click.option(
+    "--engine",
+    type=click.Choice(["duckdb", "spark"]),
+    default="duckdb",
+    show_default=True,
+    help="Splink backend: DuckDB on this machine, or Spark (local mode) for big places",
+)
+MEMORY_OPTION = click.option(
+    "--memory",
+    default=None,
+    help="memory for linkage, e.g. 8GB (DuckDB limit; Spark driver memory); "
+    "default: TOTALPLACE_LINK_MEMORY or 8GB",
+)
+MIN_PRECISION_OPTION = click.option(
+    "--min-precision",
+    type=click.FloatRange(0, 1, min_open=True),
+    default=None,
+    help="choose the lowest threshold whose expected pairwise precision reaches this "
+    "(default: linkage.min_precision, 0.999); 0 is not allowed",
+)
+
+
 @main.command()
 @PLACE_DIR
 @click.option(
     "--reviews",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="CSV of clerically reviewed pairs; decisions override the model",
+    help="CSV of clerically reviewed pairs (as in link/review_pairs.csv, with a decision "
+    "column); decisions override the model",
 )
-@click.option(
-    "--engine", type=click.Choice(["duckdb", "spark"]), default="duckdb", show_default=True
-)
+@ENGINE_OPTION
+@MEMORY_OPTION
+@MIN_PRECISION_OPTION
 @friendly_errors
-def link(place_dir: Path, reviews: Path | None, engine: str):
+def link(
+    place_dir: Path,
+    reviews: Path | None,
+    engine: str,
+    memory: str | None,
+    min_precision: float | None,
+):
     """Link every agency's person records into people and households (Splink).
+
+    Reads source_people; publishes linkage_pairs, person_links, persons, link_flags,
+    households and household_members; writes PLACE/link/model.json (the trained model) and
+    PLACE/link/review_pairs.csv (uncertain pairs for clerical review). Settings:
+    the linkage: section of place.yaml (see docs/link.md).
 
     Example:
 
@@ -210,7 +296,11 @@ def link(place_dir: Path, reviews: Path | None, engine: str):
         totalplace link /tmp/anytown --reviews reviewed_pairs.csv
     """
     with _open(place_dir, "link") as place:
-        _print_result(place.link.run(reviews=reviews, engine=engine))
+        _print_result(
+            place.link.run(
+                reviews=reviews, engine=engine, memory=memory, min_precision=min_precision
+            )
+        )
 
 
 @main.command(name="link-files", context_settings={"ignore_unknown_options": False})
@@ -221,33 +311,45 @@ def link(place_dir: Path, reviews: Path | None, engine: str):
     "--id-col",
     "id_cols",
     multiple=True,
-    help="ID column; give once for all files or once per file, in order",
+    required=True,
+    help="(required) the column identifying each row; once for all files or once per file",
 )
 @click.option(
     "--map",
     "maps",
     multiple=True,
-    help="canonical=SOURCE pairs, comma separated (given_name, family_name, dob, postcode, "
-    "address, nhs_number, sex); once for all files or once per file",
+    required=True,
+    help="(required) name=COLUMN pairs, comma separated, once for all files or once per "
+    "file. Names: given_name, middle_names, family_name, dob, postcode, address, "
+    "nhs_number, sex, email, phone, uprn; any other lower-case name (e.g. "
+    "birth_place=POB) is compared as free text. Map at least one of dob, postcode, "
+    "address, nhs_number, email, phone, uprn besides names",
 )
 @click.option(
-    "--dob-format", "dob_formats", multiple=True, help="strptime format of dob (default: detected)"
+    "--dob-format",
+    "dob_formats",
+    multiple=True,
+    help="strptime format of dob, e.g. %d/%m/%Y (default: detected per file)",
 )
-@click.option(
-    "--engine", type=click.Choice(["duckdb", "spark"]), default="duckdb", show_default=True
-)
+@ENGINE_OPTION
+@MEMORY_OPTION
+@MIN_PRECISION_OPTION
 @click.option(
     "--out",
     type=click.Path(path_type=Path),
     required=True,
-    help="folder for clusters.csv and summary.json",
+    help="folder for clusters.csv, summary.json, model.json and rejects.csv",
 )
 @friendly_errors
-def link_files(files, id_cols, maps, dob_formats, engine, out):
-    """Link lists of people without a place: two or more CSV/Parquet files.
+def link_files(files, id_cols, maps, dob_formats, engine, memory, min_precision, out):
+    """Link lists of people without a place: one or more CSV/Parquet files.
 
-    Duplicates within one file are found too. Writes OUT/clusters.csv (file, id,
-    person_id, match_probability) and OUT/summary.json.
+    Duplicates within one file are found too. Writes, only when the run succeeds:
+    OUT/clusters.csv (file, id, person_id, match_probability: one row per kept row),
+    OUT/summary.json (counts, the threshold and how it was chosen, expected precision,
+    recall, false and missed links, the curve, estimated blocking recall, timings),
+    OUT/model.json (the trained Splink model) and OUT/rejects.csv (rows without a usable
+    id, only when there are any).
 
     Example:
 
@@ -257,6 +359,7 @@ def link_files(files, id_cols, maps, dob_formats, engine, out):
     """
     try:
         from totalplace.link.files import link_files as run_link_files
+        from totalplace.link.model import LinkageOptions
     except ImportError:
         raise StageNotAvailable("link-files") from None
     summary = run_link_files(
@@ -266,8 +369,35 @@ def link_files(files, id_cols, maps, dob_formats, engine, out):
         dob_formats=list(dob_formats),
         engine=engine,
         out=out,
+        options=LinkageOptions(min_precision=min_precision),
+        memory=memory,
     )
-    console.print_json(data=summary)
+    for line in summary_lines(summary, out):
+        console.print(line)
+
+
+def summary_lines(s: dict, out: Path) -> list[str]:
+    """A few lines a person can read from link-files' summary.json."""
+    lines = [
+        f"Read {s['rows_read']:,} rows from {len(s['files'])} file(s): {s['records']:,} linked"
+        + (f", {s['rejected']:,} rejected (see {out / 'rejects.csv'})" if s["rejected"] else "")
+        + ".",
+        f"{s['clusters']:,} people; {s['clusters_with_several_records']:,} of them have "
+        f"more than one record.",
+        f"Threshold p >= {s['threshold']:.4g} ({s['threshold_method']}): expected precision "
+        f"{s['estimated_precision']:.3f}, recall {s['estimated_recall']:.3f} (about "
+        f"{s['expected_false_links']:,.0f} false and {s['expected_missed_links']:,.0f} missed "
+        "links among the pairs compared).",
+    ]
+    if s.get("estimated_blocking_recall") is not None:
+        lines.append(
+            f"{s['pairs_compared']:,} pairs compared; blocking is estimated to reach at most "
+            f"{s['estimated_blocking_recall']:.1%} of true pairs."
+        )
+    if s.get("m_source") and s["m_source"] != "EM":
+        lines.append(f"Note: {s['m_source']}.")
+    lines.append(f"Written to {out}: clusters.csv, summary.json, model.json ({s['seconds']} s).")
+    return lines
 
 
 def _stage_command(stage: str, doc: str) -> click.Command:
@@ -322,19 +452,25 @@ def analyse(place_dir: Path):
 
 @main.command()
 @PLACE_DIR
+@click.option("--force", is_flag=True, help="run every stage, even those that are up to date")
 @friendly_errors
-def run(place_dir: Path):
+def run(place_dir: Path, force: bool = False):
     """Run every available stage in order, then print a one-screen summary.
+
+    A stage whose inputs and the tables it reads have not changed since its last run is
+    up to date and skipped (see `totalplace status`); --force runs it again.
 
     Example:
 
     \b
         totalplace run examples/minitown
     """
-    from totalplace.place import STAGES, available_stages
+    from totalplace.place import STAGES, StageResult, available_stages
+    from totalplace.status import is_fresh
 
     stages = available_stages()
     results = []
+    skipped = []
     with _open(place_dir) as place:
         with Progress(
             SpinnerColumn(),
@@ -347,26 +483,93 @@ def run(place_dir: Path):
         ) as progress:
             task = progress.add_task("running", total=len(stages))
             for name in stages:
-                progress.update(
-                    task, description=f"{name}: {next(s.help for s in STAGES if s.name == name)}"
-                )
                 t0 = time.perf_counter()
-                result = place.stage(name).run()
+                st = None if force else is_fresh(place, name)
+                if st is not None and st.state == "fresh":
+                    when = _when(st.current_run)
+                    result = StageResult(
+                        stage=name,
+                        tables=st.tables,
+                        summary=[f"up to date (last run {when}); skipped"],
+                        headline=f"skipped: up to date (last run {when})",
+                        skipped=True,
+                    )
+                    skipped.append(name)
+                else:
+                    progress.update(
+                        task,
+                        description=f"{name}: {next(s.help for s in STAGES if s.name == name)}",
+                    )
+                    result = place.stage(name).run()
                 results.append((name, result, time.perf_counter() - t0))
                 progress.advance(task)
-        table = Table(title=f"{place.manifest.name}: {len(results)} stages run")
+        ran = len(results) - len(skipped)
+        table = Table(title=f"{place.manifest.name}: {ran} stages run, {len(skipped)} skipped")
         table.add_column("stage")
         table.add_column("seconds", justify="right")
         table.add_column("tables published (rows)")
         table.add_column("summary")
         for name, result, secs in results:
             tables = "\n".join(f"{t} {n:,}" for t, n in result.tables.items())
-            table.add_row(name, f"{secs:.1f}", tables, result.one_line)
+            shown = "-" if result.skipped else f"{secs:.1f}"
+            table.add_row(name, shown, tables, result.one_line)
         console.print(table)
+        if skipped:
+            console.print(
+                f"Skipped (up to date): {', '.join(skipped)}. Use --force to run them again."
+            )
         missing = [s.name for s in STAGES if s.name not in stages]
         if missing:
             console.print(f"Not available yet in this version: {', '.join(missing)}")
         console.print(f"Store: {place.manifest.store_path}")
+
+
+def _when(run: dict | None) -> str:
+    at = (run or {}).get("finished_at") or (run or {}).get("started_at")
+    return at.strftime("%Y-%m-%d %H:%M UTC") if at else "never"
+
+
+@main.command()
+@PLACE_DIR
+@friendly_errors
+def status(place_dir: Path):
+    """Show each stage: when it last ran, how that ended, fresh or stale, its tables' rows.
+
+    Opens the store read-only, so it can run beside other readers. A stage is stale when
+    an input file or its place.yaml settings changed since it ran, or a table it read was
+    published again since (with the reasons).
+
+    Example:
+
+    \b
+        totalplace status examples/minitown
+    """
+    from totalplace.place import Place
+    from totalplace.status import stage_status
+
+    with Place.open(place_dir, read_only=True) as place:
+        statuses = stage_status(place)
+        table = Table(title=f"{place.manifest.name}: {place.manifest.store_path}")
+        table.add_column("stage")
+        table.add_column("last run (UTC)")
+        table.add_column("outcome")
+        table.add_column("state")
+        table.add_column("tables (rows)")
+        for st in statuses:
+            last = st.last_run
+            outcome = "-" if last is None else last["outcome"]
+            if st.running:
+                outcome = f"running now (PID {last['pid']})"
+            state = st.state
+            if st.reasons:
+                state += ": " + "; ".join(st.reasons)
+            if st.notes:
+                state += " (" + "; ".join(st.notes) + ")"
+            tables = "\n".join(f"{t} {n:,}" for t, n in st.tables.items())
+            table.add_row(
+                st.stage, _when(last)[:-4] if last else "never", outcome[:80], state, tables
+            )
+        console.print(table)
 
 
 @main.command()
@@ -406,6 +609,14 @@ def demo(ctx, residents: int, seed: int, out: Path):
         shutil.copytree(example, out)
     ctx.invoke(run, place_dir=out)
     console.print(f"\nOutputs are in {out.resolve()} (store: {out.resolve() / 'place.duckdb'})")
+    report = out.resolve() / "report" / "index.html"
+    if report.exists():
+        console.print(f"The report: {report} (open it in any browser; it needs no network)")
+    console.print(
+        "Start the web app: add yourself as a user, then serve the place on 127.0.0.1:\n"
+        f"  totalplace users add {out} --username admin --role admin\n"
+        f"  totalplace serve {out}"
+    )
 
 
 @main.command()

@@ -39,8 +39,11 @@ from the unsuppressed cells only; we keep true totals (people read them) and sup
 
 from __future__ import annotations
 
+import os
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any, Literal
 
 SUPPRESSED = "*"
@@ -328,10 +331,10 @@ def audit_interval(grid: Grid, hidden: set[int], cell: int) -> tuple[float, floa
         rows.append((coef, rhs))
     big = float(sum(v or 0 for v in grid.values)) + 1.0
     out = []
+    inf = highspy.kHighsInf
     for sense in (1.0, -1.0):
-        h = highspy.Highs()
-        h.setOptionValue("output_flag", False)
-        inf = highspy.kHighsInf
+        h = _solver()
+        h.clearModel()
         for _ in var:
             h.addVar(0.0, big)
         for k in range(len(var)):
@@ -345,6 +348,24 @@ def audit_interval(grid: Grid, hidden: set[int], cell: int) -> tuple[float, floa
         out.append(h.getSolution().col_value[idx[cell]])
     lo, hi = out[0], out[1]
     return (lo, max(0.0, hi - lo))
+
+
+@cache
+def _solver():
+    """One quiet HiGHS instance per process (its constructor prints a banner to fd 1)."""
+    import highspy
+
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 1)
+            h = highspy.Highs()
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+    h.setOptionValue("output_flag", False)
+    return h
 
 
 @dataclass
@@ -385,6 +406,9 @@ class ProtectedSeries:
 
     def items(self) -> list[tuple[Any, int | None]]:
         return list(zip(self.labels, self.values, strict=True))
+
+    def fmt(self, v: int | None) -> str:
+        return SUPPRESSED if v is None else f"{v:,}"
 
 
 def single_suppressed_lines(

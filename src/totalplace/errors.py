@@ -57,3 +57,39 @@ class MissingExtra(ImportError, TotalplaceError):
             f"{package} is needed for this and is not installed; "
             f'install it with: pip install "totalplace[{extra}]"'
         )
+
+
+class StoreLocked(StoreError):
+    """Another process holds the place store; names that process."""
+
+    def __init__(self, path: str, pid: int, read_only: bool = False):
+        self.path = path
+        self.pid = pid
+        who = _describe_process(pid)
+        doing = "read" if read_only else "change"
+        super().__init__(
+            f"{path} is in use by another process ({who}), so this command could not "
+            f"{doing} it; nothing was changed. Wait for that process to finish (or close it), "
+            "then run this again"
+        )
+
+
+def _describe_process(pid: int) -> str:
+    """'PID 123: totalplace link anytown' from /proc, or just 'PID 123'."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            args = [a.decode(errors="replace") for a in f.read().split(b"\0") if a]
+    except OSError:
+        return f"PID {pid}"
+    if not args:
+        return f"PID {pid}"
+    # python -m totalplace.cli link X / .../bin/totalplace link X: show what a person typed.
+    for i, a in enumerate(args):
+        if a.endswith("/totalplace") or a == "totalplace":
+            args = ["totalplace", *args[i + 1 :]]
+            break
+        if a == "totalplace.cli" and i > 0 and args[i - 1] == "-m":
+            args = ["totalplace", *args[i + 1 :]]
+            break
+    cmd = " ".join(args)
+    return f"PID {pid}: {cmd[:120]}"

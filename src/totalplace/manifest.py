@@ -65,14 +65,15 @@ Sector = Literal[
     "voluntary",
     "other",
 ]
-FileFormat = Literal["csv", "parquet", "xlsx"]
-TableName = Literal["source_people", "events", "spend"]
+FileFormat = Literal["csv", "parquet", "xlsx", "xls", "fdp"]
+TableName = Literal["source_people", "events", "spend", "payments"]
 
 # Columns each canonical table cannot do without (the rest may be absent from an extract).
 REQUIRED: dict[str, tuple[str, ...]] = {
     "source_people": ("source_id",),
     "events": ("event_id", "activity", "start_at"),
     "spend": ("year", "service", "amount_gbp"),
+    "payments": ("amount_gbp",),
 }
 
 
@@ -109,6 +110,14 @@ class ColumnSpec(_Frozen):
         return self
 
 
+class UnpivotSpec(_Frozen):
+    """Wide files (one column per service line) read as one row per (row, column)."""
+
+    columns: list[str] = Field(min_length=1, description="the columns that are service lines")
+    name: str = Field("column", description="new column holding each one's header")
+    value: str = Field("value", description="new column holding each one's value")
+
+
 class FileSpec(_Frozen):
     """One extract file and how its columns map to a canonical table."""
 
@@ -125,14 +134,52 @@ class FileSpec(_Frozen):
     allow_negative: bool = Field(
         False, description="spend only: accept negative amounts (refunds, credits)"
     )
+    header_row: int | Literal["last"] | None = Field(
+        None,
+        description="row (1-based, counting blank lines) holding the header; 'last' when "
+        "the header is the file's last row and the data is above it; default: the first "
+        "row that is not blank",
+    )
+    where: dict[str, str | list[str]] | None = Field(
+        None, description="read only rows whose column has this value (or one of these)"
+    )
+    unpivot: UnpivotSpec | None = None
+    decimal: Literal[".", ","] = Field(
+        ".", description="decimal mark of amounts: ',' for files written 1.234,50"
+    )
+    amount_scale: int = Field(
+        1, gt=0, description="amounts are in units of this many pounds (1000: '£ thousand')"
+    )
+    measure: str | None = Field(
+        None, description="Fiscal Data Package: the one measure to read (default: all)"
+    )
     columns: dict[str, str | ColumnSpec]
 
     _zone = field_validator("timezone")(_check_zone)
+
+    @field_validator("header_row")
+    @classmethod
+    def _header_row(cls, v: int | str | None) -> int | str | None:
+        if isinstance(v, int) and v < 1:
+            raise ValueError(f"expected a row number from 1, or 'last'; found {v}")
+        return v
+
+    @property
+    def needs_layout(self) -> bool:
+        """Read through ``ingest.layout`` (header row, selection, unpivot, .xls, FDP)."""
+        return (
+            self.resolved_format in ("xls", "fdp")
+            or self.header_row is not None
+            or self.where is not None
+            or self.unpivot is not None
+        )
 
     @property
     def resolved_format(self) -> FileFormat:
         if self.format:
             return self.format
+        if Path(self.path).name.lower() == "datapackage.json":
+            return "fdp"
         suffix = Path(self.path).suffix.lower().lstrip(".")
         return {
             "csv": "csv",
@@ -142,6 +189,7 @@ class FileSpec(_Frozen):
             "pq": "parquet",
             "xlsx": "xlsx",
             "xlsm": "xlsx",
+            "xls": "xls",
         }.get(suffix, "csv")  # type: ignore[return-value]
 
     def column_specs(self) -> dict[str, ColumnSpec]:

@@ -12,7 +12,9 @@ Stages are found by name in ``STAGES``; one that this version does not provide r
 
 from __future__ import annotations
 
+import hashlib
 import importlib
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,6 +33,8 @@ class StageResult:
     summary: list[str] = field(default_factory=list)
     detail: dict[str, Any] = field(default_factory=dict)
     headline: str = ""
+    # True when `totalplace run` found the stage up to date and did not run it.
+    skipped: bool = False
 
     @property
     def one_line(self) -> str:
@@ -94,6 +98,31 @@ def available_stages() -> list[str]:
     return out
 
 
+# The place.yaml sections each stage reads; ingest reads everything else (agencies, period,
+# files, ...). A change to a stage's sections makes that stage stale.
+SETTINGS_KEYS: dict[str, tuple[str, ...]] = {
+    "link": ("linkage",),
+    "demand": ("demand",),
+    "people": ("people",),
+    "journeys": ("journeys",),
+    "money": ("money",),
+    "appraise": ("appraise", "programmes"),
+    "report": ("report",),
+}
+
+
+def settings_fingerprint(manifest: Manifest, stage: str) -> dict[str, str]:
+    """``{"place.yaml:<sections>": sha256}`` of the settings ``stage`` uses."""
+    data = manifest.model_dump(mode="json")
+    if stage in SETTINGS_KEYS:
+        keys = [k for k in SETTINGS_KEYS[stage] if k in data]
+    else:
+        others = {k for ks in SETTINGS_KEYS.values() for k in ks}
+        keys = sorted(k for k in data if k not in others)
+    blob = json.dumps({k: data[k] for k in keys}, sort_keys=True, default=str)
+    return {f"place.yaml:{','.join(keys)}": hashlib.sha256(blob.encode()).hexdigest()}
+
+
 class Place:
     """One place: its manifest, its store, and a namespace per stage."""
 
@@ -101,14 +130,25 @@ class Place:
         self.manifest = manifest
         self.store = store
         self._stages: dict[str, Any] = {}
+        # Every run records a fingerprint of the place.yaml settings its stage uses, so a
+        # change to them makes the stage stale (see totalplace.status).
+        store.fingerprint = lambda stage: settings_fingerprint(manifest, stage)
 
     @classmethod
     def open(
-        cls, path: str | Path, engine: str = "duckdb", store_path: str | Path | None = None
+        cls,
+        path: str | Path,
+        engine: str = "duckdb",
+        store_path: str | Path | None = None,
+        read_only: bool = False,
     ) -> Place:
-        """Open the place in folder ``path`` (or a ``place.yaml`` path)."""
+        """Open the place in folder ``path`` (or a ``place.yaml`` path).
+
+        ``read_only`` opens the store only to look (``totalplace status``, the web app):
+        several readers may do so at once.
+        """
         manifest = load_manifest(path)
-        store = Store.open(store_path or manifest.store_path, engine=engine)
+        store = Store.open(store_path or manifest.store_path, engine=engine, read_only=read_only)
         return cls(manifest, store)
 
     @property

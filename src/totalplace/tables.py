@@ -1,7 +1,7 @@
 """The canonical tables every stage reads and writes, with their columns and types.
 
 This is the contract between stages: ingest (and the synthetic generator's manifest) fill
-``source_people``, ``events`` and ``spend``; later stages only read those names and columns.
+``source_people``, ``events``, ``spend`` and ``payments``; later stages only read those names and columns.
 Types are DuckDB SQL types; the Spark engine maps them through ``engine.dialect``.
 
 Keys are the agencies' own identifiers, kept as text exactly as the source wrote them:
@@ -145,6 +145,34 @@ SPEND = Table(
     mappable=("year", "funder", "service", "theme", "category", "amount_gbp"),
 )
 
+PAYMENTS = Table(
+    name="payments",
+    doc=(
+        "One row per payment in a council's transparency file ('spend over £500'). Amounts "
+        "are exact decimals in pounds; credits are negative."
+    ),
+    columns=(
+        Column("agency", "VARCHAR", True),
+        Column("payment_date", "DATE", doc="NULL when the file lost it (flagged, never invented)"),
+        Column("supplier", "VARCHAR", doc="beneficiary as written, spaces trimmed"),
+        Column("amount_gbp", "DECIMAL(18,2)", True, "negative for credits"),
+        Column("service", "VARCHAR", doc="service, directorate or organisational unit"),
+        Column("expense_type", "VARCHAR", doc="expenditure category or account"),
+        Column("transaction_id", "VARCHAR", doc="the council's own reference, as written"),
+        Column("description", "VARCHAR"),
+        *LINEAGE,
+    ),
+    mappable=(
+        "payment_date",
+        "supplier",
+        "amount_gbp",
+        "service",
+        "expense_type",
+        "transaction_id",
+        "description",
+    ),
+)
+
 REJECTS = Table(
     name="rejects",
     doc="Input rows that failed validation, with a reason a person can act on. Never dropped.",
@@ -166,13 +194,36 @@ RUNS = Table(
         Column("stage", "VARCHAR", True),
         Column("started_at", "TIMESTAMP", True, "UTC"),
         Column("finished_at", "TIMESTAMP", doc="UTC"),
-        Column("outcome", "VARCHAR", True, "'ok' or 'failed: ...'"),
+        Column(
+            "outcome",
+            "VARCHAR",
+            True,
+            "'running', 'ok', 'failed: <cause>', 'interrupted' or 'killed'",
+        ),
         Column("package_version", "VARCHAR", True),
         Column("rows", "JSON", doc="per table: rows in / out / rejected"),
         Column("inputs", "JSON", doc="input files with their SHA-256"),
         Column("detail", "JSON"),
+        Column("pid", "BIGINT", doc="process id of the run (to tell a killed run)"),
+        Column("host", "VARCHAR", doc="machine the run ran on"),
+        Column("reads", "JSON", doc="lineage: each table the run read -> the run that made it"),
+        Column("settings", "JSON", doc="place.yaml sections the stage uses -> their SHA-256"),
     ),
 )
 
-CANONICAL: dict[str, Table] = {t.name: t for t in (SOURCE_PEOPLE, EVENTS, SPEND)}
-ALL: dict[str, Table] = {t.name: t for t in (SOURCE_PEOPLE, EVENTS, SPEND, REJECTS, RUNS)}
+PUBLISHED = Table(
+    name="published_tables",
+    doc="One row per table per publish: which run made each table (the newest row is live).",
+    columns=(
+        Column("table_name", "VARCHAR", True),
+        Column("stage", "VARCHAR", True),
+        Column("run_id", "VARCHAR", True),
+        Column("rows", "BIGINT", True),
+        Column("published_at", "TIMESTAMP", True, "UTC"),
+    ),
+)
+
+CANONICAL: dict[str, Table] = {t.name: t for t in (SOURCE_PEOPLE, EVENTS, SPEND, PAYMENTS)}
+ALL: dict[str, Table] = {
+    t.name: t for t in (SOURCE_PEOPLE, EVENTS, SPEND, PAYMENTS, REJECTS, RUNS, PUBLISHED)
+}

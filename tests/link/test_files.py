@@ -128,8 +128,8 @@ def test_missing_column_is_named_with_the_columns_available(two_lists, tmp_path)
 @pytest.mark.parametrize(
     "text, message",
     [
-        ("given_name", "expected canonical=SOURCE"),
-        ("shoe_size=X", "unknown column 'shoe_size'"),
+        ("given_name", "expected name=COLUMN"),
+        ("shoe size=X", "unknown name 'shoe size'"),
         ("dob=A,dob=B", "mapped twice"),
     ],
 )

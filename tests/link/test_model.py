@@ -58,7 +58,28 @@ def test_threshold_curve_and_auto_choice():
     assert t.estimated_recall == pytest.approx((0.999 + 0.9999) / (0.999 + 0.9999 + 0.6 + 0.3))
     fixed = choose_threshold(con, "e", LinkageOptions(threshold=0.5))
     assert fixed.value == 0.5 and fixed.method == "fixed in place.yaml"
-    assert candidate_thresholds() == sorted(candidate_thresholds())
+    assert candidate_thresholds() == sorted(set(candidate_thresholds()))
+
+
+def test_expected_counts_and_maximum_expected_f1():
+    con = duckdb.connect()
+    con.register(
+        "e", edges([("a", "b", 0.999), ("c", "d", 0.9999), ("e", "f", 0.6), ("g", "h", 0.3)])
+    )
+    t = choose_threshold(con, "e", LinkageOptions(min_precision=None))
+    assert t.method == "maximum expected F1"
+    # at p >= 0.3 all four: TP 2.8989, FP 1.1011, FN 0 -> F1 0.840; at p >= 0.6: TP 2.5989,
+    # FP 0.4011, FN 0.3 -> F1 0.881; at p >= 0.999: TP 1.9989, FP 0.0011, FN 0.9 -> 0.815
+    assert 0.3 < t.value <= 0.6
+    assert t.expected_true_links == pytest.approx(2.5989)
+    assert t.expected_false_links == pytest.approx(0.4011)
+    assert t.expected_missed_links == pytest.approx(0.3)
+    assert set(t.expected()) == {
+        "expected_true_links",
+        "expected_false_links",
+        "expected_missed_links",
+    }
+    assert all(c["pairs"] > 0 for c in t.curve_points())
 
 
 def test_deterministic_pairs_are_forced_to_one_and_added_when_missing():

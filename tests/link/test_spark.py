@@ -23,8 +23,9 @@ LINKAGE = {"u_max_pairs": 300_000, "em_max_pairs": 300_000, "threshold": 0.9}
 def partitions(links: pa.Table) -> dict[str, frozenset[str]]:
     """Each record's cluster as the set of its records (cluster ids themselves are arbitrary)."""
     members: dict[str, set[str]] = {}
-    for uid, pid in zip(links.column("unique_id").to_pylist(),
-                        links.column("person_id").to_pylist(), strict=True):
+    for uid, pid in zip(
+        links.column("unique_id").to_pylist(), links.column("person_id").to_pylist(), strict=True
+    ):
         members.setdefault(pid, set()).add(uid)
     return {uid: frozenset(m) for m in members.values() for uid in m}
 
@@ -86,26 +87,34 @@ def test_spark_and_duckdb_link_the_same_people(place_dir):
 
     d, s = results["duckdb"], results["spark"]
     share = same_cluster_share(d["links"], s["links"])
-    drift = max(abs(a["m_probability"] - b["m_probability"])
-                for a, b in zip(d["params"], s["params"], strict=True)
-                if a["m_probability"] is not None and b["m_probability"] is not None)
-    u_drift = max(abs(a["u_probability"] - b["u_probability"]) / b["u_probability"]
-                  for a, b in zip(d["params"], s["params"], strict=True)
-                  if a["u_probability"] and b["u_probability"])
+    drift = max(
+        abs(a["m_probability"] - b["m_probability"])
+        for a, b in zip(d["params"], s["params"], strict=True)
+        if a["m_probability"] is not None and b["m_probability"] is not None
+    )
+    u_drift = max(
+        abs(a["u_probability"] - b["u_probability"]) / b["u_probability"]
+        for a, b in zip(d["params"], s["params"], strict=True)
+        if a["u_probability"] and b["u_probability"]
+    )
 
     def probs(t: pa.Table) -> dict[tuple[str, str], float]:
-        return {(r["unique_id_l"], r["unique_id_r"]): r["match_probability"]
-                for r in t.select(["unique_id_l", "unique_id_r", "match_probability"]).to_pylist()}
+        return {
+            (r["unique_id_l"], r["unique_id_r"]): r["match_probability"]
+            for r in t.select(["unique_id_l", "unique_id_r", "match_probability"]).to_pylist()
+        }
 
     pd_, ps_ = probs(d["pairs"]), probs(s["pairs"])
     common = pd_.keys() & ps_.keys()
     crossing = sum((pd_[k] >= d["threshold"]) != (ps_[k] >= s["threshold"]) for k in common)
-    print(f"\nrecords {d['links'].num_rows}; same cluster on both engines {share:.4%}; "
-          f"thresholds {d['threshold']:.4f} / {s['threshold']:.4f}; "
-          f"pairs compared {d['comparisons']} / {s['comparisons']}; max |m diff| {drift:.2e}; "
-          f"max relative u diff {u_drift:.2%}; pairs kept {len(pd_)} / {len(ps_)}, "
-          f"max |p diff| {max(abs(pd_[k] - ps_[k]) for k in common):.4f}, "
-          f"pairs on different sides of the threshold {crossing}")
+    print(
+        f"\nrecords {d['links'].num_rows}; same cluster on both engines {share:.4%}; "
+        f"thresholds {d['threshold']:.4f} / {s['threshold']:.4f}; "
+        f"pairs compared {d['comparisons']} / {s['comparisons']}; max |m diff| {drift:.2e}; "
+        f"max relative u diff {u_drift:.2%}; pairs kept {len(pd_)} / {len(ps_)}, "
+        f"max |p diff| {max(abs(pd_[k] - ps_[k]) for k in common):.4f}, "
+        f"pairs on different sides of the threshold {crossing}"
+    )
     assert d["links"].num_rows >= 2000
     assert d["comparisons"] == s["comparisons"]  # the same blocking on both engines
     assert share >= 0.99
@@ -121,18 +130,26 @@ def test_households_and_stable_ids_give_the_same_answers_on_spark():
     from totalplace.link.stable_ids import assign_with_engine
 
     d = dt.date
-    sp = pa.table({
-        "agency": ["a", "b", "b", "a", "a", "c"],
-        "source_id": ["1", "7", "8", "2", "3", "1"],
-        "uprn": ["100", None, None, "200", "200", None],
-        "address": ["1 High Street", "1 high st.", "2 High Street", None, None, "9 Mill Road"],
-        "postcode": ["AB1 2CD", "ab12cd", "AB1 2CD", None, None, "AB1 9ZZ"],
-        "valid_from": pa.array([None, None, None, d(2020, 1, 1), d(2022, 1, 1), None], pa.date32()),
-        "valid_to": pa.array([None, None, None, d(2021, 1, 1), None, None], pa.date32()),
-    })
-    pl = pa.table({"agency": ["a", "b", "b", "a", "a", "c"],
-                   "source_id": ["1", "7", "8", "2", "3", "1"],
-                   "person_id": ["P1", "P2", "P3", "P4", "P5", "P1"]})
+    sp = pa.table(
+        {
+            "agency": ["a", "b", "b", "a", "a", "c"],
+            "source_id": ["1", "7", "8", "2", "3", "1"],
+            "uprn": ["100", None, None, "200", "200", None],
+            "address": ["1 High Street", "1 high st.", "2 High Street", None, None, "9 Mill Road"],
+            "postcode": ["AB1 2CD", "ab12cd", "AB1 2CD", None, None, "AB1 9ZZ"],
+            "valid_from": pa.array(
+                [None, None, None, d(2020, 1, 1), d(2022, 1, 1), None], pa.date32()
+            ),
+            "valid_to": pa.array([None, None, None, d(2021, 1, 1), None, None], pa.date32()),
+        }
+    )
+    pl = pa.table(
+        {
+            "agency": ["a", "b", "b", "a", "a", "c"],
+            "source_id": ["1", "7", "8", "2", "3", "1"],
+            "person_id": ["P1", "P2", "P3", "P4", "P5", "P1"],
+        }
+    )
     runs = [
         {"x": ["a|1", "b|1", "c|1"], "y": ["a|2", "b|2"], "z": ["a|3"]},
         {"m": ["a|1", "b|1", "c|1", "a|2", "b|2"], "n": ["a|3", "d|1"], "o": ["e|1"]},
@@ -142,8 +159,12 @@ def test_households_and_stable_ids_give_the_same_answers_on_spark():
 
     def clusters(groups):
         rows = [(u.split("|")[0], u.split("|")[1], u, c) for c, us in groups.items() for u in us]
-        return pa.table({k: [r[i] for r in rows]
-                         for i, k in enumerate(["agency", "source_id", "unique_id", "cluster_id"])})
+        return pa.table(
+            {
+                k: [r[i] for r in rows]
+                for i, k in enumerate(["agency", "source_id", "unique_id", "cluster_id"])
+            }
+        )
 
     def everything(kind: str) -> dict:
         eng = open_engine(kind, ":memory:")
@@ -151,8 +172,10 @@ def test_households_and_stable_ids_give_the_same_answers_on_spark():
             eng.register("sp", sp)
             eng.register("pl", pl)
             eng.publish(build(eng, "pl", "sp"))
-            got = {t: eng.query(f'SELECT * FROM "{t}" ORDER BY 1, 2').to_pylist()
-                   for t in ("household_members", "households")}
+            got = {
+                t: eng.query(f'SELECT * FROM "{t}" ORDER BY 1, 2').to_pylist()
+                for t in ("household_members", "households")
+            }
             for i, groups in enumerate(runs):
                 mapping, history = assign_with_engine(clusters(groups), eng, f"r{i}", at)
                 eng.publish({"person_links": mapping, "person_id_history": history})

@@ -16,18 +16,30 @@ AT = dt.datetime(2025, 3, 1)
 def clusters(groups: dict[str, list[str]]) -> pa.Table:
     """{cluster_id: ["agency|source_id", ...]} -> the clusters table assign() takes."""
     rows = [(u.split("|")[0], u.split("|")[1], u, c) for c, us in groups.items() for u in us]
-    return pa.table({k: [r[i] for r in rows]
-                     for i, k in enumerate(["agency", "source_id", "unique_id", "cluster_id"])})
+    return pa.table(
+        {
+            k: [r[i] for r in rows]
+            for i, k in enumerate(["agency", "source_id", "unique_id", "cluster_id"])
+        }
+    )
 
 
 def run(store: Store, groups: dict[str, list[str]], run_id: str) -> tuple[dict[str, str], list]:
     """Assign ids, publish them as the link stage would, return {unique_id: person_id}."""
     mapping, history = assign(clusters(groups), store, run_id, at=AT)
     store.publish({"person_links": mapping, "person_id_history": history})
-    ids = dict(zip(mapping.column("unique_id").to_pylist(),
-                   mapping.column("person_id").to_pylist(), strict=True))
-    new_events = [(r["person_id"], r["event"], r["related_person_id"])
-                  for r in history.to_pylist() if r["run_id"] == run_id]
+    ids = dict(
+        zip(
+            mapping.column("unique_id").to_pylist(),
+            mapping.column("person_id").to_pylist(),
+            strict=True,
+        )
+    )
+    new_events = [
+        (r["person_id"], r["event"], r["related_person_id"])
+        for r in history.to_pylist()
+        if r["run_id"] == run_id
+    ]
     return ids, sorted(new_events, key=str)
 
 
@@ -43,10 +55,19 @@ FIRST = {"c1": ["a|1", "b|1", "c|1"], "c2": ["a|2", "b|2"], "c3": ["a|3"]}
 
 def test_first_run_numbers_clusters_by_smallest_record(store):
     ids, events = run(store, FIRST, "r1")
-    assert ids == {"a|1": "P0000001", "b|1": "P0000001", "c|1": "P0000001",
-                   "a|2": "P0000002", "b|2": "P0000002", "a|3": "P0000003"}
-    assert events == [("P0000001", "created", None), ("P0000002", "created", None),
-                      ("P0000003", "created", None)]
+    assert ids == {
+        "a|1": "P0000001",
+        "b|1": "P0000001",
+        "c|1": "P0000001",
+        "a|2": "P0000002",
+        "b|2": "P0000002",
+        "a|3": "P0000003",
+    }
+    assert events == [
+        ("P0000001", "created", None),
+        ("P0000002", "created", None),
+        ("P0000003", "created", None),
+    ]
 
 
 def test_identical_rerun_keeps_every_id_and_records_nothing(store):
@@ -148,25 +169,38 @@ def test_next_months_extracts_keep_person_ids(tmp_path):
         place.ingest.run()
         store = place.store
         full = store.table("source_people")
-        store.publish({"source_people":
-                       "SELECT * FROM source_people WHERE hash(source_id) % 10 <> 0"})
+        store.publish(
+            {"source_people": "SELECT * FROM source_people WHERE hash(source_id) % 10 <> 0"}
+        )
         place.link.run()
         before = store.table("person_links")
         store.publish({"source_people": full})
         place.link.run()
         after = store.table("person_links")
         history = store.table("person_id_history").to_pylist()
-    old = dict(zip(before.column("unique_id").to_pylist(),
-                   before.column("person_id").to_pylist(), strict=True))
-    new = dict(zip(after.column("unique_id").to_pylist(),
-                   after.column("person_id").to_pylist(), strict=True))
+    old = dict(
+        zip(
+            before.column("unique_id").to_pylist(),
+            before.column("person_id").to_pylist(),
+            strict=True,
+        )
+    )
+    new = dict(
+        zip(
+            after.column("unique_id").to_pylist(),
+            after.column("person_id").to_pylist(),
+            strict=True,
+        )
+    )
     kept = sum(new[u] == p for u, p in old.items()) / len(old)
     first_run = history[0]["run_id"]
     events = [h["event"] for h in history if h["run_id"] != first_run]
     n_new_people = len(set(new.values()) - set(old.values()))
-    print(f"\n{len(old)} -> {len(new)} records; person ids kept for {kept:.2%} of the first "
-          f"run's records; {n_new_people} new people; events "
-          f"{ {e: events.count(e) for e in sorted(set(events))} }")
+    print(
+        f"\n{len(old)} -> {len(new)} records; person ids kept for {kept:.2%} of the first "
+        f"run's records; {n_new_people} new people; events "
+        f"{ {e: events.count(e) for e in sorted(set(events))} }"
+    )
     assert len(new) > len(old)
     assert kept >= 0.99
     assert events.count("created") == n_new_people

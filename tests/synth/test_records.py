@@ -253,6 +253,7 @@ def test_unconditional_noise_at_its_rate(truth, kind):
         "dob_year_only",
         "address_format",
         "sex_unknown",
+        "sex_miscoded",
         "known_by_middle_name",
         "nickname",
         "maiden_name",
@@ -344,6 +345,7 @@ def test_clean_records_match_the_truth_and_noisy_ones_differ(
             "nhs_corrupt",
             "address_format",
             "sex_unknown",
+            "sex_miscoded",
         }:
             assert (
                 g.lower() == true_given[pid].lower() and fam.lower() == true_family[pid].lower()

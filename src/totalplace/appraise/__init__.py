@@ -6,3 +6,8 @@ the place's own data (``evaluate``), and the stage that publishes it all.
 """
 
 from __future__ import annotations
+
+from totalplace.appraise.section import section
+from totalplace.appraise.stage import Appraise
+
+__all__ = ["Appraise", "section"]

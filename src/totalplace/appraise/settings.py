@@ -203,7 +203,10 @@ class Eligibility(_Frozen):
 
 
 class Matching(_Frozen):
-    controls_per_participant: int = Field(5, ge=1)
+    method: Literal["exact", "nearest"] = Field(
+        "exact", description="exact: every non-participant in a participant's stratum"
+    )
+    controls_per_participant: int = Field(5, ge=1, description="for method: nearest")
     prior_cap: int = Field(10, ge=1, description="prior counts at or above this are one stratum")
     age_bands: list[int] = Field(default_factory=lambda: [18, 35, 50, 65, 80])
     known_to: list[str] = Field(

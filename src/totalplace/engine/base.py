@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import uuid
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import final
 
 import pyarrow as pa
 
 from totalplace.errors import StoreError
+from totalplace.hooks import kill_point
 
 STAGING_PREFIX = "_tp_new_"
 
@@ -27,11 +28,17 @@ class Engine(ABC):
     """Runs SQL for the stages. Subclasses fill in the small ``_``-prefixed methods."""
 
     dialect: str = "duckdb"
+    # Told every statement run or queried (the store infers a run's lineage from them).
+    observer: Callable[[str], None] | None = None
+    # Set when a checkpoint after a committed swap failed (the data is safe in the WAL).
+    deferred_checkpoint: BaseException | None = None
 
     # --- the fixed flow -------------------------------------------------------------------
     @final
     def run(self, sql: str, params: list | None = None) -> None:
         """Run one statement for its effect; failures are re-raised with the SQL attached."""
+        if self.observer is not None:
+            self.observer(sql)
         try:
             self._execute(sql, params)
         except Exception as e:
@@ -40,6 +47,8 @@ class Engine(ABC):
     @final
     def query(self, sql: str, params: list | None = None) -> pa.Table:
         """Run a query and return the result as an Arrow table."""
+        if self.observer is not None:
+            self.observer(sql)
         try:
             return self._fetch_arrow(sql, params)
         except Exception as e:
@@ -51,12 +60,18 @@ class Engine(ABC):
         return t.column(0)[0].as_py() if t.num_rows else None
 
     @final
-    def publish(self, tables: Mapping[str, str | pa.Table | Iterable[SqlStep]]) -> dict[str, int]:
+    def publish(
+        self,
+        tables: Mapping[str, str | pa.Table | Iterable[SqlStep]],
+        on_swap: Callable[[dict[str, int]], None] | None = None,
+    ) -> dict[str, int]:
         """Replace tables atomically: build each under a staging name, then swap all at once.
 
         A value is a SELECT statement, an Arrow table, or a list of ``SqlStep`` whose last
         step's result is the table. If anything fails (or the process dies) before the swap,
         the previous tables are untouched. Returns the row count of each published table.
+        ``on_swap(counts)`` runs inside the swap's transaction (the store writes its run
+        record there), so the tables and their record commit together or not at all.
         """
         token = uuid.uuid4().hex[:8]
         staged: dict[str, str] = {}
@@ -79,7 +94,14 @@ class Engine(ABC):
                     self.run(f'CREATE TABLE "{tmp}" AS {steps[-1].sql}')
                 staged[name] = tmp
             counts = {n: int(self.scalar(f'SELECT count(*) FROM "{t}"')) for n, t in staged.items()}
-            self._swap(staged)
+            kill_point("staged")
+
+            def in_swap() -> None:
+                if on_swap is not None:
+                    on_swap(counts)
+                kill_point("in_swap")
+
+            self._swap(staged, in_swap)
             return counts
         except BaseException:
             for tmp in staged.values():
@@ -108,8 +130,12 @@ class Engine(ABC):
     def _create_from_arrow(self, name: str, table: pa.Table) -> None: ...
 
     @abstractmethod
-    def _swap(self, staged: Mapping[str, str]) -> None:
-        """In one transaction, replace each table ``name`` by its staging table."""
+    def _swap(self, staged: Mapping[str, str], in_swap: Callable[[], None]) -> None:
+        """In one transaction, replace each table ``name`` by its staging table.
+
+        Call ``in_swap()`` inside that transaction, after the renames and before COMMIT;
+        then call ``kill_point("after_swap")`` once it has committed.
+        """
 
     @abstractmethod
     def tables(self) -> list[str]: ...

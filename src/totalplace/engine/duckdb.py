@@ -2,12 +2,48 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import os
+import re
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
 
 import duckdb
 import pyarrow as pa
 
 from totalplace.engine.base import Engine
+from totalplace.errors import StoreLocked
+from totalplace.hooks import fail_point, kill_point
+
+# How long a second writer waits for the first to let go of the store, in seconds.
+LOCK_WAIT_ENV = "TOTALPLACE_LOCK_WAIT"
+DEFAULT_LOCK_WAIT = 5.0
+_LOCK_HOLDER = re.compile(r"Conflicting lock is held in (?P<exe>.*?) \(PID (?P<pid>\d+)\)")
+
+
+def lock_wait_seconds(wait: float | None = None) -> float:
+    """``wait`` if given, else ``TOTALPLACE_LOCK_WAIT``, else 5 seconds."""
+    if wait is not None:
+        return float(wait)
+    try:
+        return float(os.environ.get(LOCK_WAIT_ENV, DEFAULT_LOCK_WAIT))
+    except ValueError:
+        return DEFAULT_LOCK_WAIT
+
+
+def connect(path: str, read_only: bool = False, wait: float | None = None):
+    """``duckdb.connect``, waiting up to ``wait`` seconds for another process's lock."""
+    deadline = time.monotonic() + lock_wait_seconds(wait)
+    while True:
+        try:
+            return duckdb.connect(path, read_only=read_only)
+        except duckdb.IOException as e:
+            held = _LOCK_HOLDER.search(str(e))
+            if held is None:
+                raise
+            if time.monotonic() >= deadline:
+                raise StoreLocked(path, int(held["pid"]), read_only) from None
+            time.sleep(0.2)
 
 
 class DuckDBEngine(Engine):
@@ -20,15 +56,28 @@ class DuckDBEngine(Engine):
         read_only: bool = False,
         memory_limit: str | None = None,
         threads: int | None = None,
+        lock_wait: float | None = None,
+        temp_directory: str | Path | None = None,
     ):
         self.path = str(path)
-        self.con = duckdb.connect(self.path, read_only=read_only)
+        self.read_only = read_only
+        self._settings = []
         if memory_limit:
-            self.con.execute(f"SET memory_limit = '{memory_limit}'")
+            self._settings.append(f"SET memory_limit = '{memory_limit}'")
         if threads:
-            self.con.execute(f"SET threads = {int(threads)}")
+            self._settings.append(f"SET threads = {int(threads)}")
+        if temp_directory:
+            # Spilled blocks hold personal data: keep them in the place's private work folder.
+            self._settings.append(f"SET temp_directory = '{temp_directory}'")
         # Timestamps are UTC everywhere; never let the machine's zone leak into results.
-        self.con.execute("SET TimeZone = 'UTC'")
+        self._settings.append("SET TimeZone = 'UTC'")
+        self.con = self._connect(lock_wait)
+
+    def _connect(self, lock_wait: float | None = None):
+        con = connect(self.path, read_only=self.read_only, wait=lock_wait)
+        for sql in self._settings:
+            con.execute(sql)
+        return con
 
     def _execute(self, sql, params):
         self.con.execute(sql, params or [])
@@ -47,17 +96,41 @@ class DuckDBEngine(Engine):
         finally:
             self.con.unregister(view)
 
-    def _swap(self, staged: Mapping[str, str]) -> None:
+    def _swap(self, staged: Mapping[str, str], in_swap: Callable[[], None]) -> None:
         self.con.execute("BEGIN TRANSACTION")
         try:
             for name, tmp in staged.items():
                 self.con.execute(f'DROP TABLE IF EXISTS "{name}"')
                 self.con.execute(f'ALTER TABLE "{tmp}" RENAME TO "{name}"')
+            in_swap()
             self.con.execute("COMMIT")
         except BaseException:
-            self.con.execute("ROLLBACK")
+            try:
+                self.con.execute("ROLLBACK")
+            except Exception:  # the transaction may already be gone (e.g. invalidated)
+                pass
             raise
-        self.con.execute("CHECKPOINT")
+        kill_point("after_swap")
+        # Committed: the swap is in the write-ahead log, which DuckDB replays on the next open
+        # if the checkpoint cannot run now (a full disk). A failed checkpoint must not make a
+        # published run look failed, so it is noted, not raised.
+        try:
+            fail_point("checkpoint")
+            self.con.execute("CHECKPOINT")
+            self.deferred_checkpoint = None
+        except Exception as e:
+            self.deferred_checkpoint = e
+            # DuckDB invalidates a database whose checkpoint failed; open it again (which
+            # replays the log) so the stage can finish. Session state (temporary tables,
+            # registered views) does not survive this; the published tables do.
+            try:
+                self.con.close()
+            except Exception:
+                pass
+            try:
+                self.con = self._connect()
+            except Exception:
+                pass
 
     def tables(self) -> list[str]:
         rows = self.con.execute(

@@ -31,6 +31,7 @@ import sqlglot
 
 from totalplace.engine.base import Engine
 from totalplace.errors import StoreError
+from totalplace.hooks import kill_point
 
 # Type names sqlglot passes through but Spark has no such type (DuckDB JSON is text).
 _TYPE_FIXES: tuple[tuple[re.Pattern[str], str], ...] = (
@@ -148,14 +149,16 @@ class SparkEngine(Engine):
     def _create_from_arrow(self, name: str, table: pa.Table) -> None:
         self._to_spark(table).write.format("parquet").saveAsTable(f"`{name}`")
 
-    def _swap(self, staged: Mapping[str, str]) -> None:
+    def _swap(self, staged: Mapping[str, str], in_swap) -> None:
         # Spark has no multi-table transaction. Each table is swapped by drop-then-rename;
         # a crash between tables leaves the staging tables, which drop_staging() removes on
         # the next open. The window is milliseconds (catalog operations, no data is moved
-        # beyond the rename of each table's folder).
+        # beyond the rename of each table's folder). The run record follows the renames.
         for name, tmp in staged.items():
             self.spark.sql(f"DROP TABLE IF EXISTS `{name}`")
             self.spark.sql(f"ALTER TABLE `{tmp}` RENAME TO `{name}`")
+        in_swap()
+        kill_point("after_swap")
 
     def tables(self) -> list[str]:
         rows = self.spark.sql("SHOW TABLES").collect()

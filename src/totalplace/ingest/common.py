@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyarrow as pa
@@ -22,6 +22,12 @@ class Loaded:
     parse_rejects: str  # table of rows that did not fit the header: _tp_row, raw, reason
     encoding: str | None = None
     blank_rows: int = 0
+    # Rows a declared selection (``where:``) left out: read, but not meant for this place.
+    not_selected: int = 0
+    # Table of the rows as written, when ``table`` is reshaped (unpivoted); else ``table``.
+    raw_table: str | None = None
+    # What the reader noticed about the file as a whole (e.g. a data package's validation).
+    notes: list[str] = field(default_factory=list)
 
 
 def clean_names(names: list[object]) -> list[str]:

@@ -63,6 +63,10 @@ def read_header(path: Path, spec: FileSpec) -> list[str]:
     path = Path(path)
     check_not_empty(path)
     fmt = spec.resolved_format
+    if spec.needs_layout:
+        from totalplace.ingest.layout import layout_header
+
+        return layout_header(path, spec)
     if fmt == "parquet":
         return clean_names(_parquet_schema(path).names)
     if fmt == "xlsx":
@@ -118,6 +122,10 @@ def load_extract(engine: Engine, path: Path, spec: FileSpec, name: str, workdir:
     path = Path(path)
     check_not_empty(path)
     fmt = spec.resolved_format
+    if spec.needs_layout:
+        from totalplace.ingest.layout import load_layout
+
+        return load_layout(engine, path, spec, name)
     if fmt == "parquet":
         return _load_parquet(engine, path, name)
     if fmt == "xlsx":

@@ -72,7 +72,9 @@ WARNINGS: dict[str, str] = {
     "sex_unknown": "sex values are not recognised (set to NULL)",
     "uprn_invalid": "UPRNs are not 1-12 digits (set to NULL)",
     "category_unknown": "spend categories are not 'front line', 'support' or 'buildings' (kept as written)",
+    "date_lost": "payment dates are missing or only a time such as 00:00:00 (kept without a date, never invented)",
 }
+BARE_TIME_RE = "[0-9]{1,2}:[0-9]{2}(:[0-9]{2}(\\.[0-9]+)?)?"
 
 
 def lit(value: object) -> str:
@@ -141,6 +143,8 @@ def kind_of(table: Table, name: str) -> str:
         return "category"
     if table.name == "spend" and name == "year":
         return "financial_year"
+    if table.name == "payments" and name == "payment_date":
+        return "payment_date"
     col_type = table.column(name).type
     if col_type == "DATE":
         return "date"
@@ -187,10 +191,16 @@ def timestamp_parse_sql(t: str, fmt: str | None, file_level: bool, tz: str) -> s
     return f"try_strptime({t}, {lit(fmt)})"
 
 
-def money_sql(t: str) -> str:
-    """Money text without £, commas and spaces; '(12.50)' becomes '-12.50'."""
-    s = f"regexp_replace({t}, '[£,\\s]', '', 'g')"
-    return f"regexp_replace({s}, '^\\((.*)\\)$', '-\\1')"
+def money_sql(t: str, decimal: str = ".") -> str:
+    """Money text as a plain signed number: without £, spaces and thousands separators;
+    '(12.50)' and the finance systems' trailing minus '12.50-' become '-12.50'; with
+    ``decimal=','`` (a file that declares it) '1.234,50' becomes '1234.50'."""
+    if decimal == ",":
+        s = f"replace(regexp_replace({t}, '[£.\\s\u00a0]', '', 'g'), ',', '.')"
+    else:
+        s = f"regexp_replace({t}, '[£,\\s\u00a0]', '', 'g')"
+    s = f"regexp_replace({s}, '^\\((.*)\\)$', '-\\1')"
+    return f"regexp_replace({s}, '^([^-].*)-$', '-\\1')"
 
 
 def nhs_valid_sql(n: str) -> str:
@@ -234,6 +244,14 @@ def column_sql(
     bad = quoted_sql(t)
     problems: list[str] = []
     warnings: dict[str, str] = {}
+    if kind == "payment_date":
+        # A date the publisher lost ('00:00:00', or nothing) is kept as NULL and flagged;
+        # text that is not a date at all (or an impossible one) still rejects the row.
+        lost = f"({t} IS NULL OR regexp_full_match({t}, {lit(BARE_TIME_RE)}))"
+        inner = f"CASE WHEN regexp_full_match({t}, {lit(BARE_TIME_RE)}) THEN NULL ELSE {t} END"
+        out = column_sql(name, "date", inner, spec, file, col_type, ctx)
+        out.warnings["date_lost"] = lost if not _is_dated(col_type) else f"{p} IS NULL"
+        return out
     if kind in ("date", "timestamp"):
         fmt = spec.format or file.date_format
         if _is_dated(col_type):
@@ -273,15 +291,24 @@ def column_sql(
             )
         return ColumnSql(value, problems, warnings)
     if kind == "money":
-        m = money_sql(t)
+        m = money_sql(t, file.decimal)
         value = f"TRY_CAST({m} AS DECIMAL(18,2))"
+        if file.amount_scale != 1:
+            # Figures in thousands of pounds: scaled exactly, then rounded to the penny
+            # (spreadsheet formulas leave sub-penny digits in such figures).
+            value = (
+                f"TRY_CAST(round(TRY_CAST({m} AS DECIMAL(38,12)) * {int(file.amount_scale)}, 2) "
+                "AS DECIMAL(18,2))"
+            )
         problems.append(
             f"CASE WHEN {t} IS NOT NULL AND NOT regexp_full_match({m}, '-?([0-9]+(\\.[0-9]*)?|\\.[0-9]+)') "
             f"THEN {lit(name + ': ')} || {bad} || ' is not an amount of money (expected a number "
             "such as 1234.56, optionally with £ and commas)' END"
         )
         problems.append(
-            f"CASE WHEN regexp_full_match({m}, '-?[0-9]*\\.[0-9]{{2}}[0-9]*[1-9][0-9]*') THEN "
+            "NULL"
+            if file.amount_scale != 1
+            else f"CASE WHEN regexp_full_match({m}, '-?[0-9]*\\.[0-9]{{2}}[0-9]*[1-9][0-9]*') THEN "
             f"{lit(name + ': ')} || {bad} || ' has more than 2 decimal places (pounds and pence)' END"
         )
         problems.append(
@@ -293,7 +320,7 @@ def column_sql(
                 f"CASE WHEN {p} < 0 THEN 'cost_gbp: ' || CAST({p} AS VARCHAR) || "
                 "' is negative; a cost cannot be negative' END"
             )
-        elif not file.allow_negative:
+        elif not file.allow_negative and ctx.target.name != "payments":
             problems.append(
                 f"CASE WHEN {p} < 0 THEN {lit(name + ': ')} || CAST({p} AS VARCHAR) || "
                 "' is negative; if this file has refunds or credits set allow_negative: true "

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -13,7 +12,7 @@ from typing import Any
 
 from totalplace.engine import SqlStep
 from totalplace.errors import InputFileError, StoreError
-from totalplace.ingest.common import Loaded
+from totalplace.ingest.common import Loaded, column_types
 from totalplace.ingest.readers import load_extract, read_header
 from totalplace.ingest.validate import (
     WARNINGS,
@@ -27,6 +26,9 @@ from totalplace.ingest.validate import (
 )
 from totalplace.manifest import check_sources
 from totalplace.tables import CANONICAL, REJECTS
+
+# Canonical tables published only by a place whose manifest has files for them.
+OPTIONAL_TABLES = ("payments",)
 
 # Test hook: when set to a file path, ingest writes that file once the canonical tables are
 # staged and then waits, so a test can kill it part-way through publishing.
@@ -91,11 +93,13 @@ class Ingest:
         t0 = time.perf_counter()
         per_file: list[dict[str, Any]] = []
         # Every run is recorded in `runs`, failed ones too; a missing file cannot be hashed.
+        # Transcoded copies of extracts go to the run's private folder in the place (0700,
+        # removed however the run ends; a killed run's is removed on the next open).
         with (
-            tempfile.TemporaryDirectory(prefix="totalplace-ingest-") as tmp,
             store.stage_run("ingest", inputs=[p for p in paths if p.is_file()]) as run,
             _dropping_work_tables(engine),
         ):
+            tmp = run.tmp
             say("checking every file's header")
             check_sources(m, read_header)
             loaded: list[Loaded] = []
@@ -142,6 +146,10 @@ class Ingest:
             per_file = self._count(files, loaded, finals)
             publish: dict[str, Any] = {}
             for target, table in CANONICAL.items():
+                if target in OPTIONAL_TABLES and target not in finals:
+                    if engine.has_table(target):  # left by an earlier manifest: empty it
+                        publish[target] = empty_sql(table)
+                    continue
                 cols = ", ".join(ident(c) for c in table.column_names)
                 publish[target] = (
                     f"SELECT {cols} FROM {ident(finals[target])} WHERE _reason IS NULL "
@@ -201,6 +209,8 @@ class Ingest:
                 "loaded": s["loaded"],
                 "rejected": s["rejected"] + n_parse,
                 "blank_rows": ld.blank_rows,
+                "not_selected": ld.not_selected,
+                "notes": ld.notes,
                 "warnings": {w: s[w] for w in WARNINGS if s.get(w)},
             }
             if unknown.get(k):
@@ -217,7 +227,7 @@ class Ingest:
         parts = []
         for k, ((agency, f), ld) in enumerate(zip(files, loaded, strict=True)):
             parts.append(
-                f"SELECT {k} AS _fi, * FROM ({file_rejects_sql(finals[f.table], ld.table, ld.columns, k, f.table)})"
+                f"SELECT {k} AS _fi, * FROM ({_file_rejects(self.place.store.engine, finals[f.table], ld, k, f.table)})"
             )
             parts.append(
                 f"SELECT {k} AS _fi, {lit(agency.id)} AS agency, {lit(f.table)} AS target, "
@@ -230,6 +240,15 @@ class Ingest:
             f"CAST({ident(c.name)} AS {c.type}) AS {ident(c.name)}" for c in REJECTS.columns
         )
         return f"SELECT {cols} FROM ({' UNION ALL '.join(parts)}) ORDER BY _fi, source_row"
+
+
+def _file_rejects(engine, final: str, ld: Loaded, k: int, target: str) -> str:
+    if ld.raw_table is None:
+        return file_rejects_sql(final, ld.table, ld.columns, k, target)
+    # A reshaped (unpivoted) file: a rejected cell is shown with its whole row as written
+    # (its reason quotes the cell's value).
+    cols = list(column_types(engine, ld.raw_table))
+    return file_rejects_sql(final, ld.raw_table, cols, k, target)
 
 
 @contextmanager
@@ -272,6 +291,9 @@ def _file_line(info: dict[str, Any]) -> str:
     notes = []
     if info.get("blank_rows"):
         notes.append(f"{info['blank_rows']:,} blank rows skipped")
+    if info.get("not_selected"):
+        notes.append(f"{info['not_selected']:,} rows not selected (where: in place.yaml)")
+    notes.extend(info.get("notes") or [])
     for w, n in info.get("warnings", {}).items():
         text = WARNINGS.get(
             w, "events' person (source_id) is not among the agency's person records"

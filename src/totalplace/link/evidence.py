@@ -68,16 +68,18 @@ def parameter_records(model: dict | str | Path) -> Records:
         for i, lv in enumerate(levels):
             m, u = lv.get("m_probability"), lv.get("u_probability")
             bf = (m / u) if (m is not None and u) else None
-            out.append({
-                "comparison": c["output_column_name"],
-                "level": lv.get("label_for_charts") or lv.get("sql_condition", ""),
-                "level_index": len(levels) - 1 - i,  # Splink's comparison vector value
-                "m_probability": m,
-                "u_probability": u,
-                "bayes_factor": bf,
-                "match_weight": math.log2(bf) if bf and bf > 0 else None,
-                "tf_adjusted": bool(lv.get("tf_adjustment_column")),
-            })
+            out.append(
+                {
+                    "comparison": c["output_column_name"],
+                    "level": lv.get("label_for_charts") or lv.get("sql_condition", ""),
+                    "level_index": len(levels) - 1 - i,  # Splink's comparison vector value
+                    "m_probability": m,
+                    "u_probability": u,
+                    "bayes_factor": bf,
+                    "match_weight": math.log2(bf) if bf and bf > 0 else None,
+                    "tf_adjusted": bool(lv.get("tf_adjustment_column")),
+                }
+            )
     return out
 
 
@@ -90,17 +92,43 @@ def prior_match_weight(model: dict | str | Path) -> float:
 def parameters_figure(records: Records) -> Figure:
     """m and u of every level, side by side (Splink's ``m_u_parameters_chart`` in Plotly)."""
     labels = [f"{r['comparison']}: {r['level']}" for r in records]
-    fig = make_subplots(rows=1, cols=2, shared_yaxes=True, horizontal_spacing=0.02,
-                        subplot_titles=("m: P(level | same person)",
-                                        "u: P(level | different people)"))
-    fig.add_trace(go.Bar(x=[r["m_probability"] for r in records], y=labels, orientation="h",
-                         name="m", marker_color="#2a9d8f"), row=1, col=1)
-    fig.add_trace(go.Bar(x=[r["u_probability"] for r in records], y=labels, orientation="h",
-                         name="u", marker_color="#e76f51"), row=1, col=2)
+    fig = make_subplots(
+        rows=1,
+        cols=2,
+        shared_yaxes=True,
+        horizontal_spacing=0.02,
+        subplot_titles=("m: P(level | same person)", "u: P(level | different people)"),
+    )
+    fig.add_trace(
+        go.Bar(
+            x=[r["m_probability"] for r in records],
+            y=labels,
+            orientation="h",
+            name="m",
+            marker_color="#2a9d8f",
+        ),
+        row=1,
+        col=1,
+    )
+    fig.add_trace(
+        go.Bar(
+            x=[r["u_probability"] for r in records],
+            y=labels,
+            orientation="h",
+            name="u",
+            marker_color="#e76f51",
+        ),
+        row=1,
+        col=2,
+    )
     fig.update_yaxes(autorange="reversed")
     fig.update_xaxes(range=[0, 1])
-    fig.update_layout(title="Model parameters by comparison level", showlegend=False,
-                      height=max(300, 22 * len(records) + 120), margin={"l": 320})
+    fig.update_layout(
+        title="Model parameters by comparison level",
+        showlegend=False,
+        height=max(300, 22 * len(records) + 120),
+        margin={"l": 320},
+    )
     return _fig(fig)
 
 
@@ -112,14 +140,22 @@ def match_weights_figure(records: Records, prior: float | None = None) -> Figure
     if prior is not None:
         labels.insert(0, "prior (two random records)")
         weights.insert(0, prior)
-    fig = go.Figure(go.Bar(
-        x=weights, y=labels, orientation="h",
-        marker_color=["#2a9d8f" if w >= 0 else "#e76f51" for w in weights],
-        hovertemplate="%{y}<br>match weight %{x:.2f}<extra></extra>"))
+    fig = go.Figure(
+        go.Bar(
+            x=weights,
+            y=labels,
+            orientation="h",
+            marker_color=["#2a9d8f" if w >= 0 else "#e76f51" for w in weights],
+            hovertemplate="%{y}<br>match weight %{x:.2f}<extra></extra>",
+        )
+    )
     fig.update_yaxes(autorange="reversed")
-    fig.update_layout(title="Match weight of each comparison level (log2 of m/u)",
-                      xaxis_title="match weight", height=max(300, 22 * len(labels) + 120),
-                      margin={"l": 320})
+    fig.update_layout(
+        title="Match weight of each comparison level (log2 of m/u)",
+        xaxis_title="match weight",
+        height=max(300, 22 * len(labels) + 120),
+        margin={"l": 320},
+    )
     return _fig(fig)
 
 
@@ -143,12 +179,22 @@ def histogram(engine: Engine, pairs: str = "linkage_pairs", width: float = 1.0) 
     for r in recs:
         r["bin_start"] = float(r["bin_start"])
         r["bin_end"] = r["bin_start"] + width
-    fig = go.Figure(go.Bar(x=[r["bin_start"] + width / 2 for r in recs],
-                           y=[r["pairs"] for r in recs], width=width,
-                           marker_color="#264653",
-                           hovertemplate="weight %{x}<br>%{y} pairs<extra></extra>"))
-    fig.update_layout(title="Match weights of the pairs compared", xaxis_title="match weight",
-                      yaxis_title="pairs", yaxis_type="log", bargap=0.05)
+    fig = go.Figure(
+        go.Bar(
+            x=[r["bin_start"] + width / 2 for r in recs],
+            y=[r["pairs"] for r in recs],
+            width=width,
+            marker_color="#264653",
+            hovertemplate="weight %{x}<br>%{y} pairs<extra></extra>",
+        )
+    )
+    fig.update_layout(
+        title="Match weights of the pairs compared",
+        xaxis_title="match weight",
+        yaxis_title="pairs",
+        yaxis_type="log",
+        bargap=0.05,
+    )
     return {"records": recs, "figure": _fig(fig)}
 
 
@@ -165,10 +211,17 @@ def cluster_sizes_sql(person_links: str) -> str:
 def cluster_sizes(engine: Engine, person_links: str = "person_links") -> dict:
     """Cluster size distribution: ``{"records": [...], "figure": {...}}``."""
     recs = engine.query(cluster_sizes_sql(person_links)).to_pylist()
-    fig = go.Figure(go.Bar(x=[r["n_records"] for r in recs], y=[r["persons"] for r in recs],
-                           marker_color="#264653"))
-    fig.update_layout(title="Records per person", xaxis_title="records in the person's cluster",
-                      yaxis_title="persons", yaxis_type="log")
+    fig = go.Figure(
+        go.Bar(
+            x=[r["n_records"] for r in recs], y=[r["persons"] for r in recs], marker_color="#264653"
+        )
+    )
+    fig.update_layout(
+        title="Records per person",
+        xaxis_title="records in the person's cluster",
+        yaxis_title="persons",
+        yaxis_type="log",
+    )
     return {"records": recs, "figure": _fig(fig)}
 
 
@@ -183,39 +236,56 @@ def suspicious_sql(flags: str, persons: str, limit: int) -> str:
     """
 
 
-def suspicious_clusters(engine: Engine, flags: str = "link_flags", persons: str = "persons",
-                        limit: int = 50) -> dict:
+def suspicious_clusters(
+    engine: Engine, flags: str = "link_flags", persons: str = "persons", limit: int = 50
+) -> dict:
     """Clusters the over-link guard flagged (too big, or held by weak bridge edges).
 
     Returns ``{"records": [...], "counts": {reason: n}, "figure": {...}}``; the figure plots
     each flagged cluster's size against its weakest link.
     """
     recs = engine.query(suspicious_sql(flags, persons, limit)).to_pylist()
-    counts = {r["reason"]: int(r["n"]) for r in engine.query(
-        f'SELECT reason, count(*) AS n FROM "{flags}" GROUP BY reason ORDER BY reason').to_pylist()}
+    counts = {
+        r["reason"]: int(r["n"])
+        for r in engine.query(
+            f'SELECT reason, count(*) AS n FROM "{flags}" GROUP BY reason ORDER BY reason'
+        ).to_pylist()
+    }
     fig = go.Figure()
     for reason in sorted({r["reason"] for r in recs}):
         rows = [r for r in recs if r["reason"] == reason]
-        fig.add_trace(go.Scatter(
-            x=[r["n_records"] for r in rows], y=[r["min_match_probability"] for r in rows],
-            mode="markers", name=reason, text=[f"{r['person_id']}: {r['detail']}" for r in rows],
-            hovertemplate="%{text}<extra></extra>"))
-    fig.update_layout(title="Clusters flagged for review", xaxis_title="records in cluster",
-                      yaxis_title="weakest match probability in cluster")
+        fig.add_trace(
+            go.Scatter(
+                x=[r["n_records"] for r in rows],
+                y=[r["min_match_probability"] for r in rows],
+                mode="markers",
+                name=reason,
+                text=[f"{r['person_id']}: {r['detail']}" for r in rows],
+                hovertemplate="%{text}<extra></extra>",
+            )
+        )
+    fig.update_layout(
+        title="Clusters flagged for review",
+        xaxis_title="records in cluster",
+        yaxis_title="weakest match probability in cluster",
+    )
     return {"records": recs, "counts": counts, "figure": _fig(fig)}
 
 
 # --- waterfalls -----------------------------------------------------------------------------
 def sample_pairs_sql(pairs: str, targets: tuple[float, ...]) -> str:
     """One scored pair nearest each target probability (deterministic choice)."""
-    parts = [f"""
+    parts = [
+        f"""
         SELECT * FROM (
             SELECT unique_id_l, unique_id_r, match_probability, {i} AS sample
             FROM "{pairs}"
             WHERE match_key NOT IN ('deterministic', 'review')
             ORDER BY abs(match_probability - {float(t)!r}), unique_id_l, unique_id_r
             LIMIT 1
-        ) s{i}""" for i, t in enumerate(targets)]
+        ) s{i}"""
+        for i, t in enumerate(targets)
+    ]
     return " UNION ALL ".join(parts) + " ORDER BY sample"
 
 
@@ -235,26 +305,48 @@ def waterfall_records(linker, pairs: list[tuple[dict, dict]]) -> list[Records]:
     steps = records_to_waterfall_data(scored, linker._settings_obj, hide_details=False)
     out: list[Records] = [[] for _ in scored]
     for s in steps:
-        out[s["record_number"]].append({
-            "step": s["column_name"], "label": s["label_for_charts"],
-            "match_weight": s["log2_bayes_factor"], "value_l": s["value_l"],
-            "value_r": s["value_r"], "m_probability": s["m_probability"],
-            "u_probability": s["u_probability"], "term_frequency": s["term_frequency_adjustment"],
-        })
+        out[s["record_number"]].append(
+            {
+                "step": s["column_name"],
+                "label": s["label_for_charts"],
+                "match_weight": s["log2_bayes_factor"],
+                "value_l": s["value_l"],
+                "value_r": s["value_r"],
+                "m_probability": s["m_probability"],
+                "u_probability": s["u_probability"],
+                "term_frequency": s["term_frequency_adjustment"],
+            }
+        )
     return out
 
 
 def waterfall_figure(steps: Records, title: str = "How this pair's score adds up") -> Figure:
     """A Plotly waterfall: the prior, each comparison's weight, and the final score."""
     shown = [s for s in steps if s["step"] in ("Prior", "Final score") or s["match_weight"]]
-    measure = ["absolute" if s["step"] == "Prior" else "total" if s["step"] == "Final score"
-               else "relative" for s in shown]
-    text = [s["label"] if s["step"] in ("Prior", "Final score")
-            else f"{s['label']} ({s['value_l']} vs {s['value_r']})" for s in shown]
-    fig = go.Figure(go.Waterfall(
-        orientation="h", measure=measure, y=[s["step"] for s in shown],
-        x=[s["match_weight"] if s["step"] != "Final score" else None for s in shown],
-        text=text, hovertemplate="%{text}<br>weight %{x:.2f}<extra></extra>"))
+    measure = [
+        "absolute"
+        if s["step"] == "Prior"
+        else "total"
+        if s["step"] == "Final score"
+        else "relative"
+        for s in shown
+    ]
+    text = [
+        s["label"]
+        if s["step"] in ("Prior", "Final score")
+        else f"{s['label']} ({s['value_l']} vs {s['value_r']})"
+        for s in shown
+    ]
+    fig = go.Figure(
+        go.Waterfall(
+            orientation="h",
+            measure=measure,
+            y=[s["step"] for s in shown],
+            x=[s["match_weight"] if s["step"] != "Final score" else None for s in shown],
+            text=text,
+            hovertemplate="%{text}<br>weight %{x:.2f}<extra></extra>",
+        )
+    )
     final = next((s["match_weight"] for s in steps if s["step"] == "Final score"), None)
     if final is not None:
         p = 1 / (1 + 2 ** (-final))
@@ -264,9 +356,13 @@ def waterfall_figure(steps: Records, title: str = "How this pair's score adds up
     return _fig(fig)
 
 
-def sample_waterfalls(engine: Engine, model_path: str | Path, source: pa.Table,
-                      pairs: str = "linkage_pairs",
-                      targets: tuple[float, ...] = (0.99, 0.9, 0.5)) -> list[dict]:
+def sample_waterfalls(
+    engine: Engine,
+    model_path: str | Path,
+    source: pa.Table,
+    pairs: str = "linkage_pairs",
+    targets: tuple[float, ...] = (0.99, 0.9, 0.5),
+) -> list[dict]:
     """Waterfalls for one scored pair near each target probability.
 
     Re-scores the pairs with Splink from the saved model (term frequencies computed over all
@@ -288,8 +384,9 @@ def sample_waterfalls(engine: Engine, model_path: str | Path, source: pa.Table,
         register_nicknames(con)
         frame = con.sql(prepare_sql("_tp_source", source.column_names)).to_arrow_table()
         db_api = DuckDBAPI(connection=con)
-        linker = Linker(db_api.register(frame, table_name="tp_evidence_frame"), model,
-                        log_level=None)
+        linker = Linker(
+            db_api.register(frame, table_name="tp_evidence_frame"), model, log_level=None
+        )
         for c in model["comparisons"]:
             for lv in c["comparison_levels"]:
                 col = lv.get("tf_adjustment_column")
@@ -300,9 +397,14 @@ def sample_waterfalls(engine: Engine, model_path: str | Path, source: pa.Table,
         steps = waterfall_records(linker, record_pairs)
     finally:
         con.close()
-    return [{"pair": c, "steps": s,
-             "figure": waterfall_figure(s, f"{c['unique_id_l']} vs {c['unique_id_r']}")}
-            for c, s in zip(chosen, steps, strict=True)]
+    return [
+        {
+            "pair": c,
+            "steps": s,
+            "figure": waterfall_figure(s, f"{c['unique_id_l']} vs {c['unique_id_r']}"),
+        }
+        for c, s in zip(chosen, steps, strict=True)
+    ]
 
 
 def _isin(frame: pa.Table, chosen: Records):
@@ -314,8 +416,9 @@ def _isin(frame: pa.Table, chosen: Records):
 
 
 # --- the whole section ------------------------------------------------------------------------
-def linkage_section(engine: Engine, model_path: str | Path, source: pa.Table | None = None,
-                    n_suspicious: int = 50) -> dict[str, Any]:
+def linkage_section(
+    engine: Engine, model_path: str | Path, source: pa.Table | None = None, n_suspicious: int = 50
+) -> dict[str, Any]:
     """Everything the report's linkage section shows, as records and figures.
 
     ``source`` (the ``source_people`` rows) is needed only for the waterfalls; without it
@@ -326,8 +429,11 @@ def linkage_section(engine: Engine, model_path: str | Path, source: pa.Table | N
     return {
         "histogram": histogram(engine),
         "parameters": {"records": params, "figure": parameters_figure(params)},
-        "match_weights": {"records": params, "prior": prior,
-                          "figure": match_weights_figure(params, prior)},
+        "match_weights": {
+            "records": params,
+            "prior": prior,
+            "figure": match_weights_figure(params, prior),
+        },
         "waterfalls": sample_waterfalls(engine, model_path, source) if source is not None else [],
         "cluster_sizes": cluster_sizes(engine),
         "suspicious": suspicious_clusters(engine, limit=n_suspicious),

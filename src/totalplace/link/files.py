@@ -22,7 +22,11 @@ together with exactly the settings, training and clustering of the place stage
 from __future__ import annotations
 
 import csv
+import difflib
 import json
+import re
+import shutil
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -30,7 +34,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from totalplace.errors import InputFileError
+from totalplace.errors import InputFileError, TotalplaceError
 from totalplace.link.model import LinkageOptions
 from totalplace.link.pipeline import run_linkage, work_connection
 from totalplace.link.prepare import prepare_sql, register_nicknames
@@ -71,24 +75,46 @@ SEX_SQL = """CASE
   WHEN upper(trim({c})) IN ('X', 'I', 'INDETERMINATE', 'OTHER') THEN 'X' END"""
 
 
+class LinkFilesError(ValueError, TotalplaceError):
+    """A ``link-files`` option or input that cannot work; says what and what was expected."""
+
+
+# A mapped name that is not canonical is an extra column (compared as free text) when it is
+# a plain identifier and not a likely misspelling of a canonical name.
+EXTRA_KEY = re.compile(r"[a-z][a-z0-9_]{0,39}")
+# Besides names, linking needs something that tells people of the same name apart.
+DISTINGUISHING = ("dob", "postcode", "address", "nhs_number", "email", "phone", "uprn")
+
+
 def parse_map(text: str) -> dict[str, str]:
-    """``given_name=FORENAME,dob=DOB`` -> {"given_name": "FORENAME", "dob": "DOB"}."""
+    """``given_name=FORENAME,dob=DOB`` -> {"given_name": "FORENAME", "dob": "DOB"}.
+
+    Keys are the canonical names (``MAPPABLE``) or any other lower-case name
+    (``birth_place=POB``), which is linked as an extra free-text column.
+    """
     out: dict[str, str] = {}
     for part in [p for p in text.split(",") if p.strip()]:
         if "=" not in part:
-            raise ValueError(
-                f"--map: expected canonical=SOURCE pairs separated by commas; found {part!r}"
+            raise LinkFilesError(
+                f"--map: expected name=COLUMN pairs separated by commas; found {part!r}"
             )
         key, col = (s.strip() for s in part.split("=", 1))
+        if not col:
+            raise LinkFilesError(f"--map: {key!r} has no column after '='")
         if key not in MAPPABLE:
-            raise ValueError(
-                f"--map: unknown column {key!r}; expected one of: {', '.join(MAPPABLE)}"
-            )
+            near = difflib.get_close_matches(key, MAPPABLE, n=1, cutoff=0.75)
+            if near or not EXTRA_KEY.fullmatch(key):
+                hint = f" (did you mean {near[0]!r}?)" if near else ""
+                raise LinkFilesError(
+                    f"--map: unknown name {key!r}{hint}; expected one of: "
+                    f"{', '.join(MAPPABLE)}, or an extra column named in lower-case letters, "
+                    "digits and _"
+                )
         if key in out:
-            raise ValueError(f"--map: {key!r} is mapped twice")
+            raise LinkFilesError(f"--map: {key!r} is mapped twice")
         out[key] = col
     if not out:
-        raise ValueError("--map: no columns mapped")
+        raise LinkFilesError("--map: no columns mapped")
     return out
 
 
@@ -98,7 +124,7 @@ def _per_file(values: list[str], n: int, what: str) -> list[str | None]:
     if len(values) == 1:
         return values * n
     if len(values) != n:
-        raise ValueError(
+        raise LinkFilesError(
             f"{what}: give it once for all files or once per file ({n}); found {len(values)}"
         )
     return list(values)
@@ -111,6 +137,14 @@ def read_sql(path: Path) -> str:
     if suffix in (".parquet", ".pq"):
         return f"read_parquet('{p}')"
     if suffix in (".csv", ".txt", ".tsv"):
+        with open(path, "rb") as f:
+            head = f.read(65536)
+        if not head.strip():
+            raise InputFileError(str(path), "is empty; expected a header row and records")
+        if b"\x00" in head:
+            raise InputFileError(
+                str(path), "is not a text file (it holds binary data); expected CSV text"
+            )
         return f"read_csv('{p}', all_varchar = true, header = true)"
     raise InputFileError(str(path), f"unsupported file type {suffix!r}; expected .csv or .parquet")
 
@@ -122,6 +156,43 @@ def detect_dob_format_sql(table: str, col: str) -> str:
         for i, f in enumerate(DOB_FORMATS)
     ]
     return " UNION ALL ".join(parts) + " ORDER BY n DESC, ord LIMIT 1"
+
+
+def _dob_format(con, view: str, path: Path, col: str, fmt: str | None) -> str | None:
+    """The dob format to use: the one given (checked), or the one parsing the most values."""
+    qc = _q(col)
+    values = con.sql(
+        f"SELECT count(nullif(trim(CAST({qc} AS VARCHAR)), '')) FROM {view}"
+    ).fetchall()[0][0]
+    if values == 0:
+        return fmt
+    example = con.sql(
+        f"SELECT any_value(CAST({qc} AS VARCHAR)) FROM {view} "
+        f"WHERE nullif(trim(CAST({qc} AS VARCHAR)), '') IS NOT NULL"
+    ).fetchall()[0][0]
+    if fmt is None:
+        got = con.sql(detect_dob_format_sql(view, qc)).fetchall()
+        if got and got[0][2]:
+            return got[0][0]
+        raise InputFileError(
+            str(path),
+            f"no known date format parses column {col!r} (e.g. {example!r}); "
+            "give its format with --dob-format, e.g. --dob-format %d/%m/%Y",
+        )
+    fmt_sql = fmt.replace("'", "''")
+    try:
+        parsed = con.sql(
+            f"SELECT count(try_strptime(CAST({qc} AS VARCHAR), '{fmt_sql}')) FROM {view}"
+        ).fetchall()[0][0]
+    except duckdb.Error:
+        parsed = 0
+    if parsed == 0:
+        raise InputFileError(
+            str(path),
+            f"--dob-format {fmt!r} parses none of the {values:,} dates in column {col!r} "
+            f"(e.g. {example!r}); leave --dob-format out to detect the format",
+        )
+    return fmt
 
 
 def canonical_sql(
@@ -183,8 +254,14 @@ def load_files(
         try:
             con.execute(f"CREATE OR REPLACE TEMP TABLE {view} AS SELECT * FROM {read_sql(path)}")
         except duckdb.Error as e:
-            raise InputFileError(str(path), f"cannot be read: {e}") from None
+            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise InputFileError(
+                str(path), f"cannot be read as {path.suffix.lstrip('.') or 'CSV'}: {first[:200]}"
+            ) from None
         header = [r[0] for r in con.sql(f"DESCRIBE {view}").fetchall()]
+        n_rows = con.sql(f"SELECT count(*) FROM {view}").fetchall()[0][0]
+        if n_rows == 0:
+            raise InputFileError(str(path), "has a header but no records")
         missing = [c for c in [ids[i], *mapping.values()] if c not in header]
         if missing:
             raise InputFileError(
@@ -192,9 +269,8 @@ def load_files(
                 f"no column {', '.join(map(repr, missing))}; available: {', '.join(header)}",
             )
         fmt = fmts[i]
-        if "dob" in mapping and fmt is None:
-            got = con.sql(detect_dob_format_sql(view, _q(mapping["dob"]))).fetchall()
-            fmt = got[0][0] if got and got[0][2] else None
+        if "dob" in mapping:
+            fmt = _dob_format(con, view, path, mapping["dob"], fmt)
         con.execute(
             f"CREATE OR REPLACE TEMP TABLE {view}_c AS "
             f"{canonical_sql(view, labels[i], ids[i], mapping, fmt)}"
@@ -207,8 +283,15 @@ def load_files(
                   FROM {view}_c)
             WHERE source_id IS NULL OR source_id = '' OR row_number > first_row
             ORDER BY row_number""").fetchall()
-        rejects += [{"file": str(path), "row_number": int(r), "reason": why} for r, why in bad]
         rows = con.sql(f"SELECT count(*) FROM {view}_c").fetchall()[0][0]
+        if len(bad) > max(10, 0.1 * rows):
+            example = "; ".join(why for _, why in bad[:2])
+            raise InputFileError(
+                str(path),
+                f"column {ids[i]!r} does not identify rows: {len(bad):,} of {rows:,} rows have an "
+                f"empty or repeated value (e.g. {example}); expected one unique id per row",
+            )
+        rejects += [{"file": str(path), "row_number": int(r), "reason": why} for r, why in bad]
         dob_bad = 0
         if "dob" in mapping:
             raw = con.sql(
@@ -230,6 +313,11 @@ def load_files(
             SELECT *, min(row_number) OVER (PARTITION BY source_id) AS first_row FROM {view}_c)
             WHERE source_id IS NOT NULL AND source_id <> '' AND row_number = first_row""")
     present = sorted({k for part in info for k in part["mapped"]})
+    if not set(present) & set(DISTINGUISHING):
+        raise LinkFilesError(
+            f"--map: only {', '.join(present)} mapped; names alone cannot tell apart different "
+            f"people of the same name: map at least one of {', '.join(DISTINGUISHING)}"
+        )
     selects = []
     for part, inf in zip(parts, info, strict=True):
         cols = ["agency", "source_id"] + [
@@ -252,6 +340,7 @@ def link_files(
     out: Path,
     options: LinkageOptions | None = None,
     truth: pa.Table | None = None,
+    memory: str | None = None,
 ) -> dict[str, Any]:
     """Link the people in ``files`` to each other; write clusters.csv and summary.json to ``out``.
 
@@ -267,19 +356,58 @@ def link_files(
 
     Returns:
         The summary written to ``out/summary.json``.
+
+    Raises:
+        InputFileError, LinkFilesError: a file or option that cannot work (nothing is
+            written to ``out``).
     """
     t0 = time.perf_counter()
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    if out.exists() and not out.is_dir():
+        raise LinkFilesError(f"--out {out}: exists and is not a folder")
     options = options or LinkageOptions()
-    con = work_connection(out)
+    # Everything is written to a scratch folder next to OUT and moved in only when the whole
+    # run has succeeded, so a failed run leaves nothing partial behind.
+    out.parent.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(prefix=f".{out.name}-partial-", dir=out.parent))
+    try:
+        summary = _link_files(
+            files, id_cols, maps, dob_formats, engine, stage, options, truth, memory
+        )
+        summary["seconds"] = round(time.perf_counter() - t0, 2)
+        text = json.dumps(summary, indent=2, default=str)
+        (stage / "summary.json").write_text(text, encoding="utf-8")
+        out.mkdir(parents=True, exist_ok=True)
+        for name in OUTPUT_FILES:
+            if (out / name).exists():
+                (out / name).unlink()
+            if (stage / name).exists():
+                shutil.move(str(stage / name), str(out / name))
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+    return json.loads(text)
+
+
+OUTPUT_FILES = ("clusters.csv", "rejects.csv", "summary.json", "model.json")
+
+
+def _link_files(
+    files, id_cols, maps, dob_formats, engine, out, options, truth, memory
+) -> dict[str, Any]:
+    try:
+        con = work_connection(out, memory)
+    except ValueError as e:
+        raise LinkFilesError(f"--memory: {e}") from None
     try:
         register_nicknames(con)
         records, info, rejects = load_files(
             con, [Path(f) for f in files], id_cols, maps, dob_formats
         )
+        extras = tuple(sorted({k for i in info for k in i["mapped"] if k not in MAPPABLE}))
         con.register("_tp_records", records)
-        frame = con.sql(prepare_sql("_tp_records", records.column_names)).to_arrow_table()
+        frame = con.sql(
+            prepare_sql("_tp_records", records.column_names, extras=extras)
+        ).to_arrow_table()
         result = run_linkage(
             frame,
             options,
@@ -288,6 +416,7 @@ def link_files(
             model_path=out / "model.json",
             truth=truth,
             con=con,
+            memory=memory,
         )
         con.register("_tp_clusters", result.clusters)
         con.register(
@@ -307,6 +436,10 @@ def link_files(
             ORDER BY l.file, id
         ) TO '{str(out / "clusters.csv").replace("'", "''")}' (HEADER, DELIMITER ',')""")
         n_clusters = con.sql("SELECT count(DISTINCT cluster_id) FROM _tp_clusters").fetchall()[0][0]
+        n_linked = con.sql(
+            "SELECT count(*) FROM (SELECT cluster_id FROM _tp_clusters GROUP BY cluster_id "
+            "HAVING count(*) > 1)"
+        ).fetchall()[0][0]
     finally:
         con.close()
     if rejects:
@@ -314,24 +447,26 @@ def link_files(
             w = csv.DictWriter(f, fieldnames=["file", "row_number", "reason"])
             w.writeheader()
             w.writerows(rejects)
-    summary = {
+    t = result.threshold
+    return {
         "records": frame.num_rows,
         "rows_read": sum(i["rows"] for i in info),
         "rejected": len(rejects),
         "pairs_compared": result.comparisons,
         "clusters": int(n_clusters),
-        "threshold": result.threshold.value,
-        "threshold_method": result.threshold.method,
-        "estimated_precision": round(result.threshold.estimated_precision, 6),
-        "estimated_recall": round(result.threshold.estimated_recall, 6),
+        "clusters_with_several_records": int(n_linked),
+        "threshold": t.value,
+        "threshold_method": t.method,
+        "estimated_precision": round(t.estimated_precision, 6),
+        "estimated_recall": round(t.estimated_recall, 6),
+        **t.expected(),
+        "threshold_curve": t.curve_points(),
+        "estimated_blocking_recall": result.estimated_blocking_recall,
+        "m_source": result.training.get("m_source"),
         "flagged_clusters": result.flags.num_rows,
         "files": info,
         "blocking": result.blocking,
         "blocking_recall": result.blocking_recall,
         "engine": engine,
         "timings": result.timings,
-        "seconds": round(time.perf_counter() - t0, 2),
     }
-    text = json.dumps(summary, indent=2, default=str)
-    (out / "summary.json").write_text(text, encoding="utf-8")
-    return json.loads(text)

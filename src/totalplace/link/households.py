@@ -4,7 +4,8 @@ Total Place asks services to see families, not just individuals. Once records ar
 into persons, this module groups persons by where they live:
 
 1. *Address key* for every source record: its UPRN where it has one; else its normalised
-   address and postcode, mapped to the UPRN that other records with the same normalised
+   address (capitals, no punctuation, street types abbreviated, town and county names --
+   found in the data as frequent last parts of addresses -- removed) and postcode, mapped to the UPRN that other records with the same normalised
    address and postcode carry (so an agency without UPRNs still lands on the same dwelling);
    else the normalised address and postcode themselves; else none (no usable address).
 2. *Residences*: one row per (person, address key), from the earliest ``valid_from`` to the
@@ -33,6 +34,7 @@ household with its address and counts), for the link stage's single atomic publi
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING
 
 from totalplace.engine import SqlStep
@@ -44,9 +46,19 @@ ID_PREFIX = "H"
 ID_DIGITS = 7
 # Common street-type words written both ways in extracts; folded to one spelling.
 ABBREVIATIONS: tuple[tuple[str, str], ...] = (
-    ("ROAD", "RD"), ("STREET", "ST"), ("AVENUE", "AVE"), ("LANE", "LN"), ("DRIVE", "DR"),
-    ("CLOSE", "CL"), ("COURT", "CT"), ("CRESCENT", "CRES"), ("PLACE", "PL"),
-    ("GARDENS", "GDNS"), ("TERRACE", "TER"), ("SQUARE", "SQ"), ("APARTMENT", "FLAT"),
+    ("ROAD", "RD"),
+    ("STREET", "ST"),
+    ("AVENUE", "AVE"),
+    ("LANE", "LN"),
+    ("DRIVE", "DR"),
+    ("CLOSE", "CL"),
+    ("COURT", "CT"),
+    ("CRESCENT", "CRES"),
+    ("PLACE", "PL"),
+    ("GARDENS", "GDNS"),
+    ("TERRACE", "TER"),
+    ("SQUARE", "SQ"),
+    ("APARTMENT", "FLAT"),
 )
 _NEVER, _FOREVER = "DATE '0001-01-01'", "DATE '9999-12-31'"
 
@@ -58,12 +70,16 @@ MEMBERS = "_tp_hh_members"
 
 
 # --- SQL (pure functions) -----------------------------------------------------------------
-def normalised_address_sql(col: str) -> str:
-    """SQL for an address in one spelling: capitals, no punctuation, single spaces, and
-    street-type words abbreviated (``1 High Street.`` and ``1 high st`` -> ``1 HIGH ST``)."""
+def normalised_address_sql(col: str, towns: tuple[str, ...] = ()) -> str:
+    """SQL for an address in one spelling: capitals, no punctuation, single spaces,
+    street-type words abbreviated, and town and county names (``towns``) removed
+    (``1 High Street, Anytown.`` and ``1 high st`` -> ``1 HIGH ST``)."""
     x = f"regexp_replace(upper({col}), '[^A-Z0-9]+', ' ', 'g')"
     for word, short in ABBREVIATIONS:
         x = f"regexp_replace({x}, '\\b{word}\\b', '{short}', 'g')"
+    if towns:
+        alternatives = "|".join(sorted(towns, key=lambda t: (-len(t), t)))
+        x = f"regexp_replace({x}, '\\b({alternatives})\\b', ' ', 'g')"
     return f"nullif(trim(regexp_replace({x}, ' +', ' ', 'g')), '')"
 
 
@@ -72,7 +88,42 @@ def normalised_postcode_sql(col: str) -> str:
     return f"nullif(regexp_replace(upper({col}), '[^A-Z0-9]', '', 'g'), '')"
 
 
-def keyed_sql(source_people: str, person_links: str) -> str:
+def town_candidates_sql(source_people: str) -> str:
+    """The last and second-last comma-separated parts of the addresses, with how many
+    distinct addresses end that way (towns and counties are the frequent ones)."""
+    last = "upper(trim(regexp_extract(address, ',([^,]*)$', 1)))"
+    second = "upper(trim(regexp_extract(address, ',([^,]*),[^,]*$', 1)))"
+    return f"""
+        WITH d AS (SELECT DISTINCT address FROM "{source_people}"
+                   WHERE address IS NOT NULL AND address LIKE '%,%')
+        SELECT part, count(*) AS n, (SELECT count(*) FROM d) AS total FROM (
+            SELECT {last} AS part FROM d UNION ALL SELECT {second} AS part FROM d
+        ) p WHERE part IS NOT NULL AND part <> '' GROUP BY part
+    """
+
+
+# A trailing address part is a town or county when it has no digits and ends at least this
+# share of the addresses that have commas (and at least TOWN_MIN_ADDRESSES of them).
+TOWN_MIN_SHARE = 0.01
+TOWN_MIN_ADDRESSES = 5
+
+
+def towns_from(rows: list[dict]) -> tuple[str, ...]:
+    """Town and county names from ``town_candidates_sql`` rows, cleaned for a regex."""
+    out = set()
+    for r in rows:
+        name = " ".join(re.sub(r"[^A-Z ]+", " ", str(r["part"]).upper()).split())
+        if (
+            name
+            and not re.search(r"\d", str(r["part"]))
+            and len(name) >= 3
+            and r["n"] >= max(TOWN_MIN_ADDRESSES, TOWN_MIN_SHARE * r["total"])
+        ):
+            out.add(name)
+    return tuple(sorted(out))
+
+
+def keyed_sql(source_people: str, person_links: str, towns: tuple[str, ...] = ()) -> str:
     """Each linked source record with its person_id and normalised address parts.
 
     Addresses are normalised once per distinct spelling (far fewer than records), then
@@ -80,7 +131,7 @@ def keyed_sql(source_people: str, person_links: str) -> str:
     """
     return f"""
         WITH spellings AS (
-            SELECT address, {normalised_address_sql("address")} AS addr_norm
+            SELECT address, {normalised_address_sql("address", towns)} AS addr_norm
             FROM (SELECT DISTINCT address FROM "{source_people}" WHERE address IS NOT NULL) d
         )
         SELECT l.person_id, s.agency, s.source_id,
@@ -153,8 +204,10 @@ def islands_sql(residences: str) -> str:
 def members_sql(islands: str) -> str:
     """``household_members``: household ids by address order, and each person's current one."""
     seq = "CAST(row_number() OVER (ORDER BY address_key, island) AS VARCHAR)"
-    hid = (f"'{ID_PREFIX}' || CASE WHEN length({seq}) >= {ID_DIGITS} THEN {seq} "
-           f"ELSE lpad({seq}, {ID_DIGITS}, '0') END")
+    hid = (
+        f"'{ID_PREFIX}' || CASE WHEN length({seq}) >= {ID_DIGITS} THEN {seq} "
+        f"ELSE lpad({seq}, {ID_DIGITS}, '0') END"
+    )
     # Numbering the distinct households, not every member row, keeps the global sort small.
     return f"""
         WITH ids AS (
@@ -190,10 +243,10 @@ def households_sql(members: str) -> str:
     """
 
 
-def steps(source_people: str, person_links: str) -> list[SqlStep]:
+def steps(source_people: str, person_links: str, towns: tuple[str, ...] = ()) -> list[SqlStep]:
     """The steps up to and including the members table (as ``MEMBERS``)."""
     return [
-        SqlStep(keyed_sql(source_people, person_links), KEYED),
+        SqlStep(keyed_sql(source_people, person_links, towns), KEYED),
         SqlStep(uprn_of_address_sql(KEYED), UPRN_OF_ADDRESS),
         SqlStep(residences_sql(KEYED, UPRN_OF_ADDRESS), RESIDENCES),
         SqlStep(islands_sql(RESIDENCES), ISLANDS),
@@ -201,8 +254,9 @@ def steps(source_people: str, person_links: str) -> list[SqlStep]:
     ]
 
 
-def build(engine: Engine, person_links: str,
-          source_people: str = "source_people") -> dict[str, list[SqlStep]]:
+def build(
+    engine: Engine, person_links: str, source_people: str = "source_people"
+) -> dict[str, list[SqlStep]]:
     """The household tables to publish, as SQL steps (nothing runs until published).
 
     Args:
@@ -236,9 +290,14 @@ def build(engine: Engine, person_links: str,
     # household_members is built first (as the temp table MEMBERS, then copied) and
     # households reads that temp table: Store.publish builds tables in dict order, in one
     # session, so the work is done once.
+    # Town and county names are found in the data (frequent last parts of addresses), so
+    # "35 West Close, Anytown" and "35 West Close" are one dwelling.
+    towns = towns_from(engine.query(town_candidates_sql(source_people)).to_pylist())
     return {
-        "household_members": [*steps(source_people, person_links),
-                              SqlStep(f'SELECT * FROM "{MEMBERS}"')],
+        "household_members": [
+            *steps(source_people, person_links, towns),
+            SqlStep(f'SELECT * FROM "{MEMBERS}"'),
+        ],
         "households": [SqlStep(households_sql(MEMBERS))],
     }
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,12 +29,145 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from splink import Linker
 from splink.blocking_analysis import count_comparisons_from_blocking_rules
 from splink.clustering import cluster_pairwise_predictions_at_threshold
+from splink.internals.constants import LEVEL_NOT_OBSERVED_TEXT
 
 from totalplace.errors import ManifestError
 from totalplace.link import settings as S
 from totalplace.link.prepare import present_columns
 
 log = logging.getLogger(__name__)
+
+
+# --- parameter bounds -------------------------------------------------------------------------
+# EM estimates m only for levels its blocks show; a level never observed keeps its prior
+# (``settings``), and a level observed a handful of times can get an extreme m. These bounds
+# keep any single comparison from deciding a pair on its own by accident:
+#
+# - every level's m is at least ``M_FLOOR`` (``M_FLOOR_BY_COMPARISON`` for sex: real records
+#   miscode sex now and then, so a mismatch weighs about -10, not -23 or -64);
+# - a level whose m was never trained weighs at most ``PRIOR_MAX_WEIGHT`` bits against, and
+#   for at most the larger of ``PRIOR_MAX_WEIGHT`` and its comparison's strongest trained
+#   level (an untrained 'same UPRN' is never worth more than a trained 'same address'),
+#   never more than the level above it, and an untrained 'all other' level never counts for;
+# - a level never seen in the random sample gets u = 1 / (pairs sampled), not Splink's 1e-6.
+M_FLOOR = 0.001
+M_FLOOR_BY_COMPARISON = {"sex": 0.0005}
+PRIOR_MAX_WEIGHT = 8.0
+U_PAIRS_PER_RECORD = 30  # u pairs sampled per record ...
+U_PAIRS_MIN = 100_000  # ... but at least this many (or every pair on small data)
+EM_MIN_PAIRS = 100  # an EM rule with fewer pairs is skipped
+
+
+def _levels(settings_obj):
+    for cc in settings_obj.comparisons:
+        for cl in cc._comparison_levels_excluding_null:
+            yield cc.output_column_name, cl
+
+
+def _level_m_values(settings_obj) -> dict[tuple[str, int], float | None]:
+    """Each level's m before training (its prior): (comparison, vector value) -> m."""
+    return {(c, cl.comparison_vector_value): cl.m_probability for c, cl in _levels(settings_obj)}
+
+
+def _count_pairs(frame, rule: S.NamedRule, n_records: int) -> int:
+    """Pairs ``rule`` makes: exact up to 200,000 records, else estimated from a 10% sample."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        rec = count_comparisons_from_blocking_rules(
+            frame,
+            blocking_rules=rule.rule,
+            link_type="dedupe_only",
+            unique_id_column_name="unique_id",
+            record_sample_proportion=1.0 if n_records <= 200_000 else 0.1,
+        )[0]
+    return int(rec["marginal_comparison_count"])
+
+
+def _session_desc(session) -> str:
+    rule = session._blocking_rule_for_training.blocking_rule_sql
+    return f"EM, blocked on: {rule}"
+
+
+def _degenerate(settings_obj, session) -> list[str]:
+    """Comparisons whose top (exact) level this session found weighing against a match."""
+    try:
+        desc = _session_desc(session)
+    except AttributeError:
+        return []
+    bad = []
+    for cc in settings_obj.comparisons:
+        levels = cc._comparison_levels_excluding_null
+        if not levels:
+            continue
+        top = levels[0]
+        m = [
+            r["probability"]
+            for r in top._trained_m_probabilities
+            if r["description"] == desc and isinstance(r["probability"], (int, float))
+        ]
+        u = top.u_probability
+        if m and u is not None and not top._fix_m_probability and m[-1] < u:
+            bad.append(cc.output_column_name)
+    return bad
+
+
+def _discard_session(linker, session) -> None:
+    """Forget one EM session's m estimates and recompute each level from the others."""
+    desc = _session_desc(session)
+    for _, cl in _levels(linker._settings_obj):
+        kept = [r for r in cl._trained_m_probabilities if r["description"] != desc]
+        removed = len(kept) != len(cl._trained_m_probabilities)
+        cl._trained_m_probabilities = kept
+        if removed and not cl._has_estimated_m_values:
+            cl.m_probability = None  # back to the prior (restored by bound_parameters)
+    linker._populate_m_u_from_trained_values()
+
+
+def bound_parameters(
+    settings_obj, priors: dict[tuple[str, int], float | None], u_pairs: int
+) -> list[dict[str, Any]]:
+    """Apply the bounds above to every level in place; returns what was changed and why."""
+    notes = []
+    trained_max: dict[str, float] = {}
+    for comp, cl in _levels(settings_obj):
+        if cl._has_estimated_m_values and cl._has_estimated_u_values and cl._match_weight:
+            trained_max[comp] = max(trained_max.get(comp, -math.inf), cl._match_weight)
+    prev: dict[str, float] = {}  # weight of the level above, per comparison
+    last = {comp: cl for comp, cl in _levels(settings_obj)}
+    for comp, cl in _levels(settings_obj):
+        key = (comp, cl.comparison_vector_value)
+        label = cl.label_for_charts
+        trained_m = cl._has_estimated_m_values and not cl._fix_m_probability
+        if not cl._fix_u_probability and cl._u_probability in (None, LEVEL_NOT_OBSERVED_TEXT):
+            cl.u_probability = min(1.0, 1.0 / max(u_pairs, 1))
+            notes.append({"comparison": comp, "level": label, "u": "not observed: 1/pairs"})
+        u = cl.u_probability
+        m = cl.m_probability if trained_m else (priors.get(key) or cl.default_m_probability)
+        m = float(m if m is not None else M_FLOOR)
+        why = [] if trained_m else ["m not trained: prior"]
+        floor = M_FLOOR_BY_COMPARISON.get(comp, M_FLOOR)
+        if m < floor:
+            m, why = floor, [*why, f"m raised to the floor {floor}"]
+        if not trained_m and u:
+            w = math.log2(m / u)
+            cap = min(
+                max(PRIOR_MAX_WEIGHT, trained_max.get(comp, -math.inf)), prev.get(comp, math.inf)
+            )
+            if last[comp] is cl:  # 'all other comparisons' is never evidence for a match
+                cap = min(cap, 0.0)
+            if w > cap or w < -PRIOR_MAX_WEIGHT:
+                bound = cap if w > cap else -PRIOR_MAX_WEIGHT
+                m = min(1.0, u * 2**bound)
+                why.append(f"weight capped at {bound:+.1f} bits")
+        if u and m:
+            prev[comp] = math.log2(m / u)
+        if not cl._fix_m_probability:
+            cl.m_probability = m
+        if why:
+            notes.append(
+                {"comparison": comp, "level": label, "m": round(m, 6), "why": "; ".join(why)}
+            )
+    return notes
 
 
 class LinkageOptions(BaseModel):
@@ -43,7 +177,7 @@ class LinkageOptions(BaseModel):
 
         linkage:
           threshold: auto          # or a match probability, e.g. 0.95
-          min_precision: 0.99      # 'auto' picks the lowest threshold meeting this
+          min_precision: 0.99      # optional: the lowest threshold meeting this
           max_cluster_size: 30
     """
 
@@ -54,12 +188,13 @@ class LinkageOptions(BaseModel):
         description="match probability at which records are clustered; 'auto' "
         "chooses it from the model's estimated precision and recall",
     )
-    min_precision: float = Field(
+    min_precision: float | None = Field(
         0.999,
         gt=0,
         le=1,
-        description="'auto' picks the lowest threshold whose estimated "
-        "pairwise precision is at least this (max estimated F1 if none reaches it)",
+        description="'auto' picks the lowest threshold whose expected pairwise precision is "
+        "at least this (max expected F1 if none reaches it); null: the threshold with the "
+        "highest expected F1",
     )
     pair_floor: float = Field(
         0.01, ge=0, lt=1, description="pairs below this probability are not kept in linkage_pairs"
@@ -78,7 +213,12 @@ class LinkageOptions(BaseModel):
     deterministic: bool = Field(
         True, description="pre-link pairs with the same valid NHS number and dob at probability 1.0"
     )
-    u_max_pairs: float = Field(1e7, gt=0, description="pairs sampled to estimate u")
+    u_max_pairs: float | None = Field(
+        None,
+        gt=0,
+        description="pairs sampled to estimate u (default: 30 per record, at least 100,000 "
+        "or every pair, at most 10 million)",
+    )
     em_max_pairs: float = Field(2e6, gt=0, description="pairs per EM training rule (sampled)")
     prior_recall: float = Field(
         0.8,
@@ -137,11 +277,37 @@ def _problem(err: dict) -> str:
 
 @dataclass
 class Threshold:
+    """The chosen threshold, how it was chosen, and what the model expects there.
+
+    ``expected_*`` are sums over the scored pairs: true links = sum of p at or above the
+    threshold, false links = sum of (1 - p) there, missed links = sum of p below it (pairs
+    the blocking never made are not counted: see the estimated blocking recall).
+    """
+
     value: float
     method: str
     estimated_precision: float
     estimated_recall: float
     curve: list[dict[str, float]] = field(default_factory=list)
+    expected_true_links: float = 0.0
+    expected_false_links: float = 0.0
+    expected_missed_links: float = 0.0
+
+    def expected(self) -> dict[str, float]:
+        return {
+            "expected_true_links": round(self.expected_true_links, 1),
+            "expected_false_links": round(self.expected_false_links, 1),
+            "expected_missed_links": round(self.expected_missed_links, 1),
+        }
+
+    def curve_points(self) -> list[dict[str, float]]:
+        """The curve where it has pairs, rounded for people to read."""
+        keys = ("threshold", "pairs", "est_precision", "est_recall", "est_f1")
+        return [
+            {k: (round(c[k], 6) if isinstance(c[k], float) else c[k]) for k in keys}
+            for c in self.curve
+            if c["pairs"] > 0
+        ]
 
 
 @dataclass
@@ -219,46 +385,103 @@ class LinkModel:
         return kept, report
 
     # --- training ---------------------------------------------------------------------------
+    def u_pairs(self) -> int:
+        """Pairs sampled to estimate u: sized to the data unless ``u_max_pairs`` is set."""
+        if self.options.u_max_pairs is not None:
+            return int(self.options.u_max_pairs)
+        n_pairs = self.n_records * (self.n_records - 1) // 2
+        return int(min(n_pairs, max(U_PAIRS_MIN, min(U_PAIRS_PER_RECORD * self.n_records, 1e7))))
+
     def train(self, model_path: Path | None = None) -> dict[str, Any]:
-        """Estimate the prior, u (random sampling) and m (EM over each training rule)."""
+        """Estimate the prior, u (random sampling) and m (EM over each training rule).
+
+        EM runs on each training rule with enough pairs; a session whose estimates are
+        degenerate (an exact agreement weighing against a match) is discarded. When no
+        session is usable (a place too small or too clean for EM) the prior m values of
+        ``settings`` are used and ``training.m_source`` says so. Finally every level's m and
+        u are bounded (``bound_parameters``).
+        """
         o, tr = self.options, self.linker.training
+        priors = _level_m_values(self.linker._settings_obj)
         with self.timer.phase("train_prior"):
             rules = S.prior_rules(self.present)
             if rules:
-                tr.estimate_probability_two_random_records_match(
-                    [r.rule for r in rules], recall=o.prior_recall
-                )
-        with self.timer.phase("train_u"):
-            tr.estimate_u_using_random_sampling(max_pairs=o.u_max_pairs, seed=o.seed)
-        with self.timer.phase("train_m_em"):
-            for r in S.training_rules(self.present):
-                t0 = time.perf_counter()
                 try:
-                    session = tr.estimate_parameters_using_expectation_maximisation(
-                        r.rule, estimate_without_term_frequencies=True, max_pairs=o.em_max_pairs
+                    tr.estimate_probability_two_random_records_match(
+                        [r.rule for r in rules], recall=o.prior_recall
                     )
-                    iters = len(getattr(session, "_lambda_history_records", []) or [])
-                    self.training_log.append(
-                        {
-                            "rule": r.name,
-                            "ok": True,
-                            "iterations": iters,
-                            "seconds": round(time.perf_counter() - t0, 2),
-                        }
-                    )
-                except Exception as e:  # a rule with no pairs (tiny or odd data) is skipped
-                    self.training_log.append({"rule": r.name, "ok": False, "error": str(e)[:300]})
-        if not any(t["ok"] for t in self.training_log):
-            raise RuntimeError(f"EM training failed for every rule: {self.training_log}")
+                except Exception as e:  # no pair agrees on any exact rule (tiny data)
+                    log.info("prior not estimated: %s", e)
+        u_pairs = self.u_pairs()
+        with self.timer.phase("train_u"):
+            tr.estimate_u_using_random_sampling(max_pairs=u_pairs, seed=o.seed)
+        with self.timer.phase("train_m_em"):
+            self._em(S.training_rules(self.present))
+            if not any(t["ok"] for t in self.training_log):
+                # The preferred rules found nothing to train on: try the generic ones.
+                fallback = [
+                    r
+                    for r in S.fallback_training_rules(self.present)
+                    if r.name not in {t["rule"] for t in self.training_log}
+                ]
+                self._em(fallback)
+        trained = any(t["ok"] for t in self.training_log)
+        self.m_source = "EM" if trained else "prior m values (too few or too clean records for EM)"
+        self.parameter_notes = bound_parameters(self.linker._settings_obj, priors, u_pairs)
         if model_path is not None:
             model_path.parent.mkdir(parents=True, exist_ok=True)
             self.linker.misc.save_model_to_json(str(model_path), overwrite=True)
         return {
             "em": self.training_log,
+            "m_source": self.m_source,
+            "u_pairs": u_pairs,
+            "bounded_levels": self.parameter_notes,
             "comparisons": self.comparison_names(),
             "blocking_rules": self.blocking_rule_names(),
             "prior": self.linker._settings_obj._probability_two_random_records_match,
         }
+
+    def _em(self, rules: list[S.NamedRule]) -> None:
+        o, tr = self.options, self.linker.training
+        for r in rules:
+            t0 = time.perf_counter()
+            try:
+                n = _count_pairs(self.frame, r, self.n_records)
+            except Exception as e:
+                self.training_log.append({"rule": r.name, "ok": False, "error": str(e)[:300]})
+                continue
+            if n < EM_MIN_PAIRS:
+                self.training_log.append(
+                    {
+                        "rule": r.name,
+                        "ok": False,
+                        "pairs": n,
+                        "error": f"only {n} pairs (EM needs at least {EM_MIN_PAIRS})",
+                    }
+                )
+                continue
+            try:
+                session = tr.estimate_parameters_using_expectation_maximisation(
+                    r.rule, estimate_without_term_frequencies=True, max_pairs=o.em_max_pairs
+                )
+            except Exception as e:  # a rule with no usable pairs is skipped
+                self.training_log.append({"rule": r.name, "ok": False, "error": str(e)[:300]})
+                continue
+            iters = len(getattr(session, "_lambda_history_records", []) or [])
+            bad = _degenerate(self.linker._settings_obj, session)
+            entry = {
+                "rule": r.name,
+                "ok": not bad,
+                "pairs": n,
+                "iterations": iters,
+                "seconds": round(time.perf_counter() - t0, 2),
+            }
+            if bad:
+                _discard_session(self.linker, session)
+                entry["error"] = "discarded: exact agreement weighed against a match on " + (
+                    ", ".join(bad)
+                )
+            self.training_log.append(entry)
 
     def comparison_names(self) -> list[str]:
         return [c.output_column_name for c in self.linker._settings_obj.comparisons]
@@ -376,7 +599,7 @@ FROM {deterministic} d ANTI JOIN {scored} s USING (unique_id_l, unique_id_r)
 
 
 def threshold_curve_sql(edges: str, candidates: list[float]) -> str:
-    """Estimated pairwise precision and recall at each candidate threshold.
+    """Expected pairwise precision, recall and errors at each candidate threshold.
 
     Precision(t) = mean probability of pairs at or above t (the expected share that are
     true matches); recall(t) = their summed probability over the summed probability of
@@ -384,49 +607,74 @@ def threshold_curve_sql(edges: str, candidates: list[float]) -> str:
     """
     values = ", ".join(f"(CAST({c!r} AS DOUBLE))" for c in candidates)
     return f"""
-WITH c(t) AS (VALUES {values}),
+WITH c(t) AS (SELECT DISTINCT * FROM (VALUES {values}) v(t)),
 tot AS (SELECT sum(match_probability) AS s FROM {edges})
 SELECT c.t AS threshold,
   count(e.match_probability) AS pairs,
   coalesce(avg(e.match_probability), 1.0) AS est_precision,
-  coalesce(sum(e.match_probability), 0) / nullif(any_value(tot.s), 0) AS est_recall
+  coalesce(sum(e.match_probability), 0) / nullif(any_value(tot.s), 0) AS est_recall,
+  coalesce(sum(e.match_probability), 0) AS exp_true,
+  coalesce(sum(1 - e.match_probability), 0) AS exp_false,
+  any_value(tot.s) - coalesce(sum(e.match_probability), 0) AS exp_missed
 FROM c CROSS JOIN tot LEFT JOIN {edges} e ON e.match_probability >= c.t
 GROUP BY c.t ORDER BY c.t
 """
 
 
 def candidate_thresholds() -> list[float]:
-    """Match weights -2 .. 20 in half bits, as probabilities."""
-    out = []
-    for i in range(-4, 41):
+    """Match weights -2 .. 24 in half bits, as probabilities (distinct, ascending)."""
+    out = set()
+    for i in range(-4, 49):
         w = i / 2
-        out.append(round(2**w / (1 + 2**w), 6))
-    return out
+        out.add(round(2**w / (1 + 2**w), 9))
+    return sorted(out)
 
 
 def choose_threshold(con, edges: str, options: LinkageOptions) -> Threshold:
-    """The threshold to cluster at: fixed in place.yaml, or chosen from the estimated curve."""
+    """The threshold to cluster at: fixed in place.yaml, or chosen from the expected curve.
+
+    With ``min_precision`` (default 0.999): the lowest threshold whose expected precision
+    reaches it. Without (``min_precision: null``), or when no threshold reaches it: the
+    candidate with the highest expected F1 (2 TP / (2 TP + FP + FN) from the expected
+    counts); ties go to the higher threshold. Expected counts are per pair: clustering joins
+    pairs transitively, so a low threshold costs more precision than the pair curve shows
+    (Anytown 20k at the maximum expected F1, p >= 0.5: pairwise precision 0.94).
+    """
     curve = con.sql(threshold_curve_sql(edges, candidate_thresholds())).to_arrow_table().to_pylist()
     for c in curve:
         c["est_recall"] = float(c["est_recall"] or 0.0)
-        p, r = c["est_precision"], c["est_recall"]
-        c["est_f1"] = 0.0 if p + r == 0 else 2 * p * r / (p + r)
+        for k in ("exp_true", "exp_false", "exp_missed"):
+            c[k] = float(c[k] or 0.0)
+        tp, fp, fn = c["exp_true"], c["exp_false"], c["exp_missed"]
+        c["est_f1"] = 0.0 if tp == 0 else 2 * tp / (2 * tp + fp + fn)
+
+    def result(c: dict, value: float, method: str) -> Threshold:
+        return Threshold(
+            value,
+            method,
+            c["est_precision"],
+            c["est_recall"],
+            curve,
+            c["exp_true"],
+            c["exp_false"],
+            c["exp_missed"],
+        )
+
     if options.threshold != "auto":
         t = float(options.threshold)
         at = min(curve, key=lambda c: abs(c["threshold"] - t))
-        return Threshold(
-            t, "fixed in place.yaml", at["est_precision"], at["est_recall"] or 0.0, curve
-        )
-    ok = [c for c in curve if c["est_precision"] >= options.min_precision and c["pairs"] > 0]
-    if ok:
-        best = min(ok, key=lambda c: c["threshold"])
-        method = f"lowest with estimated precision >= {options.min_precision}"
-    else:
-        best = max(curve, key=lambda c: c["est_f1"])
-        method = "maximum estimated F1"
-    return Threshold(
-        best["threshold"], method, best["est_precision"], best["est_recall"] or 0.0, curve
-    )
+        return result(at, t, "fixed in place.yaml")
+    if options.min_precision is not None:
+        ok = [c for c in curve if c["est_precision"] >= options.min_precision and c["pairs"] > 0]
+        if ok:
+            best = min(ok, key=lambda c: c["threshold"])
+            return result(
+                best,
+                best["threshold"],
+                f"lowest with expected precision >= {options.min_precision}",
+            )
+    best = max(curve, key=lambda c: (round(c["est_f1"], 9), c["threshold"]))
+    return result(best, best["threshold"], "maximum expected F1")
 
 
 def match_weight(p: float) -> float:

@@ -31,7 +31,7 @@ from totalplace.link.model import (
 
 
 @dataclass
-class LinkOutput:
+class LinkOutput:  # noqa: D101 (fields documented inline)
     """Everything a linkage run produced; Arrow tables, plain dicts for the run detail."""
 
     edges: pa.Table  # linkage_pairs (above the floor)
@@ -44,31 +44,71 @@ class LinkOutput:
     comparisons: int  # pairs scored by Splink (the union of the blocking rules)
     reviews: dict[str, Any] | None = None
     blocking_recall: dict[str, Any] | None = None
+    blocking_recall_estimate: dict[str, Any] = field(default_factory=dict)
     detail: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def estimated_blocking_recall(self) -> float | None:
+        return self.blocking_recall_estimate.get("estimate")
 
-def work_connection(work_dir: Path, memory_limit: str | None = None) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB for Splink's scratch tables, spilling to ``work_dir/tmp``."""
+
+def work_connection(
+    work_dir: Path, memory_limit: str | None = None, tmp_dir: Path | None = None
+) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB for Splink's scratch tables, spilling to ``tmp_dir``.
+
+    ``tmp_dir`` defaults to ``work_dir/tmp``; the place stage passes its run's private
+    temporary folder, which is removed however the run ends.
+    """
     con = duckdb.connect()
-    tmp = work_dir / "tmp"
-    tmp.mkdir(parents=True, exist_ok=True)
+    tmp = tmp_dir or work_dir / "tmp"
+    tmp.mkdir(mode=0o700, parents=True, exist_ok=True)
     con.execute(f"SET temp_directory = '{tmp}'")
     limit = memory_limit or os.environ.get("TOTALPLACE_LINK_MEMORY", "8GB")
-    con.execute(f"SET memory_limit = '{limit}'")
+    try:
+        con.execute(f"SET memory_limit = '{limit}'")
+    except duckdb.Error:
+        con.close()
+        raise ValueError(f"memory must look like 8GB or 512MB; found {limit!r}") from None
     con.execute("SET preserve_insertion_order = false")
     return con
 
 
-def splink_api(engine: str, con: duckdb.DuckDBPyConnection):
+def default_spark_memory() -> str:
+    """Spark driver memory sized from this machine: 60% of RAM, between 2 and 32 GB."""
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return "4g"
+    gb = int(min(32, max(2, total * 0.6 / 2**30)))
+    return f"{gb}g"
+
+
+def spark_memory(memory: str | None) -> str:
+    """``8GB``/``8g``/``8192m`` -> Spark's ``8g``; default from the machine."""
+    if not memory:
+        return os.environ.get("TOTALPLACE_SPARK_MEMORY") or default_spark_memory()
+    m = memory.strip().lower().removesuffix("b")
+    if not m[:-1].isdigit() or m[-1] not in "kmgt":
+        raise ValueError(f"memory must look like 8GB or 512MB; found {memory!r}")
+    return m
+
+
+def splink_api(engine: str, con: duckdb.DuckDBPyConnection, memory: str | None = None):
     """Splink's DuckDB API on ``con``, or the Spark API from ``totalplace.engine.spark``."""
     if engine == "duckdb":
         from splink import DuckDBAPI
 
         return DuckDBAPI(connection=con)
     if engine == "spark":
-        from totalplace.engine.spark import splink_db_api
+        from totalplace.engine import spark as sp
 
-        return splink_db_api()
+        if sp._ACTIVE:  # a place whose store is on Spark: use its session
+            return sp.splink_db_api()
+        owned = sp.SparkEngine(":memory:", driver_memory=spark_memory(memory))
+        api = sp.splink_db_api(owned)
+        sp._OWNED_FOR_SPLINK[id(api)] = owned
+        return api
     raise ValueError(f"engine must be one of: 'duckdb', 'spark'; found {engine!r}")
 
 
@@ -105,6 +145,72 @@ SELECT r.match_key, r.rule, coalesce(f.pairs, 0) AS pairs,
   (SELECT n FROM true_pairs) AS true_pairs_total
 FROM r LEFT JOIN found f USING (match_key) ORDER BY CAST(r.match_key AS INTEGER)
 """
+
+
+def rule_hits_sql(edges: str, frame: str, rules: list[tuple[str, str]], threshold: float) -> str:
+    """For each linked pair (p >= threshold): its probability and which rules catch it.
+
+    ``rules`` are (name, Splink blocking SQL with ``l.``/``r.``) pairs; one boolean column
+    ``hit_<i>`` per rule.
+    """
+    hits = ", ".join(f"coalesce(({sql}), false) AS hit_{i}" for i, (_, sql) in enumerate(rules))
+    return f"""
+SELECT e.match_probability AS p, {hits}
+FROM {edges} e
+JOIN {frame} l ON l.unique_id = e.unique_id_l
+JOIN {frame} r ON r.unique_id = e.unique_id_r
+WHERE e.match_probability >= {threshold}
+"""
+
+
+def estimate_blocking_recall(
+    con, edges: str, frame: str, rules, threshold: float
+) -> dict[str, Any]:
+    """Estimated share of all true pairs that the blocking rules made (capture-recapture).
+
+    The rules are split in two groups that fail for different reasons: those that need an
+    exact dob and those that do not. Treating each group as an independent 'capture' of the
+    linked pairs (weighted by their probability), Lincoln-Petersen estimates the true pairs
+    in total as ``n_dob * n_other / n_both``; the estimate is the pairs found over that.
+    Positive dependence between the groups (a messy record is messy everywhere) makes it
+    optimistic, so read it as an upper bound.
+    """
+    named = [(r.name, r.rule.get_blocking_rule("duckdb").blocking_rule_sql, r.needs) for r in rules]
+    if not named:
+        return {"estimate": None, "why": "no blocking rules"}
+    rows = con.sql(rule_hits_sql(edges, frame, [(n, q) for n, q, _ in named], threshold)).fetchall()
+    dob = [i for i, (_, _, needs) in enumerate(named) if "dob_str" in needs]
+    other = [i for i in range(len(named)) if i not in dob]
+    found = sum(r[0] for r in rows)
+    per_rule = (
+        [
+            {"rule": n, "share_of_links": round(sum(r[0] for r in rows if r[i + 1]) / found, 4)}
+            for i, (n, _, _) in enumerate(named)
+        ]
+        if found
+        else []
+    )
+    if not dob or not other or not rows:
+        return {
+            "estimate": None,
+            "why": "needs rules with and without an exact dob, and linked pairs",
+            "per_rule": per_rule,
+        }
+    n_a = sum(r[0] for r in rows if any(r[i + 1] for i in dob))
+    n_b = sum(r[0] for r in rows if any(r[i + 1] for i in other))
+    n_ab = sum(r[0] for r in rows if any(r[i + 1] for i in dob) and any(r[i + 1] for i in other))
+    if n_ab <= 0:
+        return {"estimate": None, "why": "no pair caught by both groups", "per_rule": per_rule}
+    total = n_a * n_b / n_ab
+    return {
+        "estimate": round(min(1.0, found / total), 4) if total else None,
+        "method": "Lincoln-Petersen over rules with and without an exact dob (upper bound)",
+        "linked_pairs": round(found, 1),
+        "dob_rules": round(n_a, 1),
+        "other_rules": round(n_b, 1),
+        "both": round(n_ab, 1),
+        "per_rule": per_rule,
+    }
 
 
 def record_probability_sql(clusters: str, edges: str, threshold: float) -> str:
@@ -167,6 +273,7 @@ def run_linkage(
     reviews: Path | None = None,
     truth: pa.Table | None = None,
     con: duckdb.DuckDBPyConnection | None = None,
+    memory: str | None = None,
 ) -> LinkOutput:
     """Link the records of a prepared ``frame`` (see ``prepare.prepare_sql``).
 
@@ -180,9 +287,11 @@ def run_linkage(
         truth: optional ``unique_id, truth_id`` table; when given, the recall of each
             blocking rule and of their union is measured against it.
         con: the working DuckDB (default: a fresh in-memory one).
+        memory: memory for the engine (``8GB``): Spark's driver memory (default: sized from
+            the machine); DuckDB's limit is set where ``con`` is made (``work_connection``).
     """
-    con = con or work_connection(work_dir)
-    db_api = splink_api(engine, con)
+    con = con or work_connection(work_dir, memory)
+    db_api = splink_api(engine, con, memory)
     try:
         return _run(frame, options, con, db_api, model_path, reviews, truth)
     finally:
@@ -234,6 +343,15 @@ def _run(frame, options, con, db_api, model_path, reviews, truth) -> LinkOutput:
     con.register("_tp_edges", edges)
 
     threshold = choose_threshold(con, "_tp_edges", options)
+    with timer.phase("blocking_recall_estimate"):
+        con.register("_tp_frame", frame)
+        try:
+            estimate = estimate_blocking_recall(
+                con, "_tp_edges", "_tp_frame", model.rules, threshold.value
+            )
+        except Exception as e:  # an estimate, never a reason to fail the run
+            estimate = {"estimate": None, "why": f"not computed: {str(e)[:200]}"}
+        con.unregister("_tp_frame")
     clusters = model.cluster(edges, threshold.value, "cluster")
     strong = model.cluster(edges, max(options.strong_threshold, threshold.value), "cluster_strong")
     con.register("_tp_cc", clusters)
@@ -263,6 +381,7 @@ def _run(frame, options, con, db_api, model_path, reviews, truth) -> LinkOutput:
         comparisons=comparisons,
         reviews=review_summary,
         blocking_recall=recall,
+        blocking_recall_estimate=estimate,
         detail={"rule_selection": model.rule_selection, "prior_history": model.prior_history},
     )
 

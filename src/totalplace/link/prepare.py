@@ -150,13 +150,21 @@ def nhs_valid_sql(col: str) -> str:
     )
 
 
-def prepare_sql(source: str, columns: list[str] | None = None) -> str:
+def extra_column(name: str) -> str:
+    """The frame column for an extra mapped field (``birth_place`` -> ``extra_birth_place``)."""
+    return f"extra_{name}"
+
+
+def prepare_sql(source: str, columns: list[str] | None = None, extras: tuple[str, ...] = ()) -> str:
     """SELECT turning a ``source_people``-shaped table into the Splink frame.
 
     Args:
         source: table or view name with ``source_people`` columns (missing optional columns
             may be left out; list the present ones in ``columns``).
         columns: the columns ``source`` has; default: all of ``source_people``'s.
+        extras: further free-text columns of ``source`` to compare (``link-files --map
+            birth_place=...``); each becomes ``extra_<name>``, lower case, letters and
+            digits only, and gets a generic text comparison.
     """
     have = set(columns) if columns is not None else None
 
@@ -173,6 +181,12 @@ def prepare_sql(source: str, columns: list[str] | None = None) -> str:
     else:
         valid = nhs_valid_sql("s.nhs_clean")
     dob = col("dob", "DATE")
+    extra_sql = "".join(
+        f",\n    nullif(trim(regexp_replace(lower(strip_accents(CAST(s.{e} AS VARCHAR))), "
+        f"'[^a-z0-9]+', ' ', 'g')), '') AS {extra_column(e)}"
+        for e in extras
+    )
+    extra_out = "".join(f", b.{extra_column(e)}" for e in extras)
     return f"""
 WITH s0 AS (
   SELECT s.*, {nhs_clean} AS nhs_clean FROM {source} AS s
@@ -197,7 +211,7 @@ WITH s0 AS (
     nullif(regexp_replace({col("uprn")}, '[^0-9]', '', 'g'), '') AS uprn,
     nullif(trim(regexp_replace(lower({col("address")}), '[^a-z0-9]+', ' ', 'g')), '') AS address,
     nullif(lower(trim({col("email")})), '') AS email,
-    nullif(regexp_replace({col("phone")}, '[^0-9]', '', 'g'), '') AS phone
+    nullif(regexp_replace({col("phone")}, '[^0-9]', '', 'g'), '') AS phone{extra_sql}
   FROM s0 AS s
 )
 SELECT
@@ -210,7 +224,7 @@ SELECT
   b.dob, b.dob_str, b.dob_year, b.sex, b.postcode,
   regexp_extract(b.postcode, '^[A-Z]{{1,2}}[0-9][A-Z0-9]? [0-9]') AS postcode_sector,
   regexp_extract(b.postcode, '^[A-Z]{{1,2}}[0-9][A-Z0-9]?') AS postcode_district,
-  b.uprn, b.address, b.email, b.phone
+  b.uprn, b.address, b.email, b.phone{extra_out}
 FROM base AS b
 LEFT JOIN (
   SELECT name, list(DISTINCT canonical) AS canonicals FROM {NICKNAMES_TABLE} GROUP BY name

@@ -31,8 +31,21 @@ DEFAULT_BAND = (0.3, 0.9)
 DECISIONS = ("match", "non-match")
 REQUIRED_COLUMNS = ("unique_id_l", "unique_id_r", "decision")
 # Record fields shown side by side, in this order, when the records are given.
-FIELDS = ("agency", "source_id", "given_name", "middle_names", "family_name", "dob", "sex",
-          "postcode", "address", "uprn", "nhs_number", "email", "phone")
+FIELDS = (
+    "agency",
+    "source_id",
+    "given_name",
+    "middle_names",
+    "family_name",
+    "dob",
+    "sex",
+    "postcode",
+    "address",
+    "uprn",
+    "nhs_number",
+    "email",
+    "phone",
+)
 
 PAIRS = "_tp_rev_pairs"
 RECORDS = "_tp_rev_records"
@@ -41,8 +54,9 @@ DECIDED = "_tp_rev_decided"
 
 
 # --- SQL (pure functions) -----------------------------------------------------------------
-def review_pairs_sql(pairs: str, records: str | None, fields: Iterable[str],
-                     band: tuple[float, float]) -> str:
+def review_pairs_sql(
+    pairs: str, records: str | None, fields: Iterable[str], band: tuple[float, float]
+) -> str:
     """Pairs in ``band`` (lo <= p < hi), with both records' fields side by side."""
     lo, hi = _check_band(band)
     cols = ["p.unique_id_l", "p.unique_id_r", "p.match_probability", "p.match_weight"]
@@ -50,8 +64,10 @@ def review_pairs_sql(pairs: str, records: str | None, fields: Iterable[str],
     if records is not None:
         for f in fields:
             cols += [f'CAST(l."{f}" AS VARCHAR) AS "{f}_l"', f'CAST(r."{f}" AS VARCHAR) AS "{f}_r"']
-        joins = (f'LEFT JOIN "{records}" l ON l.unique_id = p.unique_id_l '
-                 f'LEFT JOIN "{records}" r ON r.unique_id = p.unique_id_r')
+        joins = (
+            f'LEFT JOIN "{records}" l ON l.unique_id = p.unique_id_l '
+            f'LEFT JOIN "{records}" r ON r.unique_id = p.unique_id_r'
+        )
     cols.append("CAST(NULL AS VARCHAR) AS decision")
     return f"""
         SELECT {", ".join(cols)}
@@ -71,7 +87,8 @@ def apply_decisions_sql(edges: str, decided: str, edge_columns: list[str]) -> st
     keep = [c for c in edge_columns if c not in ("match_probability", "match_key")]
     sel = ", ".join(f'e."{c}"' for c in keep)
     added = ", ".join(
-        f'd."{c}"' if c in ("unique_id_l", "unique_id_r") else f'NULL AS "{c}"' for c in keep)
+        f'd."{c}"' if c in ("unique_id_l", "unique_id_r") else f'NULL AS "{c}"' for c in keep
+    )
     return f"""
         SELECT {sel},
                CASE d.decision WHEN 'match' THEN 1.0 WHEN 'non-match' THEN 0.0
@@ -90,8 +107,13 @@ def apply_decisions_sql(edges: str, decided: str, edge_columns: list[str]) -> st
 
 
 # --- writing the review file ----------------------------------------------------------------
-def write_review_file(pairs: pa.Table, out: Path, band: tuple[float, float] = DEFAULT_BAND,
-                      records: pa.Table | None = None, engine: Engine | None = None) -> int:
+def write_review_file(
+    pairs: pa.Table,
+    out: Path,
+    band: tuple[float, float] = DEFAULT_BAND,
+    records: pa.Table | None = None,
+    engine: Engine | None = None,
+) -> int:
     """Write the clerical review CSV of pairs in the uncertain band; returns rows written.
 
     Args:
@@ -139,16 +161,23 @@ def read_reviews(path: Path) -> tuple[pa.Table, dict]:
     """
     path = Path(path)
     try:
-        table = pacsv.read_csv(path, convert_options=pacsv.ConvertOptions(
-            column_types={c: pa.string() for c in REQUIRED_COLUMNS}, strings_can_be_null=False))
+        table = pacsv.read_csv(
+            path,
+            convert_options=pacsv.ConvertOptions(
+                column_types={c: pa.string() for c in REQUIRED_COLUMNS}, strings_can_be_null=False
+            ),
+        )
     except FileNotFoundError:
         raise InputFileError(str(path), "the reviews file does not exist") from None
     except pa.ArrowInvalid as e:
         raise InputFileError(str(path), f"cannot be read as CSV: {e}") from None
     missing = [c for c in REQUIRED_COLUMNS if c not in table.column_names]
     if missing:
-        raise InputFileError(str(path), f"missing column(s) {missing}; expected "
-                             f"{list(REQUIRED_COLUMNS)}; found {table.column_names}")
+        raise InputFileError(
+            str(path),
+            f"missing column(s) {missing}; expected "
+            f"{list(REQUIRED_COLUMNS)}; found {table.column_names}",
+        )
     problems: list[str] = []
     decided: dict[tuple[str, str], tuple[str, int]] = {}
     undecided = 0
@@ -161,37 +190,53 @@ def read_reviews(path: Path) -> tuple[pa.Table, dict]:
             undecided += 1
             continue
         if decision not in DECISIONS:
-            problems.append(f"line {line} ({left} / {right}): decision must be one of "
-                            f"'match', 'non-match' or blank; found {decision!r}")
+            problems.append(
+                f"line {line} ({left} / {right}): decision must be one of "
+                f"'match', 'non-match' or blank; found {decision!r}"
+            )
             continue
         if not left or not right or left == right:
-            problems.append(f"line {line}: unique_id_l and unique_id_r must be two different "
-                            f"record ids; found {left!r} and {right!r}")
+            problems.append(
+                f"line {line}: unique_id_l and unique_id_r must be two different "
+                f"record ids; found {left!r} and {right!r}"
+            )
             continue
         key = (min(left, right), max(left, right))
         if key in decided and decided[key][0] != decision:
-            problems.append(f"line {line} ({key[0]} / {key[1]}): decision {decision!r} "
-                            f"contradicts {decided[key][0]!r} on line {decided[key][1]}")
+            problems.append(
+                f"line {line} ({key[0]} / {key[1]}): decision {decision!r} "
+                f"contradicts {decided[key][0]!r} on line {decided[key][1]}"
+            )
             continue
         decided[key] = (decision, line)
     if problems:
         head = f"{len(problems)} problem(s) in the reviewed pairs:\n" + "\n".join(
-            f"  - {p}" for p in problems[:50])
+            f"  - {p}" for p in problems[:50]
+        )
         more = f"\n  ... and {len(problems) - 50} more" if len(problems) > 50 else ""
         raise InputFileError(str(path), head + more)
-    out = pa.table({
-        "unique_id_l": pa.array([k[0] for k in decided], pa.string()),
-        "unique_id_r": pa.array([k[1] for k in decided], pa.string()),
-        "decision": pa.array([v[0] for v in decided.values()], pa.string()),
-    })
-    counts = {"rows": table.num_rows, "undecided": undecided,
-              "match": sum(v[0] == "match" for v in decided.values()),
-              "non_match": sum(v[0] == "non-match" for v in decided.values())}
+    out = pa.table(
+        {
+            "unique_id_l": pa.array([k[0] for k in decided], pa.string()),
+            "unique_id_r": pa.array([k[1] for k in decided], pa.string()),
+            "decision": pa.array([v[0] for v in decided.values()], pa.string()),
+        }
+    )
+    counts = {
+        "rows": table.num_rows,
+        "undecided": undecided,
+        "match": sum(v[0] == "match" for v in decided.values()),
+        "non_match": sum(v[0] == "non-match" for v in decided.values()),
+    }
     return out, counts
 
 
-def apply_reviews(edges: pa.Table, reviews: Path, engine: Engine | None = None,
-                  known_ids: pa.Array | list[str] | None = None) -> tuple[pa.Table, dict]:
+def apply_reviews(
+    edges: pa.Table,
+    reviews: Path,
+    engine: Engine | None = None,
+    known_ids: pa.Array | list[str] | None = None,
+) -> tuple[pa.Table, dict]:
     """Override the model with reviewed decisions, before clustering.
 
     Args:
@@ -215,24 +260,30 @@ def apply_reviews(edges: pa.Table, reviews: Path, engine: Engine | None = None,
     """
     needed = {"unique_id_l", "unique_id_r", "match_weight", "match_probability", "match_key"}
     if needed - set(edges.column_names):
-        raise ValueError(f"apply_reviews: edges needs columns {sorted(needed)}; "
-                         f"found {edges.column_names}")
+        raise ValueError(
+            f"apply_reviews: edges needs columns {sorted(needed)}; found {edges.column_names}"
+        )
     decided, counts = read_reviews(reviews)
     if known_ids is not None:
         import pyarrow.compute as pc
 
         known = pa.array(known_ids, pa.string())
-        ok = pc.and_(pc.is_in(decided.column("unique_id_l"), value_set=known),
-                     pc.is_in(decided.column("unique_id_r"), value_set=known))
+        ok = pc.and_(
+            pc.is_in(decided.column("unique_id_l"), value_set=known),
+            pc.is_in(decided.column("unique_id_r"), value_set=known),
+        )
         counts["unknown_records"] = decided.num_rows - pc.sum(ok.cast(pa.int64())).as_py()
         decided = decided.filter(ok)
     with _engine(engine) as eng:
         eng.register(EDGES, edges)
         eng.register(DECIDED, decided)
         out = eng.query(apply_decisions_sql(EDGES, DECIDED, edges.column_names))
-        found = int(eng.scalar(
-            f'SELECT count(*) FROM "{EDGES}" e JOIN "{DECIDED}" d '
-            "ON d.unique_id_l = e.unique_id_l AND d.unique_id_r = e.unique_id_r"))
+        found = int(
+            eng.scalar(
+                f'SELECT count(*) FROM "{EDGES}" e JOIN "{DECIDED}" d '
+                "ON d.unique_id_l = e.unique_id_l AND d.unique_id_r = e.unique_id_r"
+            )
+        )
     counts.update(pairs_overridden=found, pairs_added=out.num_rows - edges.num_rows)
     return out.select(edges.column_names).cast(edges.schema), counts
 

@@ -130,6 +130,11 @@ def training_rules(present: set[str]) -> list[NamedRule]:
     return [r for r in rules if _usable(r, present)]
 
 
+def fallback_training_rules(present: set[str]) -> list[NamedRule]:
+    """EM rules tried when the preferred ones find too few pairs (small or clean data)."""
+    return [r for r in TRAINING_RULES if _usable(r, present)]
+
+
 def prior_rules(present: set[str]) -> list[NamedRule]:
     return [r for r in PRIOR_RULES if _usable(r, present)]
 
@@ -137,11 +142,13 @@ def prior_rules(present: set[str]) -> list[NamedRule]:
 def given_name_comparison(present: set[str]) -> cl.CustomComparison:
     levels: list[Any] = [
         cll.NullLevel("given_name"),
-        cll.ExactMatchLevel("given_name").configure(tf_adjustment_column="given_name"),
-        cll.ArrayIntersectLevel("given_name_groups", 1).configure(
-            label_for_charts="Nickname or variant of the same name"
+        cll.ExactMatchLevel("given_name").configure(
+            tf_adjustment_column="given_name", m_probability=0.88
         ),
-        cll.JaroWinklerLevel("given_name", 0.92),
+        cll.ArrayIntersectLevel("given_name_groups", 1).configure(
+            label_for_charts="Nickname or variant of the same name", m_probability=0.03
+        ),
+        cll.JaroWinklerLevel("given_name", 0.92).configure(m_probability=0.03),
     ]
     if "forenames" in present:
         levels.append(
@@ -150,16 +157,17 @@ def given_name_comparison(present: set[str]) -> cl.CustomComparison:
                 "OR list_contains(forenames_l, given_name_r)",
                 label_for_charts="Given name is among the other's forenames (middle name)",
                 base_dialect_str="duckdb",
-            )
+            ).configure(m_probability=0.01)
         )
-    levels.append(cll.JaroWinklerLevel("given_name", 0.80))
+    levels.append(cll.JaroWinklerLevel("given_name", 0.80).configure(m_probability=0.02))
     if "family_name" in present:
         levels.append(
             cll.ColumnsReversedLevel("given_name", "family_name").configure(
-                label_for_charts="Given name is the other record's family name"
+                label_for_charts="Given name is the other record's family name",
+                m_probability=0.005,
             )
         )
-    levels.append(cll.ElseLevel())
+    levels.append(cll.ElseLevel().configure(m_probability=0.02))
     return cl.CustomComparison(
         levels, output_column_name="given_name", comparison_description="Given name"
     )
@@ -168,20 +176,23 @@ def given_name_comparison(present: set[str]) -> cl.CustomComparison:
 def family_name_comparison(present: set[str]) -> cl.CustomComparison:
     levels: list[Any] = [
         cll.NullLevel("family_name"),
-        cll.ExactMatchLevel("family_name").configure(tf_adjustment_column="family_name"),
-        cll.JaroWinklerLevel("family_name", 0.92),
+        cll.ExactMatchLevel("family_name").configure(
+            tf_adjustment_column="family_name", m_probability=0.85
+        ),
+        cll.JaroWinklerLevel("family_name", 0.92).configure(m_probability=0.04),
     ]
     if "family_name_parts" in present:
         levels.append(
             cll.ArrayIntersectLevel("family_name_parts", 1).configure(
-                label_for_charts="Shares part of a double-barrelled name"
+                label_for_charts="Shares part of a double-barrelled name", m_probability=0.02
             )
         )
-    levels.append(cll.JaroWinklerLevel("family_name", 0.80))
+    levels.append(cll.JaroWinklerLevel("family_name", 0.80).configure(m_probability=0.02))
     if "given_name" in present:
         levels.append(
             cll.ColumnsReversedLevel("family_name", "given_name").configure(
-                label_for_charts="Family name is the other record's given name"
+                label_for_charts="Family name is the other record's given name",
+                m_probability=0.005,
             )
         )
     if "given_name" in present and "dob_str" in present:
@@ -191,9 +202,9 @@ def family_name_comparison(present: set[str]) -> cl.CustomComparison:
                 # rule, and the dob_str block is where family names are trained.
                 "given_name_l = given_name_r AND dob_l = dob_r",
                 label_for_charts="Different surname, same given name and dob (surname change?)",
-            ).configure(u_probability=SURNAME_CHANGE_U, fix_u_probability=True)
+            ).configure(u_probability=SURNAME_CHANGE_U, fix_u_probability=True, m_probability=0.03)
         )
-    levels.append(cll.ElseLevel())
+    levels.append(cll.ElseLevel().configure(m_probability=0.03))
     return cl.CustomComparison(
         levels, output_column_name="family_name", comparison_description="Family name"
     )
@@ -212,15 +223,23 @@ def dob_comparison() -> cl.CustomComparison:
     return cl.CustomComparison(
         [
             cll.NullLevel("dob_str"),
-            cll.ExactMatchLevel("dob_str").configure(label_for_charts="Exact match on dob"),
-            cll.CustomLevel(swapped, label_for_charts="Day and month swapped"),
+            cll.ExactMatchLevel("dob_str").configure(
+                label_for_charts="Exact match on dob", m_probability=0.9
+            ),
+            cll.CustomLevel(swapped, label_for_charts="Day and month swapped").configure(
+                m_probability=0.01
+            ),
             # Only the year was known: recorded as 1 January of that year.
-            cll.CustomLevel(placeholder, label_for_charts="Same year, one is 1 January"),
-            cll.LevenshteinLevel("dob_str", 1).configure(label_for_charts="One character differs"),
+            cll.CustomLevel(placeholder, label_for_charts="Same year, one is 1 January").configure(
+                m_probability=0.01
+            ),
+            cll.LevenshteinLevel("dob_str", 1).configure(
+                label_for_charts="One character differs", m_probability=0.05
+            ),
             # Starting m values: when training sees no match at these levels (dob errors are
             # rare) Splink keeps them, rather than a generic default that is far too high.
             cll.ExactMatchLevel("dob_year").configure(
-                label_for_charts="Same year only", m_probability=0.003
+                label_for_charts="Same year only", m_probability=0.01
             ),
             cll.ElseLevel().configure(m_probability=0.002),
         ],
@@ -236,16 +255,28 @@ def address_comparison(present: set[str]) -> cl.CustomComparison:
         cll.CustomLevel(null_sql, "Address unknown on one side").configure(is_null_level=True)
     ]
     if "uprn" in present:
-        levels.append(cll.ExactMatchLevel("uprn").configure(label_for_charts="Same UPRN"))
+        levels.append(
+            cll.ExactMatchLevel("uprn").configure(label_for_charts="Same UPRN", m_probability=0.5)
+        )
     if "address" in present:
-        levels.append(cll.ExactMatchLevel("address").configure(label_for_charts="Same address"))
+        levels.append(
+            cll.ExactMatchLevel("address").configure(
+                label_for_charts="Same address", m_probability=0.3
+            )
+        )
     if "postcode" in present:
         levels += [
-            cll.ExactMatchLevel("postcode").configure(label_for_charts="Same postcode"),
-            cll.ExactMatchLevel("postcode_sector").configure(label_for_charts="Same sector"),
-            cll.ExactMatchLevel("postcode_district").configure(label_for_charts="Same district"),
+            cll.ExactMatchLevel("postcode").configure(
+                label_for_charts="Same postcode", m_probability=0.5
+            ),
+            cll.ExactMatchLevel("postcode_sector").configure(
+                label_for_charts="Same sector", m_probability=0.05
+            ),
+            cll.ExactMatchLevel("postcode_district").configure(
+                label_for_charts="Same district", m_probability=0.05
+            ),
         ]
-    levels.append(cll.ElseLevel())
+    levels.append(cll.ElseLevel().configure(m_probability=0.2))
     return cl.CustomComparison(
         levels,
         output_column_name="address",
@@ -253,11 +284,24 @@ def address_comparison(present: set[str]) -> cl.CustomComparison:
     )
 
 
+def exact_comparison(col: str, m_exact: float, description: str) -> cl.CustomComparison:
+    """Null / exact / else, with prior m values (used while EM has not trained them)."""
+    return cl.CustomComparison(
+        [
+            cll.NullLevel(col),
+            cll.ExactMatchLevel(col).configure(m_probability=m_exact),
+            cll.ElseLevel().configure(m_probability=round(1 - m_exact, 6)),
+        ],
+        output_column_name=col,
+        comparison_description=description,
+    )
+
+
 def comparisons(present: set[str]) -> list[cl.ComparisonCreator]:
     """Every comparison the data supports, in a fixed order."""
     out: list[Any] = []
     if "nhs_number" in present:
-        out.append(cl.ExactMatch("nhs_number"))
+        out.append(exact_comparison("nhs_number", 0.97, "NHS number"))
     if "given_name" in present:
         out.append(given_name_comparison(present))
     if "family_name" in present:
@@ -267,12 +311,28 @@ def comparisons(present: set[str]) -> list[cl.ComparisonCreator]:
     if present & {"uprn", "address", "postcode"}:
         out.append(address_comparison(present))
     if "sex" in present:
-        out.append(cl.ExactMatch("sex"))
+        out.append(exact_comparison("sex", 0.97, "Sex"))
     if "email" in present:
         out.append(cl.EmailComparison("email"))
     if "phone" in present:
-        out.append(cl.ExactMatch("phone"))
+        out.append(exact_comparison("phone", 0.7, "Phone"))
+    out += [text_comparison(c) for c in sorted(present) if c.startswith("extra_")]
     return out
+
+
+def text_comparison(col: str) -> cl.CustomComparison:
+    """Any further free-text column (``link-files --map birth_place=...``): exact
+    (term-frequency adjusted), Jaro-Winkler >= 0.9, else."""
+    return cl.CustomComparison(
+        [
+            cll.NullLevel(col),
+            cll.ExactMatchLevel(col).configure(tf_adjustment_column=col, m_probability=0.8),
+            cll.JaroWinklerLevel(col, 0.9).configure(m_probability=0.1),
+            cll.ElseLevel().configure(m_probability=0.1),
+        ],
+        output_column_name=col,
+        comparison_description=col.removeprefix("extra_").replace("_", " ").capitalize(),
+    )
 
 
 def splink_settings(

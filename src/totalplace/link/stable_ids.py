@@ -41,13 +41,15 @@ ID_PREFIX = "P"
 ID_DIGITS = 7
 EVENTS = ("created", "merged_into", "split_from", "retired")
 
-HISTORY_SCHEMA = pa.schema([
-    ("person_id", pa.string()),
-    ("event", pa.string()),
-    ("related_person_id", pa.string()),
-    ("run_id", pa.string()),
-    ("at", pa.timestamp("us")),
-])
+HISTORY_SCHEMA = pa.schema(
+    [
+        ("person_id", pa.string()),
+        ("event", pa.string()),
+        ("related_person_id", pa.string()),
+        ("run_id", pa.string()),
+        ("at", pa.timestamp("us")),
+    ]
+)
 
 # Views this module registers while it works (names start with _tp_sid_ so they cannot
 # collide with a stage's tables).
@@ -98,8 +100,10 @@ def match_round_sql(votes: str, assigned: str) -> str:
 
 def max_sequence_sql(tables: list[str]) -> str:
     """The highest numeric part of any ``P``-id in ``tables`` (0 when there are none)."""
-    parts = " UNION ALL ".join(f'SELECT person_id FROM "{t}"' for t in tables) or \
-        "SELECT CAST(NULL AS VARCHAR) AS person_id"
+    parts = (
+        " UNION ALL ".join(f'SELECT person_id FROM "{t}"' for t in tables)
+        or "SELECT CAST(NULL AS VARCHAR) AS person_id"
+    )
     return f"""
         SELECT coalesce(max(TRY_CAST(substr(person_id, 2) AS BIGINT)), 0) AS mx
         FROM ({parts}) ids WHERE person_id LIKE '{ID_PREFIX}%'
@@ -109,8 +113,10 @@ def max_sequence_sql(tables: list[str]) -> str:
 def _format_id_sql(number_sql: str) -> str:
     # lpad truncates longer strings, so only pad numbers shorter than ID_DIGITS.
     s = f"CAST({number_sql} AS VARCHAR)"
-    return (f"'{ID_PREFIX}' || CASE WHEN length({s}) >= {ID_DIGITS} THEN {s} "
-            f"ELSE lpad({s}, {ID_DIGITS}, '0') END")
+    return (
+        f"'{ID_PREFIX}' || CASE WHEN length({s}) >= {ID_DIGITS} THEN {s} "
+        f"ELSE lpad({s}, {ID_DIGITS}, '0') END"
+    )
 
 
 def cluster_ids_sql(clusters: str, assigned: str, start_after: int) -> str:
@@ -175,8 +181,9 @@ def events_sql(votes: str, cluster_ids: str, previous: str | None) -> str:
 
 
 # --- orchestration ------------------------------------------------------------------------
-def assign(clusters: pa.Table, store: Store, run_id: str,
-           at: dt.datetime | None = None) -> tuple[pa.Table, pa.Table]:
+def assign(
+    clusters: pa.Table, store: Store, run_id: str, at: dt.datetime | None = None
+) -> tuple[pa.Table, pa.Table]:
     """Give every record of this run's clusters a person id that is stable between runs.
 
     Args:
@@ -204,32 +211,44 @@ def assign(clusters: pa.Table, store: Store, run_id: str,
     return assign_with_engine(clusters, store.engine, run_id, at)
 
 
-def assign_with_engine(clusters: pa.Table, engine: Engine, run_id: str,
-                       at: dt.datetime | None = None) -> tuple[pa.Table, pa.Table]:
+def assign_with_engine(
+    clusters: pa.Table, engine: Engine, run_id: str, at: dt.datetime | None = None
+) -> tuple[pa.Table, pa.Table]:
     """``assign`` given the engine itself (for callers that hold no Store)."""
     at = at or dt.datetime.now(dt.UTC).replace(tzinfo=None)
     needed = {"agency", "source_id", "unique_id", "cluster_id"}
     missing = needed - set(clusters.column_names)
     if missing:
-        raise ValueError(f"stable_ids.assign: clusters needs columns {sorted(needed)}; "
-                         f"missing {sorted(missing)}; found {clusters.column_names}")
+        raise ValueError(
+            f"stable_ids.assign: clusters needs columns {sorted(needed)}; "
+            f"missing {sorted(missing)}; found {clusters.column_names}"
+        )
     clusters = clusters.select(["agency", "source_id", "unique_id", "cluster_id"]).cast(
-        pa.schema([(n, pa.string()) for n in ("agency", "source_id", "unique_id", "cluster_id")]))
+        pa.schema([(n, pa.string()) for n in ("agency", "source_id", "unique_id", "cluster_id")])
+    )
     engine.register(CLUSTERS, clusters)
 
     has_prev = engine.has_table("person_links")
     has_hist = engine.has_table("person_id_history")
     previous = None
     if has_prev:
-        engine.register(PREVIOUS, engine.query(
-            'SELECT DISTINCT agency, source_id, person_id FROM "person_links" '
-            "WHERE person_id IS NOT NULL"))
+        engine.register(
+            PREVIOUS,
+            engine.query(
+                'SELECT DISTINCT agency, source_id, person_id FROM "person_links" '
+                "WHERE person_id IS NOT NULL"
+            ),
+        )
         previous = PREVIOUS
-    old_history = (engine.query('SELECT * FROM "person_id_history"').cast(HISTORY_SCHEMA)
-                   if has_hist else HISTORY_SCHEMA.empty_table())
+    old_history = (
+        engine.query('SELECT * FROM "person_id_history"').cast(HISTORY_SCHEMA)
+        if has_hist
+        else HISTORY_SCHEMA.empty_table()
+    )
 
-    empty_pairs = pa.table({"cluster_id": pa.array([], pa.string()),
-                            "person_id": pa.array([], pa.string())})
+    empty_pairs = pa.table(
+        {"cluster_id": pa.array([], pa.string()), "person_id": pa.array([], pa.string())}
+    )
     assigned = empty_pairs
     if previous:
         engine.register(VOTES, engine.query(votes_sql(CLUSTERS, PREVIOUS)))
@@ -241,9 +260,17 @@ def assign_with_engine(clusters: pa.Table, engine: Engine, run_id: str,
             assigned = pa.concat_tables([assigned, got])
             engine.register(ASSIGNED, assigned)
     else:
-        engine.register(VOTES, pa.table({
-            "cluster_id": pa.array([], pa.string()), "person_id": pa.array([], pa.string()),
-            "n": pa.array([], pa.int64()), "cluster_key": pa.array([], pa.string())}))
+        engine.register(
+            VOTES,
+            pa.table(
+                {
+                    "cluster_id": pa.array([], pa.string()),
+                    "person_id": pa.array([], pa.string()),
+                    "n": pa.array([], pa.int64()),
+                    "cluster_key": pa.array([], pa.string()),
+                }
+            ),
+        )
     engine.register(ASSIGNED, assigned)
 
     sources = [PREVIOUS] if previous else []
@@ -253,13 +280,14 @@ def assign_with_engine(clusters: pa.Table, engine: Engine, run_id: str,
     ids = engine.query(cluster_ids_sql(CLUSTERS, ASSIGNED, start_after))
     engine.register("_tp_sid_ids", ids)
     mapping = engine.query(mapping_sql(CLUSTERS, "_tp_sid_ids"))
-    events = engine.query(events_sql(VOTES, "_tp_sid_ids", previous)
-                          + " ORDER BY 1, 2, 3")
-    new_rows = pa.table({
-        "person_id": events.column(0).cast(pa.string()),
-        "event": events.column(1).cast(pa.string()),
-        "related_person_id": events.column(2).cast(pa.string()),
-        "run_id": pa.array([run_id] * events.num_rows, pa.string()),
-        "at": pa.array([at] * events.num_rows, pa.timestamp("us")),
-    })
+    events = engine.query(events_sql(VOTES, "_tp_sid_ids", previous) + " ORDER BY 1, 2, 3")
+    new_rows = pa.table(
+        {
+            "person_id": events.column(0).cast(pa.string()),
+            "event": events.column(1).cast(pa.string()),
+            "related_person_id": events.column(2).cast(pa.string()),
+            "run_id": pa.array([run_id] * events.num_rows, pa.string()),
+            "at": pa.array([at] * events.num_rows, pa.timestamp("us")),
+        }
+    )
     return mapping, pa.concat_tables([old_history, new_rows])

@@ -40,29 +40,53 @@ FROM {clusters} c JOIN {ids} i USING (unique_id)
 """
 
 
-def persons_sql(person_links: str, source: str, flags: str) -> str:
-    """One row per person: records, agencies, and the most common value of each field."""
+PERSON_FIELDS = ("dob", "sex", "given_name", "family_name", "postcode", "uprn")
 
-    def mode(col: str) -> str:
-        return f"mode(s.{col}) FILTER (WHERE s.{col} IS NOT NULL) AS {col}"
 
+def persons_sql(
+    person_links: str, source: str, flags: str, columns: list[str] | None = None
+) -> str:
+    """One row per person: records, agencies, and each field's value by a stated rule.
+
+    Each field is the value most of the person's records hold; a tie goes to the value of
+    the most recent record (latest ``valid_from``; records without one come last), then to
+    the value of the record first in source order (agency, then source_id, as text). So the
+    same links always give the same table.
+    """
+    latest = "s.valid_from" if columns is None or "valid_from" in columns else "CAST(NULL AS DATE)"
+    fields = ", ".join(f"s.{c}" for c in PERSON_FIELDS)
+    votes = "\n".join(
+        f""", v_{c} AS (
+  SELECT person_id, first(v ORDER BY n DESC, latest DESC NULLS LAST, first_rid) AS {c}
+  FROM (SELECT person_id, {c} AS v, count(*) AS n, max(latest) AS latest,
+               min(rid) AS first_rid
+        FROM j WHERE {c} IS NOT NULL GROUP BY person_id, {c})
+  GROUP BY person_id)"""
+        for c in PERSON_FIELDS
+    )
+    joins = "\n".join(f"LEFT JOIN v_{c} USING (person_id)" for c in PERSON_FIELDS)
+    picked = ", ".join(f"any_value(v_{c}.{c}) AS {c}" for c in PERSON_FIELDS)
     return f"""
 WITH f AS (
-  SELECT cluster_id, string_agg(reason, ',' ORDER BY reason) AS flag_reason,
-    string_agg(detail, '; ' ORDER BY reason) AS flag_detail
+  SELECT cluster_id, string_agg(reason, ',' ORDER BY reason, detail) AS flag_reason,
+    string_agg(detail, '; ' ORDER BY reason, detail) AS flag_detail
   FROM {flags} GROUP BY cluster_id
-)
+), j AS (
+  SELECT l.person_id, l.agency || '|' || l.source_id AS rid, {latest} AS latest, {fields}
+  FROM {person_links} l
+  JOIN {source} s ON s.agency = l.agency AND CAST(s.source_id AS VARCHAR) = l.source_id
+){votes}
 SELECT l.person_id, count(*) AS n_records, count(DISTINCT l.agency) AS n_agencies,
   list_sort(list(DISTINCT l.agency)) AS agencies,
-  {mode("dob")}, {mode("sex")}, {mode("given_name")}, {mode("family_name")},
-  {mode("postcode")}, {mode("uprn")},
+  {picked},
   min(l.match_probability) AS min_match_probability,
   any_value(f.flag_reason) IS NOT NULL AS flagged,
   any_value(f.flag_reason) AS flag_reason, any_value(f.flag_detail) AS flag_detail
 FROM {person_links} l
-JOIN {source} s ON s.agency = l.agency AND CAST(s.source_id AS VARCHAR) = l.source_id
+{joins}
 LEFT JOIN f ON f.cluster_id = l.cluster_id
 GROUP BY l.person_id
+ORDER BY l.person_id
 """
 
 
@@ -90,7 +114,12 @@ class Link:
         return self.place.root / "link"
 
     def run(
-        self, reviews: Path | None = None, engine: str = "duckdb", truth: pa.Table | None = None
+        self,
+        reviews: Path | None = None,
+        engine: str = "duckdb",
+        truth: pa.Table | None = None,
+        memory: str | None = None,
+        min_precision: float | None = None,
     ) -> StageResult:
         """Link ``source_people`` into persons; publish linkage_pairs, person_links, persons.
 
@@ -99,15 +128,19 @@ class Link:
             engine: ``"duckdb"`` (default) or ``"spark"`` for Splink's backend.
             truth: optional ``unique_id, truth_id`` table (synthetic places); when given, the
                 run detail records blocking recall against it.
+            memory: memory for linkage (``8GB``): DuckDB's limit, Spark's driver memory.
+            min_precision: overrides ``linkage.min_precision`` for this run.
         """
         options = self.options
+        if min_precision is not None:
+            options = options.model_copy(update={"min_precision": min_precision})
         store = self.place.store
         store.require(SOURCE)
         t0 = time.perf_counter()
         self.work_dir.mkdir(parents=True, exist_ok=True)
         model_path = self.work_dir / "model.json"
         with store.stage_run("link", inputs=[reviews] if reviews else []) as run:
-            con = work_connection(self.work_dir)
+            con = work_connection(self.work_dir, memory, tmp_dir=run.tmp)
             try:
                 t_read = time.perf_counter()
                 source = store.engine.query(f'SELECT * FROM "{SOURCE}"')
@@ -124,6 +157,7 @@ class Link:
                     reviews=reviews,
                     truth=truth,
                     con=con,
+                    memory=memory,
                 )
                 del frame
                 tables, extra = self._tables(con, out, run.run_id, source)
@@ -158,7 +192,16 @@ class Link:
                 f"Linked {source.num_rows:,} records into {counts['persons']:,} people "
                 f"(threshold p >= {out.threshold.value:.4g}, {out.threshold.method}).",
                 f"Model's estimated pairwise precision {out.threshold.estimated_precision:.4f}, "
-                f"recall {out.threshold.estimated_recall:.4f}; {out.comparisons:,} pairs compared.",
+                f"recall {out.threshold.estimated_recall:.4f} (about "
+                f"{out.threshold.expected_false_links:,.0f} false and "
+                f"{out.threshold.expected_missed_links:,.0f} missed links); "
+                f"{out.comparisons:,} pairs compared"
+                + (
+                    f", blocking recall estimated at {out.estimated_blocking_recall:.3f}."
+                    if out.estimated_blocking_recall is not None
+                    else "."
+                ),
+                f"m values: {out.training.get('m_source', 'EM')}.",
                 f"{out.flags.num_rows:,} clusters flagged for review (size or weak bridges).",
                 review_line,
                 f"Model saved to {model_path}",
@@ -189,7 +232,7 @@ class Link:
         tables["linkage_pairs"] = out.edges
         tables["person_links"] = links
         tables["persons"] = con.sql(
-            persons_sql("_tp_person_links", "_tp_source", "_tp_flags")
+            persons_sql("_tp_person_links", "_tp_source", "_tp_flags", source.column_names)
         ).to_arrow_table()
         tables["link_flags"] = con.sql(
             link_flags_sql("_tp_flags", "_tp_person_links")
@@ -224,7 +267,7 @@ class Link:
         extra: dict,
         seconds: float,
     ) -> dict[str, Any]:
-        curve = [c for c in out.threshold.curve if c["pairs"] > 0]
+        curve = out.threshold.curve_points()
         return {
             "engine": engine,
             "model_path": str(model_path),
@@ -234,8 +277,11 @@ class Link:
                 "method": out.threshold.method,
                 "estimated_precision": out.threshold.estimated_precision,
                 "estimated_recall": out.threshold.estimated_recall,
+                **out.threshold.expected(),
                 "curve": curve,
             },
+            "estimated_blocking_recall": out.estimated_blocking_recall,
+            "blocking_recall_estimate": out.blocking_recall_estimate,
             "comparisons": out.comparisons,
             "blocking": out.blocking,
             "blocking_recall": out.blocking_recall,

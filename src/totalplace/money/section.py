@@ -59,6 +59,57 @@ def sankey(rows_fa: list[dict], rows_at: list[dict], title: str):
     return fig
 
 
+def prevention_headlines(rows: list[dict]) -> list[str]:
+    """Prevention vs reactive spend: all health themes pooled (Birmingham's "96% treating
+    illness, 4% keeping well"), then every theme that has both kinds."""
+    parts: dict[str, dict[bool, Decimal]] = {}
+    for r in rows:
+        d = parts.setdefault(r["theme"], {})
+        d[bool(r["prevention"])] = d.get(bool(r["prevention"]), Decimal(0)) + r["amount_real_gbp"]
+    out = []
+    health = [t for t in parts if "health" in t.lower()]
+    if health:
+        well = sum((parts[t].get(True, Decimal(0)) for t in health), Decimal(0))
+        whole = sum((sum(parts[t].values(), Decimal(0)) for t in health), Decimal(0))
+        out.append(
+            f"{_pct(whole - well, whole)} of health spend ({', '.join(sorted(health))}) goes on "
+            f"treating illness and {_pct(well, whole)} on keeping people well "
+            "(source: money_count; services tagged prevention in place.yaml)."
+        )
+    for theme, d in sorted(parts.items()):
+        if theme not in health and d.get(True) and d.get(False):
+            whole = d[True] + d[False]
+            out.append(
+                f"{_pct(d[True], whole)} of {theme} spend is preventive "
+                "(source: money_count; services tagged prevention in place.yaml)."
+            )
+    return out
+
+
+def shared_services_headlines(by_agency: dict[str, dict[str, Decimal]], year: str) -> list[str]:
+    """Support functions and buildings across agencies, and the size of the prize if every
+    agency's share of spend on them were the lowest share any agency manages."""
+    from totalplace.money.stage import fmt_gbp
+
+    rows = []
+    for agency, parts in by_agency.items():
+        whole = sum(parts.values(), Decimal(0))
+        back = parts.get("support", Decimal(0)) + parts.get("buildings", Decimal(0))
+        if whole > 0 and back > 0:
+            rows.append((agency, whole, back, back / whole))
+    if len(rows) < 2:
+        return []
+    best = min(rows, key=lambda r: r[3])
+    back_total = sum((r[2] for r in rows), Decimal(0))
+    prize = sum((r[2] - r[1] * best[3] for r in rows), Decimal(0))
+    return [
+        f"{len(rows)} agencies spend {fmt_gbp(back_total)} on support functions and buildings "
+        f"in {year}; if each spent the lowest share any of them does ({best[3] * 100:.0f}%, "
+        f"{best[0]}), {fmt_gbp(prize)} would be released: the size of the prize from sharing "
+        "back offices and buildings (source: money_count)."
+    ]
+
+
 def section(place, disclosure: Disclosure) -> Section:
     """The money section: computed from ``money_count`` (and the ties' tables when present)."""
     from totalplace.money.stage import fmt_gbp
@@ -107,17 +158,7 @@ def section(place, disclosure: Disclosure) -> Section:
         f"WHERE level = 'theme_prevention' AND year = '{year}'",
     )
     if any(r["prevention"] for r in prev):
-        by_theme: dict[str, dict[bool, Decimal]] = {}
-        for r in prev:
-            by_theme.setdefault(r["theme"], {})[bool(r["prevention"])] = r["amount_real_gbp"]
-        for theme, parts in sorted(by_theme.items()):
-            if parts.get(True):
-                whole = sum(parts.values(), Decimal(0))
-                headlines.append(
-                    f"{_pct(parts.get(True), whole)} of {theme} spend keeps people well and "
-                    f"{_pct(parts.get(False, Decimal(0)), whole)} treats or reacts "
-                    "(source: money_count, services tagged prevention in place.yaml)."
-                )
+        headlines.extend(prevention_headlines(prev))
     fa = _rows(
         engine,
         f"SELECT funder, agency, amount_real_gbp FROM money_count "
@@ -157,6 +198,7 @@ def section(place, disclosure: Disclosure) -> Section:
                 _pct(parts.get("support", Decimal(0)) + parts.get("buildings", Decimal(0)), whole),
             ]
         )
+    headlines.extend(shared_services_headlines(by_agency, year))
     tables = [
         SectionTable(
             title=f"Front line, support functions and buildings by agency, {year} ({py} prices)",
@@ -187,4 +229,82 @@ def section(place, disclosure: Disclosure) -> Section:
             source="money_count",
         ),
     ]
+    _ties(engine, year, py, headlines, tables)
     return Section("money", TITLE, headlines=headlines, figures=figures, tables=tables)
+
+
+def _money(v: Decimal | None) -> str:
+    return "" if v is None else f"£{v:,.0f}"
+
+
+def _share(v: float | None) -> str:
+    return "" if v is None else f"{v:.0f}%"
+
+
+def _ties(engine, year: str, py: str, headlines: list[str], tables: list[SectionTable]) -> None:
+    """Headlines and tables from activity_costs and failure_demand_costs, when present."""
+    from totalplace.money.stage import fmt_gbp
+
+    if engine.has_table("activity_costs"):
+        rows = _rows(
+            engine,
+            f"SELECT * FROM activity_costs WHERE year = '{year}' ORDER BY agency",
+        )
+        front = sum((r["front_line_real_gbp"] or Decimal(0) for r in rows), Decimal(0))
+        act = sum((r["activity_cost_gbp"] or Decimal(0) for r in rows), Decimal(0))
+        if front:
+            headlines.append(
+                f"Recorded activity at unit cost explains {_pct(act, front)} of front-line "
+                f"spend in {year}; {fmt_gbp(front - act)} is not explained by the activity "
+                "the extracts show (source: activity_costs)."
+            )
+        spend = sum((r["spend_real_gbp"] or Decimal(0) for r in rows), Decimal(0))
+        top5 = sum((r["top5_cost_gbp"] or Decimal(0) for r in rows), Decimal(0))
+        top1 = sum((r["top1_cost_gbp"] or Decimal(0) for r in rows), Decimal(0))
+        if spend and top5:
+            headlines.append(
+                f"The 1% of residents who cost most take {_pct(top1, spend)} of all public "
+                f"spend in the place and the top 5% take {_pct(top5, spend)} "
+                "(source: activity_costs)."
+            )
+        tables.append(
+            SectionTable(
+                title=f"Activity-based cost against each agency's spend, {year} ({py} prices)",
+                columns=[
+                    "agency",
+                    "front-line spend",
+                    "activity at unit cost",
+                    "not explained",
+                    "explained",
+                    "top 1% share of spend",
+                    "top 5% share of spend",
+                ],
+                rows=[
+                    [
+                        r["agency"],
+                        _money(r["front_line_real_gbp"]),
+                        _money(r["activity_cost_gbp"]),
+                        _money(r["unexplained_gbp"]),
+                        _share(r["explained_pct"]),
+                        _share(r["top1_share_of_spend_pct"]),
+                        _share(r["top5_share_of_spend_pct"]),
+                    ]
+                    for r in rows
+                ],
+                source="activity_costs",
+                note="Activity cost: the people stage's event_costs (unit cost x activity).",
+            )
+        )
+    if engine.has_table("failure_demand_costs"):
+        fd = _rows(
+            engine,
+            "SELECT sum(failure_cost_gbp) AS f, sum(contact_cost_gbp) AS c, "
+            "sum(failure_contacts) AS n, sum(contacts) AS m "
+            f"FROM failure_demand_costs WHERE year = '{year}'",
+        )[0]
+        if fd["c"]:
+            headlines.append(
+                f"Failure demand costs {fmt_gbp(fd['f'])} a year to handle: "
+                f"{_pct(fd['f'], fd['c'])} of what contacts cost in {year} "
+                "(source: failure_demand_costs)."
+            )

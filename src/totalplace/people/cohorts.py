@@ -502,7 +502,7 @@ def comparison_group(
             )
         t = select_cohort(source, spec, other)
         keep = [pid not in member_ids for pid in t.column("person_id").to_pylist()]
-        t = t.filter(pa.array(keep))
+        t = t.filter(pa.array(keep, pa.bool_()))
         return t.append_column("matched_to", pa.nulls(t.num_rows, pa.string())).append_column(
             "propensity", pa.nulls(t.num_rows, pa.float64())
         )

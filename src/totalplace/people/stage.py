@@ -156,7 +156,10 @@ class People:
             detail["people_per_need"] = {
                 r["need"]: r["people"] for r in eng.query(needs.needs_summary_sql()).to_pylist()
             }
-            detail["persistence"] = eng.query("SELECT * FROM persistence").to_pylist()
+            # A place with one year of data has no year-to-year persistence to show.
+            detail["persistence"] = (
+                eng.query("SELECT * FROM persistence").to_pylist() if "persistence" in counts else []
+            )
             run.rows = {k: {"out": v} for k, v in counts.items()}
             run.detail = detail
         summary = [

@@ -99,19 +99,67 @@ def make_text(
     return text
 
 
+@cache
+def _third_person(_key: int) -> list[tuple[re.Pattern[str], str]]:
+    """First-person phrases to an agent's third-person note, longest first."""
+    pairs = templates().get("hard", {}).get("third_person", {})
+    return [
+        (re.compile(rf"(?<![\w']){re.escape(k)}(?![\w'])", re.IGNORECASE), v)
+        for k, v in sorted(pairs.items(), key=lambda kv: -len(kv[0]))
+    ]
+
+
+def to_third_person(text: str) -> str:
+    """'I need help with my rent' -> 'caller needs help with their rent' (an agent's note)."""
+    for pattern, repl in _third_person(0):
+        text = pattern.sub(repl, text)
+    return text
+
+
+def _pick_template(
+    r: random.Random, tmpl: list[str], hard: dict[str, Any], category: str, value: bool
+) -> str:
+    """A template: a terse note, a hard one (no cue words, or a complaint), or the usual."""
+    if not hard.get("enabled"):
+        return r.choice(tmpl)
+    if r.random() < hard["terse_rate"]:
+        return r.choice(hard["terse"])
+    if value:
+        t = r.choice(tmpl)
+        if r.random() < hard["complaint_rate"]:
+            t = r.choice(hard["complaint"]) + _SLOT.sub(
+                lambda m: "" if m.group(1) == "opener" else m.group(0), t
+            )
+        return t
+    extra = hard["failure"].get(category, [])
+    if extra and r.random() < hard["hard_rate"]:
+        return r.choice(extra)
+    return r.choice(tmpl)
+
+
 def text_pool(service: str, category: str, k: int, seed: int) -> list[str]:
     """``k`` reasons (many distinct) for one service and demand category."""
     cfg = templates()
     svc = cfg["services"][service]
+    hard = cfg.get("hard", {"enabled": False})
     slots = {**cfg["common"], **svc["slots"]}
-    if category in svc["value"]:
+    if hard.get("enabled"):
+        slots.setdefault("wrong_quiet", hard["wrong_quiet"])
+    value = category in svc["value"]
+    if value:
         tmpl = svc["value"][category] + cfg.get("extra_value", {}).get(service, {}).get(
             category, []
         )
     else:
         tmpl = cfg["failure_templates"][category]
     r = random.Random(seed)
-    return [make_text(r.choice(tmpl), slots, r, cfg) for _ in range(k)]
+    out = []
+    for _ in range(k):
+        text = make_text(_pick_template(r, tmpl, hard, category, value), slots, r, cfg)
+        if hard.get("enabled") and r.random() < hard["third_person_rate"]:
+            text = to_third_person(text)
+        out.append(text)
+    return out
 
 
 FAILURE = [

@@ -91,6 +91,7 @@ def generate(
     noise: NoiseConfig | None = None,
     period: Period | None = None,
     activity: bool = True,
+    activity_config: dict | None = None,
 ) -> SynthSummary:
     """Create Anytown in ``out``: every agency's extracts, ``place.yaml`` and ``truth/``.
 
@@ -103,6 +104,8 @@ def generate(
         period: analysis period (default April 2023 to March 2026).
         activity: also generate events, spend and their truth (False: person records only,
             e.g. for linkage experiments).
+        activity_config: overrides for ``data/activity_model.yaml`` (top-level keys
+            replaced), e.g. ``{"programme": {"participants_per_100k": 2000}}``.
 
     Example:
         >>> s = generate(residents=2_000, seed=1, out=tmp_path / "anytown")  # doctest: +SKIP
@@ -128,7 +131,7 @@ def generate(
     if activity and importlib.util.find_spec(ACTIVITY_MODULE) is not None:
         from totalplace.synth.activity import make_activity
 
-        result = make_activity(pop, plan, act_rng)
+        result = make_activity(pop, plan, act_rng, activity_config)
         files.extend(result.files)
         truth.update(result.truth)
         extra_lines = list(getattr(result, "lines", []) or [])
@@ -149,6 +152,12 @@ def generate(
     people = {"population": int(pop.size)}
     if price_year:
         people["unit_costs"] = UNIT_COSTS_PATH
+    from totalplace.synth import labels
+
+    # A fifth stream, so the staff sample leaves the other four unchanged.
+    label_rng = np.random.default_rng(np.random.SeedSequence(seed).spawn(5)[4])
+    sample = labels.staff_sample(files, truth.get("contacts"), label_rng)
+    extra = {labels.SAMPLE_PATH: sample} if sample is not None else {}
     written = write_place(
         out,
         person_files + files,
@@ -158,6 +167,8 @@ def generate(
         price_year=price_year,
         people=people,
         texts={UNIT_COSTS_PATH: read_data_text("unit_costs.csv")} if price_year else None,
+        extra_files=extra,
+        manifest_extra={"demand": labels.demand_settings()} if extra else None,
     )
     timings["write"] = time.perf_counter() - t
 

@@ -51,6 +51,7 @@ class NoiseConfig:
             still hold the previous address, postcode and UPRN.
         case_whitespace: a name or the postcode in another case, or with stray spaces.
         sex_unknown: sex recorded as not known (where the agency records sex).
+        sex_miscoded: sex recorded as the other one (M for F or F for M), where known.
         address_format: the address written another way: street types abbreviated
             ('Rd', 'St', 'Ave'), the town left off, or in capitals.
 
@@ -77,6 +78,7 @@ class NoiseConfig:
     case_whitespace: float = 0.04
     address_format: float = 0.10
     sex_unknown: float = 0.004
+    sex_miscoded: float = 0.002
 
     def __post_init__(self) -> None:
         for k, v in asdict(self).items():

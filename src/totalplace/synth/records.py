@@ -42,6 +42,14 @@ from totalplace.synth.population import Population
 _LETTERS = np.array(list("ABCDEFGHJKLMNPRSTUVWXYZ"))
 
 
+def _side_rng(rng: np.random.Generator) -> np.random.Generator:
+    """A generator spawned from ``rng``'s seed without advancing ``rng`` itself."""
+    seq = getattr(rng.bit_generator, "seed_seq", None)
+    if seq is None or not hasattr(seq, "spawn"):
+        return np.random.default_rng(0)
+    return np.random.default_rng(seq.spawn(1)[0])
+
+
 def _distinct_ints(m: int, capacity: int, rng: np.random.Generator) -> np.ndarray:
     """m distinct integers in [0, capacity), in random order."""
     if m * 2 > capacity:
@@ -353,8 +361,10 @@ def _noisy_people(
     given[g] = typos(given[g], rng)
     family[f] = typos(family[f], rng)
     tags["name_swap"] = draw(cfg.name_swap)
-    given, family = (np.where(tags["name_swap"], family, given),
-                     np.where(tags["name_swap"], given, family))
+    given, family = (
+        np.where(tags["name_swap"], family, given),
+        np.where(tags["name_swap"], given, family),
+    )
 
     dob = _np(P, "dob").astype("datetime64[D]").astype(np.int64)
     tags["dob_swap"] = draw(cfg.dob_swap, dob_swap_ok(dob))
@@ -417,6 +427,11 @@ def _noisy_people(
     if "sex" in spec.cols:
         tags["sex_unknown"] = draw(cfg.sex_unknown)
         sex = pc.if_else(pa.array(tags["sex_unknown"]), pa.scalar("U"), sex)
+        # Drawn from a side stream, so adding this kind leaves every other draw as it was.
+        known = pc.is_in(sex, pa.array(["M", "F"])).to_numpy(zero_copy_only=False)
+        tags["sex_miscoded"] = (_side_rng(rng).random(m) < cfg.sex_miscoded) & known
+        flipped = pc.if_else(pc.equal(sex, "M"), pa.scalar("F"), pa.scalar("M"))
+        sex = pc.if_else(pa.array(tags["sex_miscoded"]), flipped, sex)
     view = {
         "nhs_number": blank(nhs, tags.get("missing_nhs_number", np.ones(m, bool))),
         "given_name": blank(given_a, tags["missing_given_name"]),

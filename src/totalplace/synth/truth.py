@@ -281,8 +281,6 @@ def transitions_truth(sim: Any, ids: EventIds, grid: Grid, pid: np.ndarray) -> p
 
 def programme_truth(ctx: Any, sim: Any) -> pa.Table:
     """Eligible cohort with joiners, the true effect and each one's counterfactual cost."""
-    from totalplace.synth.programme import RATE_RATIO
-
     p, grid, ppl = sim.programme, ctx.grid, ctx.ppl
     # Acute cost (A&E and admissions) from each person's join date (non-joiners: from the
     # start of the join window) to the period end, as it happened.
@@ -305,7 +303,7 @@ def programme_truth(ctx: Any, sim: Any) -> pa.Table:
                 pa.date32()
             ),
             "prior_ae_attendances": pa.array(p.prior.astype(np.int32)),
-            "effect_rate_ratio": pa.array(np.where(p.joined, RATE_RATIO, 1.0)),
+            "effect_rate_ratio": pa.array(np.where(p.joined, p.rate_ratio, 1.0)),
             "cost_after_gbp": decimal_pounds(actual[who]),
             "counterfactual_cost_after_gbp": decimal_pounds(actual[who] + removed[who]),
             "programme_cost_gbp": decimal_pounds(np.where(p.joined, sim.enrol_cost, 0)),

@@ -14,6 +14,7 @@ import re
 import shutil
 import unicodedata
 import zipfile
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,10 @@ from totalplace.errors import TotalplaceError
 from totalplace.manifest import MANIFEST_NAME
 from totalplace.synth.agencies import AGENCIES
 from totalplace.synth.extract import ExtractFile
+
+# Where the place's own transition library goes (journeys stage), and its package source.
+TRANSITIONS_LIBRARY = "journeys/transitions.yaml"
+LIBRARY_SOURCE = "anytown_transitions.yaml"
 
 FIXED_ZIP_TIME = (2020, 1, 1, 0, 0, 0)
 FIXED_DOC_TIME = "2020-01-01T00:00:00Z"
@@ -135,6 +140,11 @@ def manifest_dict(
     if price_year:
         out["price_year"] = price_year
     out["agencies"] = agencies
+    out["journeys"] = {"transitions": TRANSITIONS_LIBRARY}
+    if any(f.agency == "substance" for f in files) and any(f.agency == "acute" for f in files):
+        from totalplace.synth.programme import manifest_entries
+
+        out.update(manifest_entries(period.start, period.end))
     if people:
         out["people"] = dict(people)
     return out
@@ -149,11 +159,16 @@ def write_place(
     price_year: str | None = None,
     people: dict[str, Any] | None = None,
     texts: dict[str, str] | None = None,
+    extra_files: dict[str, pa.Table] | None = None,
+    manifest_extra: dict[str, Any] | None = None,
 ) -> list[str]:
     """Write every file, ``truth/<name>.parquet`` and ``place.yaml``; return the paths written.
 
     ``people`` becomes the manifest's ``people:`` settings; ``texts`` are extra text files
     (path relative to the place -> content), e.g. the unit-cost table the place was costed with.
+    ``extra_files`` (path -> table, written as CSV) are files a place keeps beside its
+    extracts (e.g. a staff-labelled sample); ``manifest_extra`` adds top-level keys to
+    ``place.yaml`` (e.g. the ``demand`` settings that point at that sample).
     """
     if out.exists() and any(out.iterdir()):
         if not force:
@@ -178,16 +193,25 @@ def write_place(
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(content, encoding="utf-8")
         written.append(rel)
+    for path, table in (extra_files or {}).items():
+        if path in seen:
+            raise TotalplaceError(f"two synthetic files want the same path {path!r}")
+        seen.add(path)
+        (out / path).parent.mkdir(parents=True, exist_ok=True)
+        write_csv(table, out / path)
+        written.append(path)
     (out / "truth").mkdir(exist_ok=True)
     for name in sorted(truth):
         write_parquet(truth[name], out / "truth" / f"{name}.parquet")
         written.append(f"truth/{name}.parquet")
-    text = yaml.safe_dump(
-        manifest_dict(files, period, price_year, people),
-        sort_keys=False,
-        allow_unicode=True,
-        width=100,
-    )
+    # Anytown's local transition definitions, for the journeys stage (package data).
+    lib = out / TRANSITIONS_LIBRARY
+    lib.parent.mkdir(exist_ok=True)
+    lib.write_bytes(resources.files("totalplace.synth").joinpath(LIBRARY_SOURCE).read_bytes())
+    written.append(TRANSITIONS_LIBRARY)
+    manifest = manifest_dict(files, period, price_year, people)
+    manifest.update(manifest_extra or {})
+    text = yaml.safe_dump(manifest, sort_keys=False, allow_unicode=True, width=100)
     (out / MANIFEST_NAME).write_text(
         "# Anytown: a synthetic place made by `totalplace synth`.\n" + text, encoding="utf-8"
     )

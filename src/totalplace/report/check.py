@@ -1,0 +1,182 @@
+"""Check a published page as a reader sees it: no small counts, no hidden count recoverable.
+
+``check_html(html)`` reads every data table, every chart's data and every headline of a
+report or app page and returns the problems it finds (empty when the page is safe):
+
+- a count from 1 to 7 (a table cell in a count column; a value of a chart series whose
+  ``meta.measure`` is ``"count"`` or unset; "3 people"-style phrases in the text);
+- a hidden count (``*``) that is the only hidden value in a row or column that has a total,
+  so subtracting the others from the total would give it back.
+
+``check_rows(columns, rows)`` does the same for an exported table.
+
+>>> check_rows(["Agency", "People"], [["a", 3], ["b", 40]])
+['table: People: a count of 3 (row 1)']
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from html.parser import HTMLParser
+from typing import Any
+
+SMALL = range(1, 8)
+# Columns whose whole numbers are not counts of people or events.
+NOT_COUNTS = re.compile(
+    r"(?i)second|file|version|year|start|weight|%|£|spend|cost|amount|rank|age|month|date|"
+    r"level|id\b|percent|rate|mean|median|average|per "
+)
+INT = re.compile(r"^-?\d{1,3}(,\d{3})*$|^-?\d+$")
+PHRASE = re.compile(
+    r"\b([1-7])\s+(people|persons|residents|contacts|households|records|pairs|children|"
+    r"adults|families|cases|individuals|patients|clients|users)\b",
+    re.I,
+)
+TOTAL_LABEL = re.compile(r"(?i)^(all\b|total\b|all agencies|everyone)")
+
+
+def _num(text: Any) -> int | None:
+    if isinstance(text, bool):
+        return None
+    if isinstance(text, int):
+        return text
+    s = str(text).strip()
+    if INT.match(s):
+        return int(s.replace(",", ""))
+    return None
+
+
+def _hidden(v: Any) -> bool:
+    return v is None or str(v).strip() == "*"
+
+
+def check_rows(columns: list[str], rows: list[list[Any]], where: str = "table") -> list[str]:
+    """Problems in one table: small counts, and lone hidden values beside a total."""
+    problems = []
+    count_cols = [j for j, c in enumerate(columns) if j > 0 and not NOT_COUNTS.search(str(c))]
+    for j in count_cols:
+        for i, r in enumerate(rows):
+            if j < len(r):
+                n = _num(r[j])
+                if n is not None and n in SMALL:
+                    problems.append(f"{where}: {columns[j]}: a count of {n} (row {i + 1})")
+    has_total_row = any(r and TOTAL_LABEL.match(str(r[0])) for r in rows)
+    if has_total_row:
+        for j in count_cols:
+            col = [r[j] for r in rows if j < len(r)]
+            if sum(_hidden(v) for v in col) == 1:
+                problems.append(f"{where}: {columns[j]}: one hidden count beside its total")
+    total_cols = [j for j, c in enumerate(columns) if j > 0 and TOTAL_LABEL.match(str(c))]
+    if total_cols:
+        for i, r in enumerate(rows):
+            vals = [r[j] for j in count_cols if j < len(r)]
+            if sum(_hidden(v) for v in vals) == 1:
+                problems.append(f"{where}: row {i + 1}: one hidden count beside its total")
+    return problems
+
+
+def _values(v: Any) -> list[Any]:
+    """A trace's data array, decoding plotly's typed-array form ({'dtype', 'bdata'})."""
+    if isinstance(v, dict) and "bdata" in v:
+        import numpy as np
+
+        return np.frombuffer(base64.b64decode(v["bdata"]), dtype=v["dtype"]).tolist()
+    return list(v) if isinstance(v, list | tuple) else []
+
+
+def check_figure(spec: dict[str, Any], where: str = "chart") -> list[str]:
+    """Small counts in the data of a chart's count series."""
+    problems = []
+    for t in spec.get("data", []):
+        meta = t.get("meta")
+        measure = meta.get("measure") if isinstance(meta, dict) else None
+        if measure not in (None, "count"):
+            continue
+        if t.get("type") in ("waterfall", "table", "indicator"):
+            continue
+        key = "x" if t.get("orientation") == "h" else "y"
+        for v in _values(t.get(key)):
+            if isinstance(v, int | float) and not isinstance(v, bool) and v == int(v):
+                if int(v) in SMALL:
+                    title = (spec.get("layout", {}).get("title") or {}).get("text", "")
+                    name = t.get("name") or title
+                    problems.append(f"{where}: a count of {int(v)} in series {name!r}")
+    return problems
+
+
+class _Page(HTMLParser):
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.tables: list[dict[str, Any]] = []
+        self.scripts: list[tuple[str, str]] = []
+        self.text: list[str] = []
+        self._in_table = 0
+        self._row: list[str] | None = None
+        self._cell: list[str] | None = None
+        self._head = False
+        self._script: str | None = None
+        self._buf: list[str] = []
+        self._skip = 0
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "table":
+            self._in_table += 1
+            self.tables.append({"columns": [], "rows": [], "caption": ""})
+        elif tag == "thead":
+            self._head = True
+        elif tag == "tr" and self._in_table:
+            self._row = []
+        elif tag in ("td", "th") and self._row is not None:
+            self._cell = []
+        elif tag == "script":
+            self._script = a.get("id") or ""
+            self._buf = []
+        elif tag == "style":
+            self._skip += 1
+
+    def handle_endtag(self, tag):
+        if tag == "table":
+            self._in_table -= 1
+        elif tag == "thead":
+            self._head = False
+        elif tag in ("td", "th") and self._cell is not None and self._row is not None:
+            self._row.append("".join(self._cell).strip())
+            self._cell = None
+        elif tag == "tr" and self._row is not None and self.tables:
+            t = self.tables[-1]
+            if self._head and not t["columns"]:
+                t["columns"] = self._row
+            else:
+                t["rows"].append(self._row)
+            self._row = None
+        elif tag == "script" and self._script is not None:
+            self.scripts.append((self._script, "".join(self._buf)))
+            self._script = None
+        elif tag == "style":
+            self._skip -= 1
+
+    def handle_data(self, data):
+        if self._script is not None:
+            self._buf.append(data)
+        elif self._cell is not None:
+            self._cell.append(data)
+        elif not self._skip:
+            self.text.append(data)
+
+
+def check_html(html: str) -> list[str]:
+    """Every problem on a published page (see the module docstring)."""
+    page = _Page()
+    page.feed(html)
+    problems: list[str] = []
+    for k, t in enumerate(page.tables, 1):
+        problems += check_rows(t["columns"], t["rows"], f"table {k}")
+    for sid, body in page.scripts:
+        if sid.endswith("-data"):
+            problems += check_figure(json.loads(body), f"chart {sid[:-5]}")
+    for m in PHRASE.finditer(" ".join(page.text)):
+        problems.append(f"text: '{m.group(0)}'")
+    return problems

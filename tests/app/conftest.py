@@ -1,0 +1,60 @@
+"""A linked Anytown with a report, users of every role and a caseload, shared by app tests."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+PASSWORDS = {"ana": "analyst-passphrase", "pat": "practitioner-pass", "adm": "admin-passphrase"}
+ROLES = {"ana": "analyst", "pat": "practitioner", "adm": "admin"}
+
+
+@pytest.fixture(scope="session")
+def app_place(anytown_linked: Path, tmp_path_factory) -> Path:
+    from totalplace.app import Accounts
+    from totalplace.place import Place
+
+    dst = tmp_path_factory.mktemp("app") / "anytown"
+    shutil.copytree(anytown_linked, dst)
+    with Place.open(dst) as place:
+        place.report.run()
+        people = (
+            place.store.engine.query(
+                "SELECT person_id FROM persons WHERE n_agencies >= 3 ORDER BY person_id LIMIT 3"
+            )
+            .column("person_id")
+            .to_pylist()
+        )
+    acc = Accounts.for_place(dst)
+    for user, role in ROLES.items():
+        acc.add_user(user, PASSWORDS[user], role)
+    acc.assign("pat", people[:2], by="test")
+    (dst / "people.txt").write_text("\n".join(people))
+    return dst
+
+
+@pytest.fixture(scope="session")
+def caseload(app_place: Path) -> list[str]:
+    """Two people on pat's caseload, then one who is not."""
+    return (app_place / "people.txt").read_text().split()
+
+
+@pytest.fixture(scope="session")
+def app(app_place: Path):
+    from totalplace.app import create_app
+    from totalplace.place import Place
+
+    place = Place.open(app_place)
+    yield create_app(place)
+    place.close()
+
+
+def sign_in(client, user: str):
+    r = client.get("/login")
+    token = re.search(r'name="csrf" value="([^"]+)"', r.text).group(1)
+    return client.post(
+        "/login", data={"username": user, "password": PASSWORDS[user], "csrf": token}
+    )

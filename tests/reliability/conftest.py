@@ -1,0 +1,56 @@
+"""A tiny synthetic place (300 residents) prepared stage by stage, for the crash tests."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+TINY_RESIDENTS = 300
+TINY_SEED = 3
+
+
+def table_digest(store, name: str) -> tuple[int, str]:
+    """Row count and a hash of the sorted rows, leaving out run ids and timestamps."""
+    t = store.engine.query(f'SELECT * FROM "{name}"')
+    cols = [c for c in t.column_names if c not in ("run_id", "at") and not c.endswith("_at")]
+    rows = sorted(json.dumps(r, default=str, sort_keys=True) for r in t.select(cols).to_pylist())
+    return len(rows), hashlib.sha256("\n".join(rows).encode()).hexdigest()
+
+
+def copy_place(src: Path, dst: Path) -> Path:
+    shutil.copytree(src, dst, ignore=shutil.ignore_patterns("truth"))
+    return dst
+
+
+@pytest.fixture(scope="session")
+def tiny_stages(tmp_path_factory) -> dict:
+    """Run every available stage once on a tiny place, keeping a copy of the place before
+    each stage and the digest of each stage's tables after it (the uninterrupted run).
+
+    Returns ``{"before": {stage: Path}, "tables": {stage: {table: digest}}, "stages": [...],
+    "failed": {stage: reason}}``. A stage whose reference run fails is listed in ``failed``
+    and the stages after it are not prepared.
+    """
+    from totalplace.place import Place, available_stages
+    from totalplace.synth import generate
+
+    root = tmp_path_factory.mktemp("tiny")
+    work = root / "work"
+    generate(residents=TINY_RESIDENTS, seed=TINY_SEED, out=work)
+    shutil.rmtree(work / "truth")
+    out: dict = {"before": {}, "tables": {}, "stages": [], "failed": {}}
+    for name in available_stages():
+        out["before"][name] = copy_place(work, root / f"before-{name}")
+        try:
+            with Place.open(work) as place:
+                result = place.stage(name).run()
+                out["tables"][name] = {t: table_digest(place.store, t) for t in result.tables}
+        except Exception as e:  # reported by the test of that stage
+            out["failed"][name] = f"{type(e).__name__}: {str(e)[:300]}"
+            break
+        out["stages"].append(name)
+    return out

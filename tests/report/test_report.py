@@ -1,0 +1,125 @@
+"""The report: one self-contained file, sections in order, nothing small or recoverable."""
+
+from __future__ import annotations
+
+import re
+import sys
+import types
+
+import pytest
+
+from totalplace.disclosure import Disclosure
+from totalplace.place import Place
+from totalplace.report import PARTS, write_report
+from totalplace.report.check import check_html, check_rows
+from totalplace.section import Section, SectionTable
+
+ORDER = [
+    "The place at a glance",
+    "Demand",
+    "People",
+    "Journeys",
+    "Money",
+    "Prevention and appraisal",
+    "Linkage quality",
+    "Methods and data sources",
+]
+
+
+def h2s(html: str) -> list[str]:
+    return [re.sub(r"<[^>]+>.*", "", h) for h in re.findall(r"<h2[^>]*>(.*?)</h2>", html)]
+
+
+@pytest.fixture
+def ingested(minitown):
+    with Place.open(minitown) as place:
+        place.ingest.run()
+    return minitown
+
+
+def test_minitown_report_is_one_offline_file_with_every_section_in_order(ingested):
+    with Place.open(ingested) as place:
+        result = place.report.run()
+        runs = place.store.runs("report")
+    path = ingested / "report" / "index.html"
+    html = path.read_text(encoding="utf-8")
+    assert result.detail["path"] == str(path) and runs[-1]["outcome"] == "ok"
+    assert [p.title for p in PARTS] == ORDER and h2s(html) == ORDER
+    # Plotly's JavaScript once, from the installed package; nothing fetched from anywhere.
+    from totalplace.report.render import plotly_js
+
+    assert html.count(plotly_js()) == 1 and html.count("plotly.js v") == 1
+    ours = html.replace(plotly_js(), "")
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", ours)
+    assert "default-src 'none'" in html and "@media print" in html
+    # Stages that did not run are said to be not run, never drawn.
+    assert html.count('<span class="badge">not run</span>') == 6  # 5 analysis stages + link
+    assert "Contacts each month, by agency" in html
+    assert check_html(html) == []
+
+
+def test_a_stage_that_lands_later_needs_no_change(ingested, monkeypatch):
+    mod = types.ModuleType("totalplace.demand")
+
+    def section(place, disclosure):
+        t = disclosure.protect_series({"value": 40, "failure": 3, "unknown": 22})
+        return Section(
+            "demand",
+            "Demand by type",
+            headlines=["Failure demand is counted."],
+            tables=[
+                SectionTable(
+                    "Contacts by type",
+                    ["Type", "Contacts"],
+                    [*map(list, t.items()), ["All contacts", t.total]],
+                    "demand",
+                )
+            ],
+        )
+
+    mod.section = section
+    monkeypatch.setitem(sys.modules, "totalplace.demand", mod)
+    with Place.open(ingested) as place:
+        with place.store.stage_run("demand"):
+            pass
+        out = ingested / "r.html"
+        detail = write_report(place, Disclosure(), out)
+    html = out.read_text()
+    assert detail["sections"]["demand"] == "ok" and "Failure demand is counted." in html
+    assert h2s(html)[1] == "Demand"  # the report's own title and place
+    assert check_html(html) == []
+
+
+def test_check_finds_small_counts_and_lone_hidden_cells():
+    rows = [["a", "*", 40], ["b", 20, 31], ["All", 25, 70]]
+    assert check_rows(["Agency", "People", "Contacts"], rows) == [
+        "table: People: one hidden count beside its total"
+    ]
+    assert check_rows(["Agency", "People"], [["a", "3"]]) == ["table: People: a count of 3 (row 1)"]
+    assert check_rows(["Agency", "Spend £"], [["a", "3"]]) == []
+
+
+@pytest.mark.slow
+def test_anytown_report_passes_the_disclosure_check_and_fails_with_it_off(linked_place):
+    with Place.open(linked_place) as place:
+        place.report.run()
+        off = write_report(place, Disclosure.off(), linked_place / "off.html")
+    html = (linked_place / "report" / "index.html").read_text(encoding="utf-8")
+    assert check_html(html) == []
+    problems = check_html((linked_place / "off.html").read_text(encoding="utf-8"))
+    assert any("a count of" in p for p in problems), off
+    # Linkage section: drawn, plain labels, no Splink internals, no record values.
+    assert "Linkage quality" in h2s(html)
+    assert "Example 1: how a pair scored" in html
+    from totalplace.report.render import plotly_js
+
+    ours = html.replace(plotly_js(), "")
+    for internal in ("tf_given_name", "Jaro-Winkler", "['", "unique_id", "dob_str"):
+        assert internal not in ours
+    # Methods: every run is listed.
+    with Place.open(linked_place) as place:
+        n_runs = len(place.store.runs())
+    assert (
+        html.count('<th scope="row">ingest</th>') + html.count('<th scope="row">link</th>')
+        == n_runs - 1
+    )  # the report's own run is recorded after it is written
