@@ -644,7 +644,7 @@ def balance(
         to = {x for x in comparison.column("matched_to").to_pylist() if x is not None}
         if to:
             members = members.filter(
-                pa.array([pid in to for pid in members.column("person_id").to_pylist()])
+                pa.array([pid in to for pid in members.column("person_id").to_pylist()], pa.bool_())
             )
     out = {}
     for c in cols:

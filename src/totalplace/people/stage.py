@@ -158,7 +158,9 @@ class People:
             }
             # A place with one year of data has no year-to-year persistence to show.
             detail["persistence"] = (
-                eng.query("SELECT * FROM persistence").to_pylist() if "persistence" in counts else []
+                eng.query("SELECT * FROM persistence").to_pylist()
+                if "persistence" in counts
+                else []
             )
             run.rows = {k: {"out": v} for k, v in counts.items()}
             run.detail = detail
