@@ -88,6 +88,9 @@ PRODUCED_BY: dict[str, str] = {
 # The place's private work folder (beside the store file): temporary files of runs.
 WORK_DIR = ".totalplace"
 META_TABLES = (RUNS.name, PUBLISHED.name)
+# Set to 0 to work in the store itself (holding it for the whole run) instead of a scratch
+# database with the store attached read-only.
+SCRATCH_ENV = "TOTALPLACE_SCRATCH"
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _LITERAL = re.compile(r"'(?:[^']|'')*'")  # string literals name files, not tables
 
@@ -141,6 +144,7 @@ class Store:
         # stage -> {"place.yaml:<sections>": hash} of the settings it uses (set by Place).
         self.fingerprint: Callable[[str], dict[str, str]] | None = None
         self._active: RunRecord | None = None
+        self._lock: _WriterLock | None = None
         if not read_only:
             self._migrate()
             self._recover()
@@ -155,6 +159,7 @@ class Store:
         5) for the first, then raises ``StoreLocked`` naming the other process.
         """
         local = engine == "duckdb" and str(path) != ":memory:"
+        scratch = local and not read_only and os.environ.get(SCRATCH_ENV, "1") != "0"
         if local and not read_only:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
             work = _work_root(Path(path))
@@ -169,10 +174,22 @@ class Store:
             if local and not Path(path).exists():
                 raise StoreError(f"{path}: no place store here yet (run `totalplace ingest`)")
             options["read_only"] = True
-        store = cls(open_engine(engine, str(path), **options), path, read_only)
-        if not read_only:
-            store.engine.drop_staging()  # left by a run that was killed before its swap
-            store.clean_work_folder()
+        lock = _WriterLock.acquire(Path(path), options.get("lock_wait")) if scratch else None
+        try:
+            store = cls(open_engine(engine, str(path), **options), path, read_only)
+            if not read_only:
+                store.engine.drop_staging()  # left by a run that was killed before its swap
+                store.clean_work_folder()
+            if scratch:
+                # Prepared; now work in a scratch database with the store attached read-only,
+                # so readers can open it while a stage runs (see docs/architecture.md).
+                store.engine.close()
+                store.engine = open_engine(engine, str(path), scratch=True, **options)
+        except BaseException:
+            if lock is not None:
+                lock.release()
+            raise
+        store._lock = lock
         return store
 
     def __enter__(self) -> Store:
@@ -186,7 +203,13 @@ class Store:
         committed change is in the write-ahead log, which the next open applies."""
         try:
             self.engine.close()
+            if self._lock is not None:
+                self._lock.release()
+                self._lock = None
         except Exception as e:
+            if self._lock is not None:
+                self._lock.release()
+                self._lock = None
             if self.read_only:
                 raise
             import warnings
@@ -465,6 +488,10 @@ class Store:
             _clear_pending(self.work_root, r["run_id"])
 
     def _insert_running(self, rec: RunRecord) -> None:
+        with self.engine.writing():
+            self._insert_running_row(rec)
+
+    def _insert_running_row(self, rec: RunRecord) -> None:
         self.engine.run(
             f"INSERT INTO {RUNS.name} (run_id, stage, started_at, finished_at, outcome, "
             "package_version, rows, inputs, detail, pid, host, reads, settings) "
@@ -516,9 +543,10 @@ class Store:
     def _set_run(self, run_id: str, **fields: Any) -> None:
         if self.engine.dialect == "duckdb":
             sets = ", ".join(f'"{k}" = ?' for k in fields)
-            self.engine.run(
-                f"UPDATE {RUNS.name} SET {sets} WHERE run_id = ?", [*fields.values(), run_id]
-            )
+            with self.engine.writing():
+                self.engine.run(
+                    f"UPDATE {RUNS.name} SET {sets} WHERE run_id = ?", [*fields.values(), run_id]
+                )
             return
         # Spark's tables have no UPDATE: rewrite the (small) runs table.
         rows = self.engine.query(f"SELECT * FROM {RUNS.name}").to_pylist()
@@ -562,6 +590,52 @@ def _create(path: Path, engine: str, options: dict) -> None:
     finally:
         for p in (tmp, tmp.with_name(tmp.name + ".wal")):
             p.unlink(missing_ok=True)
+
+
+class _WriterLock:
+    """One writer per place: an exclusive ``flock`` on ``.totalplace/writer.lock`` holding the
+    writer's PID, for as long as its store is open (re-entrant within one process)."""
+
+    _held: dict[Path, _WriterLock] = {}
+
+    def __init__(self, path: Path, fd: int):
+        self.path, self.fd, self.count = path, fd, 1
+
+    @classmethod
+    def acquire(cls, store_path: Path, wait: float | None) -> _WriterLock:
+        import fcntl
+        import time
+
+        from totalplace.engine.duckdb import lock_wait_seconds
+        from totalplace.errors import StoreLocked
+
+        path = _private_dir(_work_root(store_path)) / "writer.lock"
+        held = cls._held.get(path)
+        if held is not None:
+            held.count += 1
+            return held
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        deadline = time.monotonic() + lock_wait_seconds(wait)
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    pid = os.pread(fd, 32, 0).decode(errors="replace").strip()
+                    os.close(fd)
+                    raise StoreLocked(str(store_path), int(pid) if pid.isdigit() else 0) from None
+                time.sleep(0.2)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        lock = cls._held[path] = cls(path, fd)
+        return lock
+
+    def release(self) -> None:
+        self.count -= 1
+        if self.count == 0:
+            self._held.pop(self.path, None)
+            os.close(self.fd)  # releases the flock
 
 
 def _later_stages(stage: str) -> set[str]:

@@ -105,6 +105,7 @@ def test_section_shows_effect_naive_ranking_and_matrix(appraised):
     text = " ".join(s.headlines)
     assert "against a matched comparison group" in text and "before/after" in text
     assert "highest net present social value" in text
+    assert "cashable" in text and "percentage points more" in text
     titles = [t.title for t in s.tables]
     assert "Who pays and who gains (present values, central estimate)" in titles
     assert len(s.figures) >= 3

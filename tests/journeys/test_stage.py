@@ -137,3 +137,35 @@ def test_cohort_round_trips_through_pm4py(journeyed, tmp_path):
     assert len(ocel.events) == steps.num_rows
     assert set(ocel.objects["ocel:type"]) == {"person", "agency"}
     assert (ocel.objects["ocel:type"] == "person").sum() == len(people)
+
+
+@pytest.mark.slow
+def test_section_headlines_come_from_the_data(journeyed):
+    from totalplace.disclosure import Disclosure
+    from totalplace.journeys import section
+
+    place_dir, _ = journeyed
+    with Place.open(place_dir) as place:
+        s = section(place, Disclosure())
+        hd = {r["kind"]: r for r in place.store.table("transition_summary").to_pylist()}[
+            "hospital_discharge"
+        ]
+    missed = 1 - hd["follow_up_rate"]
+    text = next(h for h in s.headlines if "aged 65+" in h)
+    assert text.startswith(f"{missed:.0%} of ")
+    assert f"was {hd['adverse_rate_not_followed_up']:.0%}, against " in text
+    assert f"{hd['adverse_rate_followed_up']:.0%} for those who were followed up" in text
+    titles = " ".join(f.title for f in s.figures)
+    assert "Handoffs between agencies" in titles and "XmR" in titles and "waited" in titles
+    assert any("association" in n for n in s.notes)
+    # Disclosure: every count in the tables is rounded to 5 (or suppressed).
+    for row in s.tables[1].rows:
+        assert all(v is None or v % 5 == 0 for v in row[4:8])
+
+
+def test_section_not_run(minitown):
+    from totalplace.disclosure import Disclosure
+    from totalplace.journeys import section
+
+    with Place.open(minitown) as place:
+        assert section(place, Disclosure()).status == "not run"

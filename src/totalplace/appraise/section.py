@@ -92,7 +92,8 @@ def _programme(rows, d, headlines, figures, tables) -> list[dict]:
         f"{first['effect']:+.0%} ({first['confidence_level']:.0%} interval {first['lo']:+.0%} "
         f"to {first['hi']:+.0%}) against a matched comparison group; a before/after look at "
         f"participants alone says {first['naive']:+.0%}, "
-        f"{abs(gap):.0%} points {'more' if gap < 0 else 'less'} than the programme did."
+        f"{abs(gap) * 100:.0f} percentage points {'more' if gap < 0 else 'less'} than the "
+        "programme did."
     )
     labels = [f"{r['programme']}: {r['outcome'].replace('_', ' ')}" for r in ok]
     fig = go.Figure(
@@ -137,6 +138,12 @@ def _interventions(t, headlines, figures, tables) -> None:
         f"{_gbp(best['npv']['p90'])}); the chance it is positive is "
         f"{best['prob_npv_positive']['p50']:.0%}."
     )
+    pvb, cash = best["pv_benefits"]["central"], best["pv_cashable"]["central"]
+    if pvb > 0:
+        headlines.append(
+            f"Of {ranked[0]}'s benefits ({_gbp(pvb)} in present value), {cash / pvb:.0%} is "
+            "cashable: money is released only where activity is decommissioned."
+        )
     tables.append(
         SectionTable(
             title="Interventions ranked by net present social value (median of the simulation)",

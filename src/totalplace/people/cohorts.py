@@ -43,9 +43,18 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from totalplace.errors import ManifestError
-from totalplace.people.costs import _lit
+from totalplace.people.costs import _lit, glob_sql
 
 MATCH = ("agency", "service", "activity", "outcome", "channel")
+# Each linked person's events with their cost and lower-cased descriptions; the stage
+# materialises it once (``tables={"person_events": ...}``), otherwise it is a subquery.
+PERSON_EVENTS_SQL = """
+SELECT c.person_id, c.agency, c.start_date, c.end_date, c.cost_gbp, c.basis, c.days_in_period,
+  lower(c.agency) AS agency_l, lower(e.service) AS service_l, lower(e.activity) AS activity_l,
+  lower(e.outcome) AS outcome_l, lower(e.channel) AS channel_l
+FROM event_costs c JOIN events e ON e.agency = c.agency AND e.event_id = c.event_id
+WHERE c.person_id IS NOT NULL
+"""
 BASELINE = ("age", "is_female", "n_needs", "events_before", "cost_before", "agencies_before")
 
 
@@ -251,7 +260,11 @@ class _Source:
             self.period = (t.column("a")[0].as_py(), t.column("b")[0].as_py())
 
     def sql(self, sql: str) -> str:
+        pev = self.tables.get("person_events") or f"({PERSON_EVENTS_SQL})"
+        sql = re.sub(r"\bperson_events\b", lambda _: pev, sql)
         for name, actual in self.tables.items():
+            if name == "person_events":
+                continue
             sql = re.sub(rf"\b{name}\b", actual, sql)
         return sql
 
@@ -281,13 +294,7 @@ def default_index_date(spec: CohortSpec, period: tuple[dt.date, dt.date]) -> dt.
 
 
 def _match(c: ActivityCriterion, e: str = "e") -> str:
-    parts = []
-    for f in MATCH:
-        pat = getattr(c, f)
-        if pat is None:
-            continue
-        like = pat.replace("%", r"\%").replace("_", r"\_").replace("*", "%").replace("?", "_")
-        parts.append(f"lower({e}.{f}) LIKE {_lit(like.lower())} ESCAPE '\\'")
+    parts = [glob_sql(f"{e}.{f}_l", getattr(c, f)) for f in MATCH if getattr(c, f) is not None]
     return " AND ".join(parts) or "TRUE"
 
 
@@ -349,11 +356,8 @@ def baseline_sql(spec: CohortSpec, index_date: dt.date, period: tuple[dt.date, d
     )
     return f"""
 WITH pe AS (
-  SELECT c.person_id, c.agency, c.start_date, c.end_date, c.cost_gbp, c.basis,
-    c.days_in_period, e.service, e.activity, e.outcome, e.channel
-  FROM event_costs c JOIN events e ON e.agency = c.agency AND e.event_id = c.event_id
-  WHERE c.person_id IS NOT NULL AND c.start_date < {idx}
-    AND (c.start_date >= {idx} - {widest} OR c.basis = 'day')
+  SELECT * FROM person_events c
+  WHERE c.start_date < {idx} AND (c.start_date >= {idx} - {widest} OR c.basis = 'day')
 ), agg AS (
   SELECT person_id,
     count(*) FILTER (WHERE start_date >= {lb}) AS events_before,
@@ -644,7 +648,7 @@ def balance(
         to = {x for x in comparison.column("matched_to").to_pylist() if x is not None}
         if to:
             members = members.filter(
-                pa.array([pid in to for pid in members.column("person_id").to_pylist()])
+                pa.array([pid in to for pid in members.column("person_id").to_pylist()], pa.bool_())
             )
     out = {}
     for c in cols:
@@ -691,10 +695,8 @@ WITH m AS (SELECT DISTINCT person_id, CAST(index_date AS DATE) AS index_date FRO
 k AS (SELECT CAST(range AS INTEGER) AS k FROM range({-before}, {after})),
 mk AS (SELECT m.person_id, m.index_date, k.k, {w0} AS ps, {w1} AS pe FROM m CROSS JOIN k),
 pe AS (
-  SELECT c.person_id, c.agency, c.start_date, c.end_date, c.cost_gbp, c.basis,
-    c.days_in_period, ({cond}) AS counted
-  FROM event_costs c JOIN events e ON e.agency = c.agency AND e.event_id = c.event_id
-  WHERE c.person_id IN (SELECT person_id FROM m)
+  SELECT e.*, ({cond}) AS counted FROM person_events e
+  WHERE e.person_id IN (SELECT person_id FROM m)
 )
 SELECT mk.person_id, mk.index_date, CAST(mk.k AS INTEGER) AS period, mk.ps AS period_start,
   mk.pe AS period_end, (mk.ps >= {p0} AND mk.pe <= {p1} + 1) AS observed,

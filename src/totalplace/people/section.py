@@ -10,12 +10,13 @@ from itertools import combinations
 from typing import Any
 
 from totalplace.disclosure import Disclosure
+from totalplace.people import concentration as conc_sql
 from totalplace.section import Section, SectionFigure, SectionTable
 
 TITLE = "People: the high-cost few, multiple needs and regression to the mean"
 # Okabe-Ito: distinguishable with the common colour-vision deficiencies.
 BLUE, ORANGE, GREEN, GREY, VERMILLION = "#0072B2", "#E69F00", "#009E73", "#999999", "#D55E00"
-NEEDED = ("concentration", "person_needs", "persistence", "cohorts", "segments", "persons")
+NEEDED = ("concentration", "person_needs", "cohorts", "segments", "persons")
 
 
 def _pct(x: float | None) -> str:
@@ -50,7 +51,8 @@ def section(place, disclosure: Disclosure | None = None) -> Section:
             f"public services here (the top 5% for {_pct(person_all['top_5'])}); "
             f"{_pct(share3)} of them are known to three or more agencies."
         )
-    pers = q("SELECT * FROM persistence ORDER BY from_year")
+    # A place with one year of data has no year-to-year persistence.
+    pers = q("SELECT * FROM persistence ORDER BY from_year") if "persistence" in have else []
     if pers:
         p = pers[0]
         heads.append(
@@ -113,6 +115,15 @@ def section(place, disclosure: Disclosure | None = None) -> Section:
     )
     tables.append(_hard_edges(sets, d))
     tables.append(_profile(q, k1, d))
+    agencies = q(conc_sql.top_agencies_sql(k1, "person_costs", "persons"))
+    tables.append(
+        SectionTable(
+            "How many agencies know each of the costliest 1%",
+            ["agencies", "people"],
+            [[r["agencies"], d.fmt_count(r["people"])] for r in agencies],
+            "person_costs, persons",
+        )
+    )
     tables.append(_families(q, d))
     tables.append(
         SectionTable(
