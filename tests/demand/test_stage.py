@@ -145,3 +145,24 @@ def test_section_headlines_come_from_the_data(demand_place, tables):
 def test_section_not_run(linked_place):
     with Place.open(linked_place) as place:
         assert section(place).status == "not run"
+
+
+def test_sample_command_is_stratified_by_service_and_channel(demand_place, tmp_path):
+    from click.testing import CliRunner
+
+    from totalplace.cli import main
+
+    out = tmp_path / "sample.csv"
+    r = CliRunner().invoke(
+        main, ["demand", "sample", str(demand_place), "--n", "300", "--out", str(out)]
+    )
+    assert r.exit_code == 0, r.output
+    s = pd.read_csv(out)
+    assert 280 <= len(s) <= 340
+    assert {"event_id", "reason_text", "demand_type", "category"} <= set(s.columns)
+    contacts = pd.read_csv(demand_place / "council_contact" / "contacts.csv")
+    # Every service and channel with enough contacts is represented in proportion.
+    want = contacts["Service"].value_counts(normalize=True)
+    got = s["service"].value_counts(normalize=True).reindex(want.index).fillna(0)
+    assert (abs(got - want) < 0.03).all()
+    assert set(s["channel"]) == set(contacts["Channel"])

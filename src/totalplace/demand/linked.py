@@ -28,10 +28,10 @@ def _quote(s: str) -> str:
     return "'" + s.replace("'", "''") + "'"
 
 
-def contacts_sql(agencies: list[str] | None, linked: bool = True) -> str:
+def contacts_sql(agencies: list[str] | None, linked: bool = True, require_text: bool = True) -> str:
     """Contacts (events with reason text) and their person (NULL when not linked, or when
     the place has no ``person_links``: casework without people, where each case is a chain)."""
-    where = "e.reason_text IS NOT NULL"
+    where = "e.reason_text IS NOT NULL" if require_text else "TRUE"
     if agencies:
         where += f" AND e.agency IN ({', '.join(_quote(a) for a in agencies)})"
     join = (

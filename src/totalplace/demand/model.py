@@ -67,13 +67,14 @@ class RuleFeatures:
 
         from scipy import sparse
 
-        compiled = [re.compile(p, re.IGNORECASE) for _, p in self.patterns]
+        compiled = [re.compile(p) for _, p in self.patterns]
+        lowered = [t.lower() for t in texts]  # patterns are written in lower case
         rows, cols = [], []
-        for i, t in enumerate(texts):
-            for j, rx in enumerate(compiled):
-                if rx.search(t):
-                    rows.append(i)
-                    cols.append(j)
+        for j, rx in enumerate(compiled):
+            search = rx.search
+            hits = [i for i, t in enumerate(lowered) if search(t)]
+            rows.extend(hits)
+            cols.extend([j] * len(hits))
         data = np.full(len(rows), self.weight)
         return sparse.csr_matrix((data, (rows, cols)), shape=(len(texts), len(compiled)))
 

@@ -31,6 +31,19 @@ class RulesError(ValueError, TotalplaceError):
     """The rules file is unreadable or invalid."""
 
 
+def _pattern_problems(p: str, where: str) -> list[str]:
+    try:
+        re.compile(p)
+    except re.error as e:
+        return [f"{where}: not a valid pattern ({e})"]
+    # Texts are lower-cased before matching (case-insensitive matching is ~3 times slower).
+    if re.search(r"(?<!\\)[A-Z]", p):
+        return [
+            f"{where}: write patterns in lower case (texts are matched lower-cased); found {p!r}"
+        ]
+    return []
+
+
 class RuleSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -61,16 +74,10 @@ class RulesSpec(BaseModel):
                     f"{r.demand_type} categories {self.categories.get(r.demand_type, [])}"
                 )
             for j, p in enumerate(r.patterns):
-                try:
-                    re.compile(p)
-                except re.error as e:
-                    problems.append(f"rules[{i}].patterns[{j}]: not a valid pattern ({e})")
+                problems += _pattern_problems(p, f"rules[{i}].patterns[{j}]")
         for name, pats in self.cues.items():
             for j, p in enumerate(pats):
-                try:
-                    re.compile(p)
-                except re.error as e:
-                    problems.append(f"cues.{name}[{j}]: not a valid pattern ({e})")
+                problems += _pattern_problems(p, f"cues.{name}[{j}]")
         if problems:
             raise ValueError("; ".join(problems))
         return self
@@ -122,7 +129,7 @@ class Rules:
             cached = []
             for r in self.spec.rules:
                 if r.phrases or r.patterns:
-                    cached.append((r, re.compile(_rule_regex(r), re.IGNORECASE)))
+                    cached.append((r, re.compile(_rule_regex(r))))
             object.__setattr__(self, "_c", cached)
         return cached
 
@@ -141,7 +148,7 @@ class Rules:
         compiled = self._compiled
         penalty = self.spec.conflict_penalty
         for t in texts:
-            t = t or ""
+            t = (t or "").lower()
             best: RuleSpec | None = None
             types = set()
             for r, rx in compiled:

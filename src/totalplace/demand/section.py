@@ -61,7 +61,8 @@ def section(place, disclosure: Disclosure | None = None) -> Section:
             f"{_days(p80)} and 95% within {_days(p95)} — that is what the system delivers now."
         )
     val = c[c["demand_type"] == "value"]
-    if len(val):
+    # Only where the data records the front door's outcome (resolved or passed on).
+    if len(val) and val["outcome_class"].isin(["resolved", "handoff"]).any():
         res = d_.rate(int((val["outcome_class"] == "resolved").sum()), len(val))
         hand = d_.rate(int((val["outcome_class"] == "handoff").sum()), len(val))
         after = d_.rate(int(c["after_handoff"].sum()), nf) if nf else None

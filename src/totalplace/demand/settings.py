@@ -43,7 +43,8 @@ class LabelsSettings(BaseModel):
 class ContactsSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    agencies: list[str] | None = Field(None, description="default: all with reason text")
+    agencies: list[str] | None = Field(None, description="default: every agency")
+    require_text: bool = Field(True, description="only events with reason text are contacts")
 
 
 class StructuralRepeat(BaseModel):

@@ -170,7 +170,9 @@ class Demand:
             timings["model"] = round(time.perf_counter() - t, 2)
 
             t = time.perf_counter()
-            c = store.engine.query(contacts_sql(s.contacts.agencies, linked)).to_pandas()
+            c = store.engine.query(
+                contacts_sql(s.contacts.agencies, linked, s.contacts.require_text)
+            ).to_pandas()
             r = model.classify(c["reason_text"].tolist(), s.method)
             c["text_type"] = r["demand_type"]
             c["text_category"] = r["category"]
@@ -307,7 +309,9 @@ def write_sample(place, n: int, out: str | Path, seed: int = 0) -> int:
     s = demand_settings(place.manifest.demand)
     place.store.require("events")
     linked = place.store.engine.has_table("person_links")
-    c = place.store.engine.query(contacts_sql(s.contacts.agencies, linked)).to_pandas()
+    c = place.store.engine.query(
+        contacts_sql(s.contacts.agencies, linked, s.contacts.require_text)
+    ).to_pandas()
     if c.empty:
         return 0
     rng = np.random.default_rng(seed)
