@@ -490,6 +490,7 @@ class Store:
     def _insert_running(self, rec: RunRecord) -> None:
         with self.engine.writing():
             self._insert_running_row(rec)
+        _reserve_pending(self.work_root, rec.run_id)
 
     def _insert_running_row(self, rec: RunRecord) -> None:
         self.engine.run(
@@ -511,8 +512,10 @@ class Store:
             fields.update(outcome="ok", reads=json.dumps(self._reads(rec)))
         try:
             self._set_run(rec.run_id, **fields)
+            _clear_pending(self.work_root, rec.run_id)
         except Exception as e:
             if not rec.published:
+                _save_pending(self.work_root, rec.run_id, "ok")
                 raise
             # Its tables and 'ok' are committed; only the closing details could not be saved.
             import warnings
@@ -536,6 +539,7 @@ class Store:
                 settings=json.dumps(rec.settings),
                 detail=json.dumps(detail, default=str),
             )
+            _clear_pending(self.work_root, rec.run_id)
         except BaseException as e:  # never hide the run's own error behind this one
             _save_pending(self.work_root, rec.run_id, outcome[:2000])
             error.add_note(f"(the run's outcome could not be recorded in the store: {e})")
@@ -666,13 +670,31 @@ def _pending_path(root: Path | None, run_id: str) -> Path | None:
     return None if root is None else root / "outcomes" / run_id
 
 
-def _save_pending(root: Path | None, run_id: str, outcome: str) -> None:
+_RESERVED = 4096
+
+
+def _reserve_pending(root: Path | None, run_id: str) -> None:
+    # Reserved when the run starts, so that a full disk later cannot stop its outcome being
+    # written (overwriting reserved bytes needs no new space).
     p = _pending_path(root, run_id)
     if p is None:
         return
     try:
         _private_dir(p.parent)
-        p.write_text(outcome)
+        p.write_bytes(b" " * _RESERVED)
+    except OSError:
+        pass
+
+
+def _save_pending(root: Path | None, run_id: str, outcome: str) -> None:
+    p = _pending_path(root, run_id)
+    if p is None:
+        return
+    data = outcome.encode()[: _RESERVED - 1].ljust(_RESERVED)
+    try:
+        _private_dir(p.parent)
+        with open(p, "r+b" if p.exists() else "wb") as f:
+            f.write(data)
     except OSError:
         pass
 
@@ -680,9 +702,10 @@ def _save_pending(root: Path | None, run_id: str, outcome: str) -> None:
 def _pending_outcome(root: Path | None, run_id: str) -> str | None:
     p = _pending_path(root, run_id)
     try:
-        return p.read_text() if p is not None and p.is_file() else None
+        text = p.read_text().strip() if p is not None and p.is_file() else ""
     except OSError:
         return None
+    return text or None
 
 
 def _clear_pending(root: Path | None, run_id: str) -> None:

@@ -99,9 +99,9 @@ def _programme(rows, d, headlines, figures, tables) -> list[dict]:
     fig = go.Figure(
         [
             go.Bar(name="Naive before/after", x=labels, y=[r["naive"] for r in ok],
-                   marker_color=GREY),
+                   marker_color=GREY, meta={"measure": "share"}),
             go.Bar(name="Against a comparison group", x=labels, y=[r["effect"] for r in ok],
-                   marker_color=BLUE, error_y={"type": "data", "symmetric": False,
+                   marker_color=BLUE, meta={"measure": "share"}, error_y={"type": "data", "symmetric": False,
                    "array": [r["hi"] - r["effect"] for r in ok],
                    "arrayminus": [r["effect"] - r["lo"] for r in ok]}),
         ]
@@ -164,6 +164,7 @@ def _interventions(t, headlines, figures, tables) -> None:
             y=ranked[::-1],
             x=[m[k]["npv"]["p50"] for k in ranked[::-1]],
             orientation="h",
+            meta={"measure": "gbp"},
             marker_color=[GREEN if m[k]["npv"]["p50"] > 0 else VERMILLION for k in ranked[::-1]],
             error_x={
                 "type": "data",
@@ -185,10 +186,10 @@ def _interventions(t, headlines, figures, tables) -> None:
             [
                 go.Bar(name="Input at its low", y=[r["input"] for r in torn][::-1],
                        x=[r["npv_at_low"] - base for r in torn][::-1], orientation="h",
-                       marker_color=ORANGE),
+                       marker_color=ORANGE, meta={"measure": "gbp"}),
                 go.Bar(name="Input at its high", y=[r["input"] for r in torn][::-1],
                        x=[r["npv_at_high"] - base for r in torn][::-1], orientation="h",
-                       marker_color=BLUE),
+                       marker_color=BLUE, meta={"measure": "gbp"}),
             ]
         )  # fmt: skip
         tf.update_layout(

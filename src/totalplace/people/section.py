@@ -114,6 +114,7 @@ def section(place, disclosure: Disclosure | None = None) -> Section:
         )
     )
     tables.append(_hard_edges(sets, d))
+    tables.append(_needs_counts(q, d))
     tables.append(_profile(q, k1, d))
     agencies = q(conc_sql.top_agencies_sql(k1, "person_costs", "persons"))
     tables.append(
@@ -412,4 +413,26 @@ def _families(q, d: Disclosure, top: int = 10) -> SectionTable:
         ],
         "household_costs",
         note,
+    )
+
+
+def _needs_counts(q, d: Disclosure) -> SectionTable:
+    """How many different needs people and households have (multiple disadvantage)."""
+    rows = q(
+        """WITH p AS (SELECT person_id, count(DISTINCT need) AS n FROM person_needs GROUP BY 1),
+        h AS (SELECT m.household_id, count(DISTINCT n.need) AS n FROM person_needs n
+              JOIN household_members m ON m.person_id = n.person_id AND m.is_current GROUP BY 1)
+        SELECT 'people' AS unit, least(n, 4) AS k, count(*) AS c FROM p GROUP BY 1, 2
+        UNION ALL
+        SELECT 'households', least(n, 4), count(*) FROM h GROUP BY 1, 2 ORDER BY 1, 2"""
+    )
+    by = {(r["unit"], r["k"]): r["c"] for r in rows}
+    return SectionTable(
+        "Needs per person and per household",
+        ["", "1 need", "2 needs", "3 needs", "4 or more"],
+        [
+            [u] + [d.fmt_count(by.get((u, k), 0)) for k in (1, 2, 3, 4)]
+            for u in ("people", "households")
+        ],
+        "person_needs, household_members",
     )
