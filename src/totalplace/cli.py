@@ -260,7 +260,8 @@ MIN_PRECISION_OPTION = click.option(
     type=click.FloatRange(0, 1, min_open=True),
     default=None,
     help="choose the lowest threshold whose expected pairwise precision reaches this "
-    "(default: linkage.min_precision, 0.999); 0 is not allowed",
+    "(default for link: linkage.min_precision, 0.999; for link-files: the threshold with "
+    "the highest expected F1)",
 )
 
 
@@ -296,11 +297,15 @@ def link(
         totalplace link /tmp/anytown --reviews reviewed_pairs.csv
     """
     with _open(place_dir, "link") as place:
-        _print_result(
-            place.link.run(
-                reviews=reviews, engine=engine, memory=memory, min_precision=min_precision
+        with console.status("link: starting") as status:
+            result = place.link.run(
+                reviews=reviews,
+                engine=engine,
+                memory=memory,
+                min_precision=min_precision,
+                progress=lambda step: status.update(f"link: {step}"),
             )
-        )
+        _print_result(result)
 
 
 @main.command(name="link-files", context_settings={"ignore_unknown_options": False})
@@ -362,16 +367,18 @@ def link_files(files, id_cols, maps, dob_formats, engine, memory, min_precision,
         from totalplace.link.model import LinkageOptions
     except ImportError:
         raise StageNotAvailable("link-files") from None
-    summary = run_link_files(
-        list(files),
-        id_cols=list(id_cols),
-        maps=list(maps),
-        dob_formats=list(dob_formats),
-        engine=engine,
-        out=out,
-        options=LinkageOptions(min_precision=min_precision),
-        memory=memory,
-    )
+    with console.status("link-files: reading") as status:
+        summary = run_link_files(
+            list(files),
+            id_cols=list(id_cols),
+            maps=list(maps),
+            dob_formats=list(dob_formats),
+            engine=engine,
+            out=out,
+            options=LinkageOptions(min_precision=min_precision),  # None: highest expected F1
+            memory=memory,
+            progress=lambda step: status.update(f"link-files: {step}"),
+        )
     for line in summary_lines(summary, out):
         console.print(line)
 

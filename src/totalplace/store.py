@@ -88,6 +88,9 @@ PRODUCED_BY: dict[str, str] = {
 # The place's private work folder (beside the store file): temporary files of runs.
 WORK_DIR = ".totalplace"
 META_TABLES = (RUNS.name, PUBLISHED.name)
+# Set to 0 to work in the store itself (holding it for the whole run) instead of a scratch
+# database with the store attached read-only.
+SCRATCH_ENV = "TOTALPLACE_SCRATCH"
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _LITERAL = re.compile(r"'(?:[^']|'')*'")  # string literals name files, not tables
 
@@ -141,6 +144,7 @@ class Store:
         # stage -> {"place.yaml:<sections>": hash} of the settings it uses (set by Place).
         self.fingerprint: Callable[[str], dict[str, str]] | None = None
         self._active: RunRecord | None = None
+        self._lock: _WriterLock | None = None
         if not read_only:
             self._migrate()
             self._recover()
@@ -155,6 +159,7 @@ class Store:
         5) for the first, then raises ``StoreLocked`` naming the other process.
         """
         local = engine == "duckdb" and str(path) != ":memory:"
+        scratch = local and not read_only and os.environ.get(SCRATCH_ENV, "1") != "0"
         if local and not read_only:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
             work = _work_root(Path(path))
@@ -169,10 +174,22 @@ class Store:
             if local and not Path(path).exists():
                 raise StoreError(f"{path}: no place store here yet (run `totalplace ingest`)")
             options["read_only"] = True
-        store = cls(open_engine(engine, str(path), **options), path, read_only)
-        if not read_only:
-            store.engine.drop_staging()  # left by a run that was killed before its swap
-            store.clean_work_folder()
+        lock = _WriterLock.acquire(Path(path), options.get("lock_wait")) if scratch else None
+        try:
+            store = cls(open_engine(engine, str(path), **options), path, read_only)
+            if not read_only:
+                store.engine.drop_staging()  # left by a run that was killed before its swap
+                store.clean_work_folder()
+            if scratch:
+                # Prepared; now work in a scratch database with the store attached read-only,
+                # so readers can open it while a stage runs (see docs/architecture.md).
+                store.engine.close()
+                store.engine = open_engine(engine, str(path), scratch=True, **options)
+        except BaseException:
+            if lock is not None:
+                lock.release()
+            raise
+        store._lock = lock
         return store
 
     def __enter__(self) -> Store:
@@ -186,7 +203,13 @@ class Store:
         committed change is in the write-ahead log, which the next open applies."""
         try:
             self.engine.close()
+            if self._lock is not None:
+                self._lock.release()
+                self._lock = None
         except Exception as e:
+            if self._lock is not None:
+                self._lock.release()
+                self._lock = None
             if self.read_only:
                 raise
             import warnings
@@ -465,6 +488,11 @@ class Store:
             _clear_pending(self.work_root, r["run_id"])
 
     def _insert_running(self, rec: RunRecord) -> None:
+        with self.engine.writing():
+            self._insert_running_row(rec)
+        _reserve_pending(self.work_root, rec.run_id)
+
+    def _insert_running_row(self, rec: RunRecord) -> None:
         self.engine.run(
             f"INSERT INTO {RUNS.name} (run_id, stage, started_at, finished_at, outcome, "
             "package_version, rows, inputs, detail, pid, host, reads, settings) "
@@ -484,8 +512,10 @@ class Store:
             fields.update(outcome="ok", reads=json.dumps(self._reads(rec)))
         try:
             self._set_run(rec.run_id, **fields)
+            _clear_pending(self.work_root, rec.run_id)
         except Exception as e:
             if not rec.published:
+                _save_pending(self.work_root, rec.run_id, "ok")
                 raise
             # Its tables and 'ok' are committed; only the closing details could not be saved.
             import warnings
@@ -509,6 +539,7 @@ class Store:
                 settings=json.dumps(rec.settings),
                 detail=json.dumps(detail, default=str),
             )
+            _clear_pending(self.work_root, rec.run_id)
         except BaseException as e:  # never hide the run's own error behind this one
             _save_pending(self.work_root, rec.run_id, outcome[:2000])
             error.add_note(f"(the run's outcome could not be recorded in the store: {e})")
@@ -516,9 +547,10 @@ class Store:
     def _set_run(self, run_id: str, **fields: Any) -> None:
         if self.engine.dialect == "duckdb":
             sets = ", ".join(f'"{k}" = ?' for k in fields)
-            self.engine.run(
-                f"UPDATE {RUNS.name} SET {sets} WHERE run_id = ?", [*fields.values(), run_id]
-            )
+            with self.engine.writing():
+                self.engine.run(
+                    f"UPDATE {RUNS.name} SET {sets} WHERE run_id = ?", [*fields.values(), run_id]
+                )
             return
         # Spark's tables have no UPDATE: rewrite the (small) runs table.
         rows = self.engine.query(f"SELECT * FROM {RUNS.name}").to_pylist()
@@ -564,6 +596,52 @@ def _create(path: Path, engine: str, options: dict) -> None:
             p.unlink(missing_ok=True)
 
 
+class _WriterLock:
+    """One writer per place: an exclusive ``flock`` on ``.totalplace/writer.lock`` holding the
+    writer's PID, for as long as its store is open (re-entrant within one process)."""
+
+    _held: dict[Path, _WriterLock] = {}
+
+    def __init__(self, path: Path, fd: int):
+        self.path, self.fd, self.count = path, fd, 1
+
+    @classmethod
+    def acquire(cls, store_path: Path, wait: float | None) -> _WriterLock:
+        import fcntl
+        import time
+
+        from totalplace.engine.duckdb import lock_wait_seconds
+        from totalplace.errors import StoreLocked
+
+        path = _private_dir(_work_root(store_path)) / "writer.lock"
+        held = cls._held.get(path)
+        if held is not None:
+            held.count += 1
+            return held
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        deadline = time.monotonic() + lock_wait_seconds(wait)
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    pid = os.pread(fd, 32, 0).decode(errors="replace").strip()
+                    os.close(fd)
+                    raise StoreLocked(str(store_path), int(pid) if pid.isdigit() else 0) from None
+                time.sleep(0.2)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        lock = cls._held[path] = cls(path, fd)
+        return lock
+
+    def release(self) -> None:
+        self.count -= 1
+        if self.count == 0:
+            self._held.pop(self.path, None)
+            os.close(self.fd)  # releases the flock
+
+
 def _later_stages(stage: str) -> set[str]:
     from totalplace.place import STAGES
 
@@ -592,13 +670,31 @@ def _pending_path(root: Path | None, run_id: str) -> Path | None:
     return None if root is None else root / "outcomes" / run_id
 
 
-def _save_pending(root: Path | None, run_id: str, outcome: str) -> None:
+_RESERVED = 4096
+
+
+def _reserve_pending(root: Path | None, run_id: str) -> None:
+    # Reserved when the run starts, so that a full disk later cannot stop its outcome being
+    # written (overwriting reserved bytes needs no new space).
     p = _pending_path(root, run_id)
     if p is None:
         return
     try:
         _private_dir(p.parent)
-        p.write_text(outcome)
+        p.write_bytes(b" " * _RESERVED)
+    except OSError:
+        pass
+
+
+def _save_pending(root: Path | None, run_id: str, outcome: str) -> None:
+    p = _pending_path(root, run_id)
+    if p is None:
+        return
+    data = outcome.encode()[: _RESERVED - 1].ljust(_RESERVED)
+    try:
+        _private_dir(p.parent)
+        with open(p, "r+b" if p.exists() else "wb") as f:
+            f.write(data)
     except OSError:
         pass
 
@@ -606,9 +702,10 @@ def _save_pending(root: Path | None, run_id: str, outcome: str) -> None:
 def _pending_outcome(root: Path | None, run_id: str) -> str | None:
     p = _pending_path(root, run_id)
     try:
-        return p.read_text() if p is not None and p.is_file() else None
+        text = p.read_text().strip() if p is not None and p.is_file() else ""
     except OSError:
         return None
+    return text or None
 
 
 def _clear_pending(root: Path | None, run_id: str) -> None:

@@ -19,11 +19,22 @@ def app_place(anytown_linked: Path, tmp_path_factory) -> Path:
 
     dst = tmp_path_factory.mktemp("app") / "anytown"
     shutil.copytree(anytown_linked, dst)
+    from totalplace.place import available_stages
+
     with Place.open(dst) as place:
+        # Every analysis stage this version has, so the disclosure scan covers every section
+        # (and the person page and cohort explorer have the people stage's tables).
+        for name in available_stages():
+            if name not in ("ingest", "link", "report"):
+                place.stage(name).run()
         place.report.run()
         people = (
             place.store.engine.query(
-                "SELECT person_id FROM persons WHERE n_agencies >= 3 ORDER BY person_id LIMIT 3"
+                """SELECT p.person_id FROM persons p WHERE p.n_agencies >= 3 AND EXISTS (
+                 SELECT 1 FROM events e JOIN person_links l
+                   ON e.agency = l.agency AND CAST(e.source_id AS VARCHAR) = l.source_id
+                 WHERE l.person_id = p.person_id)
+               ORDER BY p.person_id LIMIT 3"""
             )
             .column("person_id")
             .to_pylist()

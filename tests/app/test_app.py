@@ -124,3 +124,20 @@ def test_the_same_scan_fails_with_disclosure_off(app_place):
         sign_in(c, "ana")
         problems = _scan_app(c)
     assert any("a count of" in p for p in problems)
+
+
+def test_cohort_explorer_is_disclosure_controlled(client):
+    from totalplace.app import cohorts
+
+    sign_in(client, "ana")
+    r = client.get("/cohorts")
+    assert r.status_code == 200
+    if not cohorts.available():
+        assert "needs the people stage" in r.text
+        return
+    r = client.get("/cohorts", params={"show": 1, "age_min": 65})
+    assert r.status_code == 200 and "people meet this definition" in r.text
+    assert "Comparison group" in r.text
+    assert check_html(r.text) == []
+    r = client.get("/cohorts", params={"show": 1, "age_min": 119})
+    assert "No one meets this definition" in r.text or "too few" in r.text

@@ -47,3 +47,11 @@ def test_parquet_keeps_types_and_nulls():
     t = pq.read_table(io.BytesIO(export(T, "parquet")))
     assert t.column("Contacts").to_pylist() == [40, None, 80]
     assert t.column("Type").to_pylist()[0] == "'=1+1"
+
+
+def test_any_title_makes_a_valid_sheet_name():
+    t = SectionTable(
+        "Who pays? Funders [all] / agencies: a very long title indeed", ["a"], [[1]], "x"
+    )
+    ws = load_workbook(io.BytesIO(export(t, "xlsx"))).active
+    assert ws.title == "Who pays- Funders -all- - agenc"

@@ -19,6 +19,7 @@ from totalplace.appraise.evaluate import (
     eligible,
     evaluate,
     match,
+    needs_sql,
     participants_sql,
     person_events_sql,
 )
@@ -125,3 +126,12 @@ def test_sql_builders_are_plain_strings():
         spec.outcomes[0].model_copy(update={"activity": "O'Brien"})
     )
     assert "DATE '2023-09-30'" in ages_sql(LB_END)
+
+
+def test_needs_from_the_people_stage_split_the_strata():
+    spec = Programme.model_validate({**SPEC, "matching": {"needs": ["alcohol"]}})
+    d = simulate(n=2_000)
+    d.people["need_alcohol"] = d.people["prior"] % 2 == 0
+    pool = eligible(spec, d)
+    assert pool["stratum"].str.endswith("|1").sum() == pool["need_alcohol"].sum()
+    assert "from_date <= DATE '2023-09-30'" in needs_sql("alcohol", LB_END)

@@ -105,6 +105,7 @@ def test_section_shows_effect_naive_ranking_and_matrix(appraised):
     text = " ".join(s.headlines)
     assert "against a matched comparison group" in text and "before/after" in text
     assert "highest net present social value" in text
+    assert "cashable" in text and "percentage points more" in text
     titles = [t.title for t in s.tables]
     assert "Who pays and who gains (present values, central estimate)" in titles
     assert len(s.figures) >= 3
@@ -134,3 +135,15 @@ def test_bad_settings_name_every_problem(linked_place):
     text = str(e.value)
     assert "appraise.interventions[0].participants_per_year" in text
     assert "programmes[0].outcomes[0].agency" in text
+
+
+def test_section_passes_the_report_disclosure_check(appraised):
+    from totalplace.appraise import section
+    from totalplace.report.check import check_figure, check_rows
+
+    root, _ = appraised
+    with Place.open(root) as place:
+        s = section(place, Disclosure())
+    problems = [p for t in s.tables for p in check_rows(t.columns, t.rows, t.title)]
+    problems += [p for f in s.figures for p in check_figure(f.figure.to_plotly_json(), f.title)]
+    assert problems == []

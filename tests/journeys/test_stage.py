@@ -32,20 +32,37 @@ def _truth(place_dir) -> dict[str, dict]:
     return out
 
 
+def _share(rows: list[dict], col: str) -> float:
+    return sum(bool(r[col]) for r in rows) / len(rows) if rows else 0.0
+
+
 @pytest.mark.slow
 def test_every_true_transition_is_found_with_its_rates(journeyed):
     place_dir, result = journeyed
     truth = _truth(place_dir)
+    truth_rows = pq.read_table(place_dir / "truth" / "transitions.parquet").to_pylist()
     with Place.open(place_dir) as place:
+        library = place.journeys.library()
         summary = {r["kind"]: r for r in place.store.table("transition_summary").to_pylist()}
         rows = place.store.table("transitions").to_pylist()
     assert set(truth) <= set(summary)
     for kind, t in truth.items():
         s = summary[kind]
         found = {(r["agency"], r["event_id"]) for r in rows if r["kind"] == kind}
-        assert t["keys"] <= found, f"{kind}: {len(t['keys'] - found)} true transitions missed"
+        # A trigger is missed only when linkage leaves the event unlinked or the person's
+        # date of birth (the most common among their records) puts them outside the ages.
+        missed = len(t["keys"] - found)
+        assert missed <= 0.005 * t["n"], f"{kind}: {missed} true transitions missed"
         assert abs(s["volume"] - t["n"]) <= 0.02 * t["n"], kind
-        assert s["follow_up_rate"] == pytest.approx(t["fu"] / t["n"], abs=0.02), kind
+        # Follow-up rates over the transitions whose follow-up window ends inside the period
+        # (the truth also counts follow-ups it scheduled after the period end, which no
+        # extract can show); the same transitions on both sides.
+        w = library[kind].follow_up_days
+        ours_obs = [r for r in rows if r["kind"] == kind and r["observed_days"] >= w]
+        true_obs = [r for r in truth_rows if r["kind"] == kind and r["observed_days"] >= w]
+        assert _share(ours_obs, "followed_up") == pytest.approx(
+            _share(true_obs, "followed_up"), abs=0.02
+        ), kind
         if kind == "prison_release":
             # The truth flags only the arrests its transition model added; a released
             # prisoner's other arrests in the 180 days are re-arrests in the data too. Every
@@ -137,3 +154,35 @@ def test_cohort_round_trips_through_pm4py(journeyed, tmp_path):
     assert len(ocel.events) == steps.num_rows
     assert set(ocel.objects["ocel:type"]) == {"person", "agency"}
     assert (ocel.objects["ocel:type"] == "person").sum() == len(people)
+
+
+@pytest.mark.slow
+def test_section_headlines_come_from_the_data(journeyed):
+    from totalplace.disclosure import Disclosure
+    from totalplace.journeys import section
+
+    place_dir, _ = journeyed
+    with Place.open(place_dir) as place:
+        s = section(place, Disclosure())
+        hd = {r["kind"]: r for r in place.store.table("transition_summary").to_pylist()}[
+            "hospital_discharge"
+        ]
+    missed = 1 - hd["follow_up_rate"]
+    text = next(h for h in s.headlines if "aged 65+" in h)
+    assert text.startswith(f"{missed:.0%} of ")
+    assert f"was {hd['adverse_rate_not_followed_up']:.0%}, against " in text
+    assert f"{hd['adverse_rate_followed_up']:.0%} for those who were followed up" in text
+    titles = " ".join(f.title for f in s.figures)
+    assert "Handoffs between agencies" in titles and "XmR" in titles and "waited" in titles
+    assert any("association" in n for n in s.notes)
+    # Disclosure: every count in the tables is rounded to 5 (or suppressed).
+    for row in s.tables[1].rows:
+        assert all(v is None or v % 5 == 0 for v in row[4:8])
+
+
+def test_section_not_run(minitown):
+    from totalplace.disclosure import Disclosure
+    from totalplace.journeys import section
+
+    with Place.open(minitown) as place:
+        assert section(place, Disclosure()).status == "not run"

@@ -204,3 +204,33 @@ def test_help_tells_the_truth():
         "households",
     ):
         assert word in text, word
+
+
+def test_one_name_column_titles_suffixes_and_year_only_dates(tmp_path):
+    """'SMITH, John' and 'Mr John Smith Jr' are one person; '00/00/1970' is a year only."""
+    from totalplace.link.files import link_files
+
+    rows = []
+    for i in range(120):  # other people, so there is something to tell apart
+        g, f = GIVEN[i % 16].title(), FAMILY[(i // 16) % 12].title()
+        rows.append(
+            [f"o{i}", f"{f.upper()}, {g}", f"{1940 + i % 60}-01-{1 + i % 28:02d}", "AB1 2CD"]
+        )
+    rows += [
+        ["a1", "SMITH, Johnathan", "00/00/1970", "ZZ1 1ZZ"],
+        ["a2", "Mr Johnathan Smith Jr", "1970-00-00", "ZZ1 1ZZ"],
+        ["a3", "Johnathan Smith", "1970", "ZZ1 1ZZ"],
+        ["a4", "Johnathan Smith", "1850-00-00", "ZZ9 9ZZ"],  # a placeholder: no dob
+    ]
+    path = write_csv(tmp_path / "names.csv", ["ID", "Name", "DOB", "PC"], rows)
+    out = tmp_path / "out"
+    s = link_files(
+        [path], ["ID"], ["full_name=Name,dob=DOB,postcode=PC"], ["%Y-%m-%d"], "duckdb", out
+    )
+    assert s["files"][0]["dob_unparsed"] == 1  # 1850-00-00 means "not known"
+    clusters = {
+        c["id"]: c["person_id"]
+        for c in csv.DictReader(open(out / "clusters.csv", encoding="utf-8"))
+    }
+    assert clusters["a1"] == clusters["a2"] == clusters["a3"]
+    assert clusters["a1"] != clusters["o0"]

@@ -66,3 +66,45 @@ def test_section_before_the_stage_runs(minitown):
 
     with Place.open(minitown) as place:
         assert section(place).status == "not run"
+
+
+@pytest.mark.slow
+def test_segments_partition_the_linked_people(people_open):
+    eng = people_open.store.engine
+    assert eng.count("segments") == eng.count("persons")
+    assert eng.scalar("SELECT count(*) FROM segments WHERE segment IS NULL") == 0
+    total = eng.scalar("SELECT sum(cost_gbp) FROM segments")
+    assert total == eng.scalar("SELECT sum(cost_gbp) FROM person_costs")
+
+
+@pytest.mark.slow
+def test_cohort_command_reports_bad_definitions(people_place, tmp_path):
+    from click.testing import CliRunner
+
+    from totalplace.cli import main
+
+    bad = tmp_path / "c.yaml"
+    bad.write_text("cohorts:\n  - {name: x, age: {min: 70, max: 2}, needs: [gambling]}\n")
+    r = CliRunner().invoke(main, ["people", "cohort", str(people_place), str(bad)])
+    assert r.exit_code != 0 and "Traceback" not in r.output
+    assert "2 problems in the cohort definitions" in r.output
+    good = tmp_path / "g.yaml"
+    good.write_text(
+        "cohorts:\n  - name: ae\n    activity: [{agency: acute, activity: 'A&E*', min_count: 4}]\n"
+    )
+    out = tmp_path / "m.csv"
+    r = CliRunner().invoke(
+        main,
+        [
+            "people",
+            "cohort",
+            str(people_place),
+            str(good),
+            "--compare",
+            "coarsened",
+            "--out",
+            str(out),
+        ],
+    )
+    assert r.exit_code == 0, r.output
+    assert out.read_text().count("\n") > 10

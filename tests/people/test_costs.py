@@ -66,7 +66,10 @@ def test_match_is_a_case_insensitive_glob():
     r = costs.CostRule(agency="acute", activity="A&E*", cost_id="x")
     assert r.matches(agency="acute", activity="a&e attendance")
     assert not r.matches(agency="police", activity="A&E attendance")
-    assert "LIKE 'a&e%'" in costs.match_sql(r)
+    sql = costs.match_sql(r)
+    assert "e.agency_l = 'acute'" in sql and "starts_with(e.activity_l, 'a&e')" in sql
+    assert costs.glob_sql("x", "*care*") == "x LIKE '%care%' ESCAPE '\\'"
+    assert costs.glob_sql("x", "mental_health") == "x = 'mental_health'"
 
 
 def test_financial_years_of_a_period():

@@ -54,6 +54,8 @@ except click.ClickException as e:
 
 
 def _prepared(tiny_stages: dict, stage: str, tmp_path: Path) -> tuple[Path, dict]:
+    if stage in tiny_stages["cannot"]:
+        pytest.skip(f"{stage} cannot run on the tiny place: {tiny_stages['cannot'][stage]}")
     if stage in tiny_stages["failed"]:
         pytest.fail(f"{stage}'s uninterrupted run failed: {tiny_stages['failed'][stage]}")
     if stage not in tiny_stages["stages"]:
@@ -117,6 +119,8 @@ def test_a_stage_killed_at_each_point_leaves_a_truthful_whole_store(
     tiny_stages, tmp_path, stage, point, new
 ):
     place, reference = _prepared(tiny_stages, stage, tmp_path)
+    if not reference and point != "started":
+        pytest.skip(f"{stage} publishes no tables: there is no swap to be killed around")
     proc = _run_child(place, stage, tmp_path, TOTALPLACE_TEST_KILL_AT=point)
     assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]
     # The killed run's temporary folder is still there until the next open...
@@ -182,6 +186,8 @@ def test_a_stage_on_a_full_disk_fails_in_one_line_and_leaves_a_whole_store(
     script = (
         f"mount -t tmpfs -o size={used_kb + 96}k tmpfs {disk} && cp -r {place} {d} && "
         f'"$PY" {tmp_path / "runner.py"} {d} {stage}; echo "rc=$?" >&2; '
+        # then space is freed (as a person would) and the place is opened again
+        f"mount -o remount,size={used_kb + 4096}k {disk}; "
         f"\"$PY\" {tmp_path / 'check.py'} {d} {stage} '{names}'"
     )
     proc = subprocess.run(
@@ -207,4 +213,6 @@ def test_a_stage_on_a_full_disk_fails_in_one_line_and_leaves_a_whole_store(
     else:  # it committed; only compaction was deferred: all new, and recorded as ok
         (outcome,) = state["outcomes"]
         assert state["tables"] == {t: list(v) for t, v in reference.items()}
-        assert outcome == "ok" and state["live_runs"] == state["run_ids"]
+        assert outcome == "ok"
+        if reference:
+            assert state["live_runs"] == state["run_ids"]

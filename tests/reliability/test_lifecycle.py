@@ -120,11 +120,12 @@ def test_when_the_outcome_cannot_be_written_the_stage_error_still_surfaces(path,
         monkeypatch.undo()
         run_id = run.run_id
     pending = path.parent / ".totalplace" / "outcomes" / run_id
-    assert pending.read_text() == "failed: RuntimeError: the real cause"
+    assert pending.read_text().strip() == "failed: RuntimeError: the real cause"
     with Store.open(path) as store:
         assert _run(store, run_id)["outcome"] == "running"  # its process (this one) is alive
         gone = run_python("import os; print(os.getpid())").stdout.strip()
-        store.engine.run("UPDATE runs SET pid = ? WHERE run_id = ?", [int(gone), run_id])
+        with store.engine.writing():
+            store.engine.run("UPDATE runs SET pid = ? WHERE run_id = ?", [int(gone), run_id])
     # once its process is gone, the next open applies the outcome that could not be written
     with Store.open(path) as store:
         assert _run(store, run_id)["outcome"] == "failed: RuntimeError: the real cause"

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from decimal import Decimal
 from typing import Any
 
@@ -79,7 +80,8 @@ def to_xlsx(t: SectionTable) -> bytes:
 
     wb = Workbook()
     ws = wb.active
-    ws.title = (t.title[:28] or "table").replace("/", "-").replace(":", "-")
+    # Excel refuses \ / ? * [ ] : in a sheet name, and more than 31 characters.
+    ws.title = re.sub(r"[\\/?*\[\]:]", "-", t.title)[:31].strip("' ") or "table"
     ws.append([neutralise(c) for c in t.columns])
     for r in t.rows:
         ws.append([_cell(v) for v in r])

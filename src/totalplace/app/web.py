@@ -8,7 +8,6 @@ caseloads and reads the audit log. Every person-page request is written to the a
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import secrets
 from functools import cache
@@ -24,6 +23,7 @@ from starlette.middleware.sessions import SessionMiddleware
 from totalplace.app.accounts import ROLES, AccountError, Accounts, User
 from totalplace.app.data import PlaceData
 from totalplace.app.exports import FORMATS, export
+from totalplace.errors import TotalplaceError
 from totalplace.report.render import cell, figure_json, is_num, plotly_js
 from totalplace.report.sections import PARTS
 
@@ -271,23 +271,31 @@ def create_app(place, accounts: Accounts | None = None, disclosure=None) -> Fast
     # --- cohorts ---------------------------------------------------------------------------
     @app.get("/cohorts", response_class=HTMLResponse)
     def cohorts(request: Request):
+        from totalplace.app import cohorts as explorer
+
         u = require(request, *AGGREGATE_ROLES)
-        available = importlib.util.find_spec("totalplace.people") is not None and (
-            importlib.util.find_spec("totalplace.people.cohorts") is not None
-        )
-        cohort_section = None
-        if available and place.store.last_run("people") is not None:
-            mod = importlib.import_module("totalplace.people.cohorts")
-            fn = getattr(mod, "cohort_section", None)
-            if fn is not None:
-                cohort_section = fn(place, data.disclosure)
+        form = {k: request.query_params.get(k, "") for k in explorer.FIELDS}
+        available = explorer.available()
+        people_ran = place.store.last_run("people") is not None
+        result, error, options = None, "", {"needs": [], "agencies": []}
+        if available and people_ran:
+            with data.lock:
+                options = explorer.choices(place)
+                if request.query_params.get("show"):
+                    try:
+                        result = explorer.explore(place, data.disclosure, form)
+                    except (ValueError, TotalplaceError) as e:
+                        error = str(e)
         return page(
             request,
             "cohorts.html",
             u,
             available=available,
-            people_ran=place.store.last_run("people") is not None,
-            cohort_section=cohort_section,
+            people_ran=people_ran,
+            form=form,
+            options=options,
+            error=error,
+            v={"s": result, "figs": []} if result else None,
         )
 
     # --- people ----------------------------------------------------------------------------

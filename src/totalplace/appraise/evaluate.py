@@ -7,11 +7,12 @@ For each programme in ``programmes:``:
    service's "Enrolled: High Intensity Use programme"); the first such event is the join date.
 2. **Who could have**: the eligibility rule (age, and at least N of an outcome in the look-back
    window). Participants outside the rule are counted and left out.
-3. **Comparison group**: for each participant, ``controls_per_participant`` eligible
-   non-participants drawn (seeded, with replacement) from the same stratum: the same prior
-   use (exact, up to ``prior_cap``), age band and contact with each ``known_to`` agency in the
-   look-back (the observable needs). Each control takes its participant's join date, so both
-   are followed over the same days.
+3. **Comparison group** (coarsened exact matching): strata of prior use (exact, up to
+   ``prior_cap``), age band, contact with each ``known_to`` agency in the look-back, and each
+   of ``needs`` (the people stage's ``person_needs``) known by its end. Every eligible
+   non-participant in a stratum that has a participant is a control (``method: nearest``:
+   ``controls_per_participant`` drawn per participant, with replacement), and takes a
+   participant's join date, so both groups are followed over the same days.
 4. **Effect**: a Poisson GLM (statsmodels; quasi-likelihood, so overdispersion is allowed
    for) of each outcome's count in the look-back ("before") and from the join date to the
    period end ("after"), with the days as exposure, fixed effects for each stratum before
@@ -99,6 +100,15 @@ def known_to_sql(agency: str, start: dt.date, end: dt.date) -> str:
     )
 
 
+def needs_sql(need: str, by: dt.date) -> str:
+    """SQL: people the people stage found with ``need`` on or before ``by`` (never later:
+    a need first seen after joining may have been found by the programme itself)."""
+    return (
+        f"SELECT DISTINCT person_id FROM person_needs WHERE need = {_lit(need)} "
+        f"AND from_date <= DATE '{by.isoformat()}'"
+    )
+
+
 @dataclass
 class ProgrammeData:
     """What the estimator needs, whatever produced it."""
@@ -126,6 +136,9 @@ def programme_data(engine, p: Programme, period_end: dt.date) -> ProgrammeData:
     for agency in p.matching.known_to:
         known = set(engine.query(known_to_sql(agency, lb.start, lb.end)).column(0).to_pylist())
         people[f"known_{agency}"] = people["person_id"].isin(known)
+    for need in p.matching.needs:
+        has = set(engine.query(needs_sql(need, lb.end)).column(0).to_pylist())
+        people[f"need_{need}"] = people["person_id"].isin(has)
     return ProgrammeData(people, events, period_end, len(joined))
 
 
@@ -172,8 +185,9 @@ def eligible(p: Programme, d: ProgrammeData) -> pd.DataFrame:
         + "|"
         + np.searchsorted(bands, pool["age"].to_numpy(), side="right").astype(str)
     )
-    for agency in p.matching.known_to:
-        pool["stratum"] += "|" + pool[f"known_{agency}"].astype(int).astype(str)
+    flags = [f"known_{a}" for a in p.matching.known_to] + [f"need_{n}" for n in p.matching.needs]
+    for col in flags:
+        pool["stratum"] += "|" + pool[col].astype(int).astype(str)
     return pool
 
 

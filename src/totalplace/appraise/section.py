@@ -92,15 +92,16 @@ def _programme(rows, d, headlines, figures, tables) -> list[dict]:
         f"{first['effect']:+.0%} ({first['confidence_level']:.0%} interval {first['lo']:+.0%} "
         f"to {first['hi']:+.0%}) against a matched comparison group; a before/after look at "
         f"participants alone says {first['naive']:+.0%}, "
-        f"{abs(gap):.0%} points {'more' if gap < 0 else 'less'} than the programme did."
+        f"{abs(gap) * 100:.0f} percentage points {'more' if gap < 0 else 'less'} than the "
+        "programme did."
     )
     labels = [f"{r['programme']}: {r['outcome'].replace('_', ' ')}" for r in ok]
     fig = go.Figure(
         [
             go.Bar(name="Naive before/after", x=labels, y=[r["naive"] for r in ok],
-                   marker_color=GREY),
+                   marker_color=GREY, meta={"measure": "share"}),
             go.Bar(name="Against a comparison group", x=labels, y=[r["effect"] for r in ok],
-                   marker_color=BLUE, error_y={"type": "data", "symmetric": False,
+                   marker_color=BLUE, meta={"measure": "share"}, error_y={"type": "data", "symmetric": False,
                    "array": [r["hi"] - r["effect"] for r in ok],
                    "arrayminus": [r["effect"] - r["lo"] for r in ok]}),
         ]
@@ -137,6 +138,12 @@ def _interventions(t, headlines, figures, tables) -> None:
         f"{_gbp(best['npv']['p90'])}); the chance it is positive is "
         f"{best['prob_npv_positive']['p50']:.0%}."
     )
+    pvb, cash = best["pv_benefits"]["central"], best["pv_cashable"]["central"]
+    if pvb > 0:
+        headlines.append(
+            f"Of {ranked[0]}'s benefits ({_gbp(pvb)} in present value), {cash / pvb:.0%} is "
+            "cashable: money is released only where activity is decommissioned."
+        )
     tables.append(
         SectionTable(
             title="Interventions ranked by net present social value (median of the simulation)",
@@ -157,6 +164,7 @@ def _interventions(t, headlines, figures, tables) -> None:
             y=ranked[::-1],
             x=[m[k]["npv"]["p50"] for k in ranked[::-1]],
             orientation="h",
+            meta={"measure": "gbp"},
             marker_color=[GREEN if m[k]["npv"]["p50"] > 0 else VERMILLION for k in ranked[::-1]],
             error_x={
                 "type": "data",
@@ -178,10 +186,10 @@ def _interventions(t, headlines, figures, tables) -> None:
             [
                 go.Bar(name="Input at its low", y=[r["input"] for r in torn][::-1],
                        x=[r["npv_at_low"] - base for r in torn][::-1], orientation="h",
-                       marker_color=ORANGE),
+                       marker_color=ORANGE, meta={"measure": "gbp"}),
                 go.Bar(name="Input at its high", y=[r["input"] for r in torn][::-1],
                        x=[r["npv_at_high"] - base for r in torn][::-1], orientation="h",
-                       marker_color=BLUE),
+                       marker_color=BLUE, meta={"measure": "gbp"}),
             ]
         )  # fmt: skip
         tf.update_layout(

@@ -213,6 +213,10 @@ class Matching(_Frozen):
         default_factory=list,
         description="agencies whose contact in the look-back counts as a need to match on",
     )
+    needs: list[str] = Field(
+        default_factory=list,
+        description="needs (the people stage's person_needs) known by the look-back's end",
+    )
     seed: int = 1
 
 

@@ -131,6 +131,8 @@ class Appraise:
         ``programme_data`` without touching the estimator)."""
         store = self.place.store
         store.require("events", "person_links", "source_people")
+        if programme.matching.needs:
+            store.require("person_needs")
         data = programme_data(store.engine, programme, self.place.manifest.period.end)
         return evaluate(programme, data)
 

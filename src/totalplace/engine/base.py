@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import uuid
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import final
 
@@ -146,6 +147,11 @@ class Engine(ABC):
 
     @abstractmethod
     def close(self) -> None: ...
+
+    @contextmanager
+    def writing(self) -> Iterator[None]:
+        """Hold the store writable for the block (backends that do not always hold it)."""
+        yield
 
     def has_table(self, name: str) -> bool:
         return name in self.tables()

@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
@@ -18,6 +19,9 @@ from totalplace.hooks import fail_point, kill_point
 # How long a second writer waits for the first to let go of the store, in seconds.
 LOCK_WAIT_ENV = "TOTALPLACE_LOCK_WAIT"
 DEFAULT_LOCK_WAIT = 5.0
+# Catalog names in scratch mode: the in-memory work database and the attached store.
+SCRATCH = "memory"
+STORE = "place"
 _LOCK_HOLDER = re.compile(r"Conflicting lock is held in (?P<exe>.*?) \(PID (?P<pid>\d+)\)")
 
 
@@ -58,9 +62,15 @@ class DuckDBEngine(Engine):
         threads: int | None = None,
         lock_wait: float | None = None,
         temp_directory: str | Path | None = None,
+        scratch: bool = False,
     ):
         self.path = str(path)
         self.read_only = read_only
+        self.lock_wait = lock_wait
+        # Scratch mode (a writer): work happens in an in-memory database with the store
+        # attached read-only; the store is attached read-write only to swap (``writing``).
+        self.scratch = scratch and not read_only and self.path != ":memory:"
+        self._writing = 0
         self._settings = []
         if memory_limit:
             self._settings.append(f"SET memory_limit = '{memory_limit}'")
@@ -74,10 +84,64 @@ class DuckDBEngine(Engine):
         self.con = self._connect(lock_wait)
 
     def _connect(self, lock_wait: float | None = None):
-        con = connect(self.path, read_only=self.read_only, wait=lock_wait)
+        if not self.scratch:
+            con = connect(self.path, read_only=self.read_only, wait=lock_wait)
+        else:
+            con = duckdb.connect(":memory:")
         for sql in self._settings:
             con.execute(sql)
+        if self.scratch:
+            self._attach(con, read_only=True)
+            con.execute(f"SET search_path = '{SCRATCH}.main,{STORE}.main'")
         return con
+
+    def _attach(self, con, read_only: bool) -> None:
+        mode = " (READ_ONLY)" if read_only else ""
+        deadline = time.monotonic() + lock_wait_seconds(self.lock_wait)
+        path = self.path.replace("'", "''")
+        while True:
+            try:
+                con.execute(f"ATTACH '{path}' AS {STORE}{mode}")
+                return
+            except duckdb.IOException as e:
+                held = _LOCK_HOLDER.search(str(e))
+                if held is None:
+                    raise
+                if time.monotonic() >= deadline:
+                    raise StoreLocked(self.path, int(held["pid"]), read_only) from None
+                time.sleep(0.2)
+
+    @contextmanager
+    def writing(self) -> Iterator[None]:
+        """Hold the store read-write for the block (scratch mode); re-entrant."""
+        if not self.scratch or self._writing:
+            self._writing += 1
+            try:
+                yield
+            finally:
+                self._writing -= 1
+            return
+        self.con.execute(f"DETACH {STORE}")
+        try:
+            self._attach(self.con, read_only=False)
+        except BaseException:
+            self._attach(self.con, read_only=True)
+            raise
+        self._writing += 1
+        try:
+            yield
+        finally:
+            self._writing -= 1
+            try:
+                self.con.execute(f"DETACH {STORE}")  # checkpoints and lets go of the lock
+            except Exception:  # the session died (a failed checkpoint): start a fresh one
+                try:
+                    self.con.close()
+                except Exception:
+                    pass
+                self.con = self._connect()
+            else:
+                self._attach(self.con, read_only=True)
 
     def _execute(self, sql, params):
         self.con.execute(sql, params or [])
@@ -97,11 +161,23 @@ class DuckDBEngine(Engine):
             self.con.unregister(view)
 
     def _swap(self, staged: Mapping[str, str], in_swap: Callable[[], None]) -> None:
+        if self.scratch:
+            with self.writing():
+                self._swap_in(staged, in_swap, copy=True)
+            for tmp in staged.values():
+                self.con.execute(f'DROP TABLE IF EXISTS {SCRATCH}."{tmp}"')
+            return
+        self._swap_in(staged, in_swap, copy=False)
+
+    def _swap_in(self, staged: Mapping[str, str], in_swap: Callable[[], None], copy: bool) -> None:
+        q = f"{STORE}." if copy else ""
         self.con.execute("BEGIN TRANSACTION")
         try:
             for name, tmp in staged.items():
-                self.con.execute(f'DROP TABLE IF EXISTS "{name}"')
-                self.con.execute(f'ALTER TABLE "{tmp}" RENAME TO "{name}"')
+                if copy:  # from the scratch database into the store
+                    self.con.execute(f'CREATE TABLE {q}"{tmp}" AS SELECT * FROM {SCRATCH}."{tmp}"')
+                self.con.execute(f'DROP TABLE IF EXISTS {q}"{name}"')
+                self.con.execute(f'ALTER TABLE {q}"{tmp}" RENAME TO "{name}"')
             in_swap()
             self.con.execute("COMMIT")
         except BaseException:
@@ -116,10 +192,12 @@ class DuckDBEngine(Engine):
         # published run look failed, so it is noted, not raised.
         try:
             fail_point("checkpoint")
-            self.con.execute("CHECKPOINT")
+            self.con.execute(f"CHECKPOINT {STORE}" if copy else "CHECKPOINT")
             self.deferred_checkpoint = None
         except Exception as e:
             self.deferred_checkpoint = e
+            if copy:  # scratch mode: ``writing`` detaches the store and re-attaches it
+                return
             # DuckDB invalidates a database whose checkpoint failed; open it again (which
             # replays the log) so the stage can finish. Session state (temporary tables,
             # registered views) does not survive this; the published tables do.
@@ -133,6 +211,13 @@ class DuckDBEngine(Engine):
                 pass
 
     def tables(self) -> list[str]:
+        if self.scratch:
+            rows = self.con.execute(
+                "SELECT DISTINCT table_name FROM duckdb_tables() WHERE NOT temporary "
+                f"AND schema_name = 'main' AND database_name IN ('{SCRATCH}', '{STORE}') "
+                "ORDER BY table_name"
+            ).fetchall()
+            return [r[0] for r in rows]
         rows = self.con.execute(
             "SELECT table_name FROM information_schema.tables "
             "WHERE table_schema = 'main' ORDER BY table_name"

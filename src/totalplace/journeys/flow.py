@@ -24,6 +24,7 @@ from typing import Any
 import pyarrow as pa
 
 from totalplace.engine import Engine
+from totalplace.journeys.steps import for_engine
 
 # Why a row cannot be an event, in the order the checks are made.
 PROBLEMS = ("no case id", "no activity", "no time", "unparseable time")
@@ -183,6 +184,26 @@ SELECT count(*) AS cases, sum(events) AS events,
 FROM {_q(cases)}"""
 
 
+class _Dialected:
+    """An engine whose run/query/scalar adapt the journeys SQL to its dialect first."""
+
+    def __init__(self, engine: Engine):
+        self._e = engine
+        self.dialect = engine.dialect
+
+    def run(self, sql: str) -> None:
+        self._e.run(for_engine(sql, self.dialect))
+
+    def query(self, sql: str) -> pa.Table:
+        return self._e.query(for_engine(sql, self.dialect))
+
+    def scalar(self, sql: str):
+        return self._e.scalar(for_engine(sql, self.dialect))
+
+    def __getattr__(self, name: str):
+        return getattr(self._e, name)
+
+
 def drop_temp(engine: Engine, name: str) -> None:
     """Drop a temp table made with CREATE TEMP TABLE (a cached view on Spark)."""
     if engine.dialect == "spark":
@@ -216,8 +237,9 @@ def analyse(
 ) -> LogAnalysis:
     """Run the flow SQL over the registered table ``raw`` (see ``eventlog.read_event_log``)."""
     clean, steps, cases = f"{prefix}_clean", f"{prefix}_steps", f"{prefix}_cases"
+    engine = _Dialected(engine)
     engine.run(
-        f'CREATE OR REPLACE TEMP TABLE "{clean}" AS {clean_sql(raw, text_time, time_format)}'
+        f'CREATE OR REPLACE TEMP TABLE "{clean}" AS {clean_sql(raw, text_time, time_format, case_key)}'
     )
     engine.run(f'CREATE OR REPLACE TEMP TABLE "{steps}" AS {steps_sql(clean)}')
     engine.run(f'CREATE OR REPLACE TEMP TABLE "{cases}" AS {case_variants_sql(steps)}')
@@ -251,6 +273,6 @@ def analyse(
     }
     if with_org:
         summary["handoffs"] = handoffs.num_rows if handoffs is not None else 0
-    for t in (clean, steps, cases):
+    for t in (cases, steps, clean):  # dependants first (Spark views refer back)
         drop_temp(engine, t)
     return LogAnalysis(dfg, variants, handoffs, rework, rejects, summary)

@@ -27,11 +27,12 @@ def headline(row: dict, library, d) -> str | None:
     contacts = " or ".join(c.name or ", ".join(c.agency) for c in tr.follow_up.contacts)
     if tr.follow_up.require == "all" and len(tr.follow_up.contacts) > 1:
         contacts = " and ".join(c.name or ", ".join(c.agency) for c in tr.follow_up.contacts)
-        missed_text = f"did not have all of: {contacts},"
+        both = "both" if len(tr.follow_up.contacts) == 2 else "all of"
+        missed_text = f"did not have {both} {contacts}"
     else:
         missed_text = f"had no {contacts}"
     text = (
-        f"{missed:.0%} of {d.fmt_count(n)} transitions ({tr.title[:1].lower() + tr.title[1:]}) {missed_text} within "
+        f"{missed:.0%} of {d.fmt_count(n)} transitions ({tr.title}) {missed_text} within "
         f"{tr.follow_up_days} days"
     )
     without = d.rate(row["adverse_not_followed_up"], row["not_followed_up"])
@@ -257,7 +258,9 @@ def _handoff_figure(rows: list[dict], d):
 
 
 def _trend_figure(t, d):
-    """Monthly follow-up rate of the most common transition as an XmR chart, if spc exists."""
+    """The monthly follow-up rate of the most common transition as an XmR chart."""
+    from totalplace import spc
+
     rows = t.to_pylist()
     if not rows:
         return None
@@ -265,25 +268,27 @@ def _trend_figure(t, d):
     for r in rows:
         by_kind.setdefault(r["kind"], []).append(r)
     kind = max(by_kind, key=lambda k: sum(r["volume"] for r in by_kind[k]))
-    series = [r for r in by_kind[kind] if d.count(r["volume"])]
+    # Months whose count would be suppressed are left out (their rate would disclose it).
+    series = sorted((r for r in by_kind[kind] if d.count(r["volume"])), key=lambda r: r["month"])
     if len(series) < 6:
         return None
-    try:
-        from totalplace import spc
-    except ImportError:
-        spc = None
-    if spc is None or not hasattr(spc, "xmr_figure"):
-        return None
-    values = [r["follow_up_rate"] for r in series]
-    months = [r["month"] for r in series]
+    chart = spc.xmr([r["follow_up_rate"] for r in series], floor=0.0)
+    name = kind.replace("_", " ")
     fig = spc.xmr_figure(
-        months,
-        values,
-        title=f"{kind.replace('_', ' ')}: share followed up, by month",
-        y_title="Share followed up in time",
+        chart,
+        [r["month"] for r in series],
+        title=f"{name}: share followed up in time, by month",
+        y_label="Share followed up in time",
+        x_label="Month",
     )
+    signals = sum(chart.special_cause)
     return SectionFigure(
-        title=f"Is follow-up after {kind.replace('_', ' ')} getting better? (XmR chart)",
+        title=f"Is follow-up after {name} changing? (XmR chart)",
         figure=fig,
         source="transition_trend",
+        caption=(
+            f"{signals} month(s) show a special-cause signal."
+            if signals
+            else "Every month is within the process limits: common-cause variation only."
+        ),
     )

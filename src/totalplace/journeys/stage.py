@@ -9,7 +9,9 @@ from totalplace.journeys import steps as steps_sql
 from totalplace.journeys import transitions as tr_sql
 from totalplace.journeys.flow import drop_temp
 from totalplace.journeys.library import load_library, load_settings
+from totalplace.journeys.steps import for_engine
 from totalplace.place import StageResult
+from totalplace.spc import xmr_table
 
 TABLES = (
     "journey_steps",
@@ -42,6 +44,7 @@ class Journeys:
     def run(self, **options: Any) -> StageResult:
         place, store = self.place, self.place.store
         eng = store.engine
+        d = eng.dialect
         store.require("events", "person_links", "persons")
         settings = self.settings()
         library = self.library()
@@ -57,19 +60,30 @@ class Journeys:
             )
             eng.run(
                 f'CREATE OR REPLACE TEMP TABLE "{_TRANS}" AS '
-                + tr_sql.all_transitions_sql(library, start, end, _STEPS)
+                + for_engine(tr_sql.all_transitions_sql(library, start, end, _STEPS), d)
             )
-            counts = eng.query(tr_sql.counts_sql(_TRANS)).to_pylist()
+            counts = eng.query(for_engine(tr_sql.counts_sql(_TRANS), d)).to_pylist()
+            # Monthly follow-up rate per kind, with XmR limits and signals (Making Data Count).
+            trend = xmr_table(
+                eng.query(tr_sql.trend_sql(_TRANS)),
+                ["kind"],
+                "month",
+                "follow_up_rate",
+                floor=0.0,
+                min_points=6,
+            )
             summary = tr_sql.summarise(counts, library)
             published = store.publish(
                 {
                     "journey_steps": f'SELECT * FROM "{_STEPS}"',
                     "transitions": f'SELECT * FROM "{_TRANS}"',
                     "transition_summary": summary,
-                    "transition_gaps": tr_sql.gaps_sql(library, _TRANS, _STEPS),
-                    "transition_trend": tr_sql.trend_sql(_TRANS),
-                    "handoffs": steps_sql.handoffs_sql(_STEPS, settings.handoff_window_days),
-                    "rework": steps_sql.rework_sql(_STEPS),
+                    "transition_gaps": for_engine(tr_sql.gaps_sql(library, _TRANS, _STEPS), d),
+                    "transition_trend": trend,
+                    "handoffs": for_engine(
+                        steps_sql.handoffs_sql(_STEPS, settings.handoff_window_days), d
+                    ),
+                    "rework": for_engine(steps_sql.rework_sql(_STEPS), d),
                 }
             )
             events_in = eng.count("events")
@@ -82,7 +96,7 @@ class Journeys:
                 "unlinked_events": events_in - published["journey_steps"],
                 "seconds": round(time.perf_counter() - t0, 1),
             }
-            for t in (_STEPS, _TRANS):
+            for t in (_TRANS, _STEPS):
                 drop_temp(eng, t)
         lines = [
             f"journeys: {published['journey_steps']:,} steps for "

@@ -15,9 +15,24 @@ True
 
 from __future__ import annotations
 
+import re
+
 # The order of a person's events: by time, then agency and event id so that ties are
 # broken the same way on every run and every engine.
 ORDER = "start_at, agency, event_id"
+
+
+_QUANTILE = re.compile(r"quantile_cont\(([^(),]+), ([0-9.]+)\)")
+
+
+def for_engine(sql: str, dialect: str) -> str:
+    """The journeys SQL's one other dialect difference: exact percentiles. sqlglot turns
+    DuckDB's ``quantile_cont`` into Spark's approximate one; Spark's ``percentile`` is exact.
+
+    >>> for_engine("SELECT quantile_cont(gap_s, 0.9) FROM t", "spark")
+    'SELECT percentile(gap_s, 0.9) FROM t'
+    """
+    return _QUANTILE.sub(r"percentile(\1, \2)", sql) if dialect == "spark" else sql
 
 
 def _lit(s: str) -> str:

@@ -37,9 +37,10 @@ import pyarrow as pa
 from totalplace.errors import InputFileError, TotalplaceError
 from totalplace.link.model import LinkageOptions
 from totalplace.link.pipeline import run_linkage, work_connection
-from totalplace.link.prepare import prepare_sql, register_nicknames
+from totalplace.link.prepare import prepare_sql, register_nicknames, strip_suffix_sql
 
 MAPPABLE = (
+    "full_name",
     "given_name",
     "middle_names",
     "family_name",
@@ -195,6 +196,48 @@ def _dob_format(con, view: str, path: Path, col: str, fmt: str | None) -> str | 
     return fmt
 
 
+# Only a year known: "1970", "00/00/1970", "1970-00-00". Recorded as 1 January of the year
+# (the dob comparison has a level for it); years before 1890 are placeholders for "unknown".
+YEAR_ONLY = r"(0{1,2}[-/. ]0{1,2}[-/. ])?((18|19|20)[0-9]{2})([-/. ]0{1,2}[-/. ]0{1,2})?"
+
+
+def year_only_sql(v: str) -> str:
+    year = f"CAST(regexp_extract(trim({v}), '((18|19|20)[0-9]{{2}})', 1) AS INTEGER)"
+    return (
+        f"CASE WHEN regexp_full_match(trim({v}), '{YEAR_ONLY}') AND {year} >= 1890 "
+        f"THEN make_date({year}, 1, 1) END"
+    )
+
+
+def full_name_sql(v: str) -> tuple[str, str]:
+    """(given, family) from one name column: ``SMITH, John`` or ``John Smith``."""
+    x = strip_suffix_sql(f"trim({v})")
+    given = (
+        f"nullif(trim(CASE WHEN contains({x}, ',') THEN split_part({x}, ',', 2) "
+        f"ELSE regexp_replace({x}, '\\s*\\S+$', '') END), '')"
+    )
+    family = (
+        f"nullif(trim(CASE WHEN contains({x}, ',') THEN split_part({x}, ',', 1) "
+        f"ELSE regexp_extract({x}, '(\\S+)$', 1) END), '')"
+    )
+    return given, family
+
+
+def effective_mapping(mapping: dict[str, str]) -> dict[str, str]:
+    """The canonical columns a mapping fills (``full_name`` fills given and family name)."""
+    if "full_name" not in mapping:
+        return dict(mapping)
+    both = [k for k in ("given_name", "family_name") if k in mapping]
+    if both:
+        raise LinkFilesError(
+            f"--map: full_name and {' and '.join(both)} both mapped; map either the one name "
+            "column (full_name) or the separate ones"
+        )
+    out = {k: v for k, v in mapping.items() if k != "full_name"}
+    out["given_name"] = out["family_name"] = mapping["full_name"]
+    return out
+
+
 def canonical_sql(
     table: str, label: str, id_col: str, mapping: dict[str, str], dob_format: str | None
 ) -> str:
@@ -202,16 +245,22 @@ def canonical_sql(
     q = _q
     cols = [f"'{label}' AS agency", f"trim(CAST({q(id_col)} AS VARCHAR)) AS source_id"]
     for key, src in mapping.items():
+        v = f"CAST({q(src)} AS VARCHAR)"
+        if key == "full_name":
+            given, family = full_name_sql(v)
+            cols += [f"{given} AS given_name", f"{family} AS family_name"]
+            continue
         if key == "dob":
-            expr = (
-                f"CAST(try_strptime(CAST({q(src)} AS VARCHAR), '{dob_format}') AS DATE)"
+            parsed = (
+                f"CAST(try_strptime({v}, '{dob_format}') AS DATE)"
                 if dob_format
                 else f"TRY_CAST({q(src)} AS DATE)"
             )
+            expr = f"coalesce({parsed}, {year_only_sql(v)})"
         elif key == "sex":
-            expr = SEX_SQL.format(c=f"CAST({q(src)} AS VARCHAR)")
+            expr = SEX_SQL.format(c=v)
         else:
-            expr = f"nullif(trim(CAST({q(src)} AS VARCHAR)), '')"
+            expr = f"nullif(trim({v}), '')"
         cols.append(f"{expr} AS {key}")
     return f"SELECT row_number() OVER () AS row_number, {', '.join(cols)} FROM {table}"
 
@@ -250,6 +299,7 @@ def load_files(
         if mps[i] is None:
             raise InputFileError(str(path), "no --map given (which columns hold names, dob, ...)")
         mapping = parse_map(mps[i])
+        effective_mapping(mapping)  # fails early on full_name mapped with given_name
         view = f"_tp_file_{i}"
         try:
             con.execute(f"CREATE OR REPLACE TEMP TABLE {view} AS SELECT * FROM {read_sql(path)}")
@@ -306,7 +356,7 @@ def load_files(
                 "rejected": len(bad),
                 "dob_format": fmt,
                 "dob_unparsed": int(dob_bad),
-                "mapped": mapping,
+                "mapped": effective_mapping(mapping),
             }
         )
         parts.append(f"""SELECT * EXCLUDE (row_number, first_row) FROM (
@@ -341,6 +391,7 @@ def link_files(
     options: LinkageOptions | None = None,
     truth: pa.Table | None = None,
     memory: str | None = None,
+    progress=None,
 ) -> dict[str, Any]:
     """Link the people in ``files`` to each other; write clusters.csv and summary.json to ``out``.
 
@@ -351,7 +402,8 @@ def link_files(
         dob_formats: strptime formats of the dob column (once, per file, or none to detect).
         engine: ``"duckdb"`` or ``"spark"``.
         out: output folder (created).
-        options: linkage options (default: the same defaults as a place).
+        options: linkage options (default: a place's, except the threshold: the highest
+            expected F1 rather than expected precision >= 0.999).
         truth: optional ``unique_id`` (``label|id``), ``truth_id`` table for blocking recall.
 
     Returns:
@@ -365,14 +417,16 @@ def link_files(
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise LinkFilesError(f"--out {out}: exists and is not a folder")
-    options = options or LinkageOptions()
+    # Lists of people, unlike a place, hold few relatives at one address whose false links
+    # invent a person: the default threshold is the one with the highest expected F1.
+    options = options or LinkageOptions(min_precision=None)
     # Everything is written to a scratch folder next to OUT and moved in only when the whole
     # run has succeeded, so a failed run leaves nothing partial behind.
     out.parent.mkdir(parents=True, exist_ok=True)
     stage = Path(tempfile.mkdtemp(prefix=f".{out.name}-partial-", dir=out.parent))
     try:
         summary = _link_files(
-            files, id_cols, maps, dob_formats, engine, stage, options, truth, memory
+            files, id_cols, maps, dob_formats, engine, stage, options, truth, memory, progress
         )
         summary["seconds"] = round(time.perf_counter() - t0, 2)
         text = json.dumps(summary, indent=2, default=str)
@@ -392,7 +446,7 @@ OUTPUT_FILES = ("clusters.csv", "rejects.csv", "summary.json", "model.json")
 
 
 def _link_files(
-    files, id_cols, maps, dob_formats, engine, out, options, truth, memory
+    files, id_cols, maps, dob_formats, engine, out, options, truth, memory, progress=None
 ) -> dict[str, Any]:
     try:
         con = work_connection(out, memory)
@@ -417,6 +471,7 @@ def _link_files(
             truth=truth,
             con=con,
             memory=memory,
+            progress=progress,
         )
         con.register("_tp_clusters", result.clusters)
         con.register(

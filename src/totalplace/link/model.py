@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+import duckdb
 import pyarrow as pa
 import pyarrow.compute  # noqa: F401  (pa.compute)
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -227,11 +228,11 @@ class LinkageOptions(BaseModel):
         description="assumed recall of the exact "
         "rules used to estimate the prior match probability",
     )
-    rule_pair_budget: float = Field(
-        10,
+    rule_pair_budget: float | None = Field(
+        None,
         gt=0,
         description="a blocking rule is used only if it makes at most this many "
-        "pairs per record (estimated before predicting)",
+        "pairs per record (counted before predicting); default: log2(records), at least 10",
     )
     rule_pair_budget_min: float = Field(2e6, gt=0, description="...but always allow this many")
     prior_rounds: int = Field(
@@ -312,10 +313,16 @@ class Threshold:
 
 @dataclass
 class Timer:
+    """Seconds per phase; ``progress`` (if given) is called with each phase's name as it
+    starts, so a command can show where a long run is."""
+
     phases: dict[str, float] = field(default_factory=dict)
+    progress: Any = None
 
     @contextmanager
     def phase(self, name: str):
+        if self.progress is not None:
+            self.progress(name.replace("_", " "))
         t0 = time.perf_counter()
         try:
             yield
@@ -343,6 +350,7 @@ class LinkModel:
         self.n_records = frame.num_rows
         S.splink_settings(self.present, [])  # fails early, naming what is missing
         logging.getLogger("splink").setLevel(logging.ERROR)
+        self._arrow = frame
         self.frame = _to_backend(db_api, frame, "tp_link_frame")
         with self.timer.phase("choose_rules"):
             self.rules, self.rule_selection = self._choose_rules()
@@ -350,27 +358,41 @@ class LinkModel:
         self.linker = Linker(self.frame, self.settings, log_level=None)
         self.training_log: list[dict[str, Any]] = []
 
+    def pair_budget(self) -> float:
+        """Pairs one blocking rule may make: ``rule_pair_budget`` per record, or by default
+        log2(records) per record (at least 10): the budget grows with the data, since true
+        pairs hide in bigger blocks as a place grows; never below ``rule_pair_budget_min``."""
+        per_record = self.options.rule_pair_budget
+        if per_record is None:
+            per_record = max(10.0, math.log2(max(self.n_records, 2)))
+        return max(self.options.rule_pair_budget_min, per_record * self.n_records)
+
+    def _count(self, rule: S.NamedRule) -> tuple[int, bool]:
+        """(pairs ``rule`` makes, whether estimated): exact by grouping for an equality rule,
+        else Splink's count (a 10% sample on big data)."""
+        if rule.name == "+".join(rule.needs):  # block_on(...): pairs within equal groups
+            cols = ", ".join(f'"{c}"' for c in rule.needs)
+            nonnull = " AND ".join(f'"{c}" IS NOT NULL' for c in rule.needs)
+            con = duckdb.connect()
+            try:
+                con.register("f", self._arrow.select(list(rule.needs)))
+                n = con.sql(
+                    f"SELECT coalesce(sum(n * (n - 1) / 2), 0) FROM "
+                    f"(SELECT count(*) AS n FROM f WHERE {nonnull} GROUP BY {cols})"
+                ).fetchall()[0][0]
+            finally:
+                con.close()
+            return int(n), False
+        return _count_pairs(self.frame, rule, self.n_records), self.n_records > 200_000
+
     def _choose_rules(self) -> tuple[list[S.NamedRule], list[dict[str, Any]]]:
-        """Usable blocking rules whose pair count (estimated by Splink) fits the budget."""
-        budget = max(
-            self.options.rule_pair_budget_min, self.options.rule_pair_budget * self.n_records
-        )
-        # Exact counts on small data; a deterministic sample on big data.
-        proportion = 1.0 if self.n_records <= 200_000 else 0.1
+        """Usable blocking rules whose pair count fits the budget (``pair_budget``)."""
+        budget = self.pair_budget()
         kept, report = [], []
         for r in S.blocking_rules(self.present):
-            rec = count_comparisons_from_blocking_rules(
-                self.frame,
-                blocking_rules=r.rule,
-                link_type="dedupe_only",
-                unique_id_column_name="unique_id",
-                record_sample_proportion=proportion,
-            )[0]
-            n = int(rec["marginal_comparison_count"])
+            n, estimated = self._count(r)
             ok = n <= budget
-            report.append(
-                {"rule": r.name, "estimated_pairs": n, "kept": ok, "estimate": proportion < 1.0}
-            )
+            report.append({"rule": r.name, "estimated_pairs": n, "kept": ok, "estimate": estimated})
             if ok:
                 kept.append(r)
         if not report:

@@ -20,6 +20,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from totalplace.errors import TotalplaceError
 from totalplace.link.model import (
     LinkageOptions,
     LinkModel,
@@ -28,6 +29,12 @@ from totalplace.link.model import (
     choose_threshold,
     edges_sql,
 )
+
+OUT_OF_MEMORY = ("OutOfMemoryError", "Java heap space", "Out of Memory Error")
+
+
+class LinkMemoryError(MemoryError, TotalplaceError):
+    """The linkage engine ran out of memory."""
 
 
 @dataclass
@@ -274,6 +281,7 @@ def run_linkage(
     truth: pa.Table | None = None,
     con: duckdb.DuckDBPyConnection | None = None,
     memory: str | None = None,
+    progress=None,
 ) -> LinkOutput:
     """Link the records of a prepared ``frame`` (see ``prepare.prepare_sql``).
 
@@ -289,11 +297,25 @@ def run_linkage(
         con: the working DuckDB (default: a fresh in-memory one).
         memory: memory for the engine (``8GB``): Spark's driver memory (default: sized from
             the machine); DuckDB's limit is set where ``con`` is made (``work_connection``).
+        progress: called with each step's name as it starts (e.g. to update a spinner).
+
+    Raises:
+        LinkMemoryError: the engine ran out of memory (one line saying how to give it more).
     """
     con = con or work_connection(work_dir, memory)
     db_api = splink_api(engine, con, memory)
     try:
-        return _run(frame, options, con, db_api, model_path, reviews, truth)
+        return _run(frame, options, con, db_api, model_path, reviews, truth, progress)
+    except Exception as e:
+        text = str(e)
+        if any(k in text for k in OUT_OF_MEMORY):
+            given = spark_memory(memory) if engine == "spark" else (memory or "8GB")
+            raise LinkMemoryError(
+                f"linkage ran out of memory on {engine} (memory {given}); give it more with "
+                "--memory (e.g. --memory 16GB)"
+                + (" or use --engine duckdb, which spills to disk" if engine == "spark" else "")
+            ) from None
+        raise
     finally:
         if engine == "spark":
             from totalplace.engine.spark import stop_splink_db_api
@@ -301,8 +323,8 @@ def run_linkage(
             stop_splink_db_api(db_api)
 
 
-def _run(frame, options, con, db_api, model_path, reviews, truth) -> LinkOutput:
-    timer = Timer()
+def _run(frame, options, con, db_api, model_path, reviews, truth, progress=None) -> LinkOutput:
+    timer = Timer(progress=progress)
     model = LinkModel(frame, options, db_api, timer)
     training = model.train(model_path)
 

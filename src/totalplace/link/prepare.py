@@ -13,14 +13,16 @@ Derived columns (all lower case, letters only, for names):
 - ``unique_id``: ``agency || '|' || source_id`` (unique across agencies).
 - ``forenames``: every word of the given and middle names (someone known by a middle
   name matches on it).
+- Titles (``Mr``, ``Dr``, ...) are removed from given names and generational suffixes
+  (``Jr``, ``Snr``, ``III``) from family names.
 - ``given_name``: the first word of the given name; ``given_name_groups``: the name plus
   every formal name it is a nickname of (``bob`` -> ``[bob, robert]``), so a nickname and
   its formal name share a group.
 - ``family_name``: letters only (``O'Brien`` -> ``obrien``); ``family_name_parts``: each
   part of a double-barrelled name (``Carter-Lowe`` -> ``[carter, lowe]``).
 - ``dob_str`` (``YYYY-MM-DD``) and ``dob_year`` for the dob levels.
-- ``postcode`` (upper case, one space), ``postcode_sector`` (``AB1 2``),
-  ``postcode_district`` (``AB1``).
+- ``postcode`` (upper case, one space; a numeric postcode of another country as digits),
+  ``postcode_sector`` (``AB1 2``), ``postcode_district`` (``AB1``) for UK postcodes.
 - ``nhs_number``: only when it passes the modulus-11 check; otherwise NULL so an invalid
   number is never evidence.
 """
@@ -130,11 +132,14 @@ def first_word_sql(col: str) -> str:
 
 
 def postcode_sql(col: str) -> str:
-    """Upper case with exactly one space before the inward code (3 characters)."""
+    """A UK postcode in upper case with one space before the inward code (``AB1 2CD``); a
+    numeric postcode of another country (``2615``, ``75001``) as its digits; else NULL
+    (an incomplete UK postcode is no evidence)."""
     squashed = f"upper(regexp_replace({col}, '[^A-Za-z0-9]', '', 'g'))"
     return (
-        f"CASE WHEN length({squashed}) BETWEEN 5 AND 7 THEN "
-        f"substr({squashed}, 1, length({squashed}) - 3) || ' ' || right({squashed}, 3) END"
+        f"CASE WHEN regexp_full_match({squashed}, '[A-Z]{{1,2}}[0-9][A-Z0-9]?[0-9][A-Z]{{2}}') "
+        f"THEN substr({squashed}, 1, length({squashed}) - 3) || ' ' || right({squashed}, 3) "
+        f"WHEN regexp_full_match({squashed}, '[0-9]{{3,6}}') THEN {squashed} END"
     )
 
 
@@ -153,6 +158,34 @@ def nhs_valid_sql(col: str) -> str:
 def extra_column(name: str) -> str:
     """The frame column for an extra mapped field (``birth_place`` -> ``extra_birth_place``)."""
     return f"extra_{name}"
+
+
+TITLES = (
+    "mr",
+    "mrs",
+    "ms",
+    "miss",
+    "mx",
+    "dr",
+    "rev",
+    "revd",
+    "prof",
+    "sir",
+    "dame",
+    "lady",
+    "lord",
+)
+SUFFIXES = ("jr", "jnr", "junior", "sr", "snr", "senior", "ii", "iii", "iv")
+
+
+def strip_title_sql(col: str) -> str:
+    """``col`` without a leading title (``Mr``, ``Dr.``, ...)."""
+    return f"regexp_replace({col}, '^\\s*({'|'.join(TITLES)})\\.?\\s+', '', 'i')"
+
+
+def strip_suffix_sql(col: str) -> str:
+    """``col`` without a trailing generational suffix (``Jr``, ``Snr.``, ``III``, ...)."""
+    return f"regexp_replace({col}, '[\\s,]+({'|'.join(SUFFIXES)})\\.?\\s*$', '', 'i')"
 
 
 def prepare_sql(source: str, columns: list[str] | None = None, extras: tuple[str, ...] = ()) -> str:
@@ -196,11 +229,12 @@ WITH s0 AS (
     {col("agency")} AS agency,
     {col("source_id")} AS source_id,
     CASE WHEN {valid} THEN s.nhs_clean END AS nhs_number,
-    {first_word_sql(col("given_name"))} AS given_name,
-    list_concat({words_sql(col("given_name"))}, coalesce({words_sql(col("middle_names"))}, []))
+    {first_word_sql(strip_title_sql(col("given_name")))} AS given_name,
+    list_concat({words_sql(strip_title_sql(col("given_name")))}, coalesce({words_sql(col("middle_names"))}, []))
       AS forenames,
-    {clean_name_sql(col("family_name"))} AS family_name,
-    list_filter(list_transform(regexp_split_to_array(trim({col("family_name")}), '[- ]+'),
+    {clean_name_sql(strip_suffix_sql(col("family_name")))} AS family_name,
+    list_filter(list_transform(
+      regexp_split_to_array(trim({strip_suffix_sql(col("family_name"))}), '[- ]+'),
                                lambda x: {clean_name_sql("x")}),
                 lambda x: x IS NOT NULL) AS family_name_parts,
     {dob} AS dob,

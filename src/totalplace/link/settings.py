@@ -10,7 +10,7 @@ Comparisons (each only when its columns have data):
 
 - ``nhs_number``: exact (only numbers passing modulus 11 reach Splink).
 - ``given_name``: exact (term-frequency adjusted), nickname (shared formal name),
-  Jaro-Winkler >= 0.92 / >= 0.80, swapped with family name, else.
+  Jaro-Winkler >= 0.92, an initial that fits, Jaro-Winkler >= 0.80, swapped with family name, else.
 - ``family_name``: exact (term-frequency adjusted), Jaro-Winkler >= 0.92, shares a part
   of a double-barrelled name, Jaro-Winkler >= 0.80,
   swapped with given name, possible surname change (given name and dob agree exactly
@@ -159,6 +159,13 @@ def given_name_comparison(present: set[str]) -> cl.CustomComparison:
                 base_dialect_str="duckdb",
             ).configure(m_probability=0.01)
         )
+    levels.append(
+        cll.CustomLevel(
+            "(length(given_name_l) = 1 OR length(given_name_r) = 1) "
+            "AND substr(given_name_l, 1, 1) = substr(given_name_r, 1, 1)",
+            label_for_charts="An initial that fits the other's name",
+        ).configure(m_probability=0.01)
+    )
     levels.append(cll.JaroWinklerLevel("given_name", 0.80).configure(m_probability=0.02))
     if "family_name" in present:
         levels.append(

@@ -120,6 +120,7 @@ class Link:
         truth: pa.Table | None = None,
         memory: str | None = None,
         min_precision: float | None = None,
+        progress=None,
     ) -> StageResult:
         """Link ``source_people`` into persons; publish linkage_pairs, person_links, persons.
 
@@ -130,6 +131,7 @@ class Link:
                 run detail records blocking recall against it.
             memory: memory for linkage (``8GB``): DuckDB's limit, Spark's driver memory.
             min_precision: overrides ``linkage.min_precision`` for this run.
+            progress: called with each step's name as it starts.
         """
         options = self.options
         if min_precision is not None:
@@ -158,6 +160,7 @@ class Link:
                     truth=truth,
                     con=con,
                     memory=memory,
+                    progress=progress,
                 )
                 del frame
                 tables, extra = self._tables(con, out, run.run_id, source)

@@ -229,7 +229,7 @@ def section(place, disclosure: Disclosure) -> Section:
             source="money_count",
         ),
     ]
-    _ties(engine, year, py, headlines, tables)
+    _ties(engine, year, py, headlines, tables, disclosure)
     return Section("money", TITLE, headlines=headlines, figures=figures, tables=tables)
 
 
@@ -241,7 +241,14 @@ def _share(v: float | None) -> str:
     return "" if v is None else f"{v:.0f}%"
 
 
-def _ties(engine, year: str, py: str, headlines: list[str], tables: list[SectionTable]) -> None:
+def _ties(
+    engine,
+    year: str,
+    py: str,
+    headlines: list[str],
+    tables: list[SectionTable],
+    disclosure: Disclosure,
+) -> None:
     """Headlines and tables from activity_costs and failure_demand_costs, when present."""
     from totalplace.money.stage import fmt_gbp
 
@@ -299,12 +306,18 @@ def _ties(engine, year: str, py: str, headlines: list[str], tables: list[Section
         fd = _rows(
             engine,
             "SELECT sum(failure_cost_gbp) AS f, sum(contact_cost_gbp) AS c, "
-            "sum(failure_contacts) AS n, sum(contacts) AS m "
+            "sum(failure_contacts) AS n, sum(contacts) AS m, sum(failure_handoffs) AS h "
             f"FROM failure_demand_costs WHERE year = '{year}'",
         )[0]
         if fd["c"]:
+            handoffs = (
+                f"; {disclosure.fmt_count(fd['h'])} failure contacts were passed to a back office, whose rework "
+                "is not costed"
+                if fd["h"]
+                else ""
+            )
             headlines.append(
-                f"Failure demand costs {fmt_gbp(fd['f'])} a year to handle: "
-                f"{_pct(fd['f'], fd['c'])} of what contacts cost in {year} "
+                f"Failure demand costs {fmt_gbp(fd['f'])} a year to handle at unit cost "
+                f"({_pct(fd['f'], fd['c'])} of what contacts cost in {year}){handoffs} "
                 "(source: failure_demand_costs)."
             )

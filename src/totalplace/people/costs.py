@@ -279,15 +279,28 @@ def _lit(s: str) -> str:
     return "'" + s.replace("'", "''") + "'"
 
 
+def glob_sql(col: str, pat: str) -> str:
+    """SQL: lower-cased ``col`` matches the glob ``pat`` (case-insensitive).
+
+    Exact names compare with '=' and 'prefix*' with starts_with (both fast); anything else
+    becomes LIKE with escaped literals.
+    """
+    p = pat.lower()
+    if "*" not in p and "?" not in p:
+        return f"{col} = {_lit(p)}"
+    if p.endswith("*") and "*" not in p[:-1] and "?" not in p:
+        return f"starts_with({col}, {_lit(p[:-1])})"
+    like = p.replace("%", r"\%").replace("_", r"\_").replace("*", "%").replace("?", "_")
+    return f"{col} LIKE {_lit(like)} ESCAPE '\\'"
+
+
 def match_sql(rule: CostRule, alias: str = "e") -> str:
-    """SQL condition: the event matches the rule (glob patterns, case-insensitive)."""
-    parts = []
-    for f in MATCH_FIELDS:
-        pat = getattr(rule, f)
-        if pat is None:
-            continue
-        like = pat.replace("%", r"\%").replace("_", r"\_").replace("*", "%").replace("?", "_")
-        parts.append(f"lower({alias}.{f}) LIKE {_lit(like.lower())} ESCAPE '\\'")
+    """SQL condition over lower-cased columns ``<field>_l``: the event matches the rule."""
+    parts = [
+        glob_sql(f"{alias}.{f}_l", getattr(rule, f))
+        for f in MATCH_FIELDS
+        if getattr(rule, f) is not None
+    ]
     return " AND ".join(parts) or "TRUE"
 
 
@@ -370,7 +383,7 @@ SELECT e.agency, e.event_id, l.person_id, e.cost_gbp AS own_cost,
     {local_sql("e.end_at", tz, dialect)} AS end_local,
     CAST({local_sql("e.end_at", tz, dialect)} AS DATE) AS end_date,
     {rule_case} AS rule_no{add_cols}
-FROM {events} e
+FROM (SELECT *, {", ".join(f"lower({f}) AS {f}_l" for f in MATCH_FIELDS)} FROM {events}) e
 LEFT JOIN {links} l ON l.agency = e.agency AND l.source_id = CAST(e.source_id AS VARCHAR)
 """
     priced = f"""
@@ -449,15 +462,18 @@ WITH ev AS (
   FROM {event_costs} WHERE cost_gbp > 0 AND person_id IS NOT NULL
 ), ev2 AS (
   SELECT *, least(greatest(e_raw, s + 1), {p1} + 1) AS e FROM ev
+), fy AS (SELECT * FROM {years_values_sql(period)}
+), one AS (
+  SELECT ev2.agency, ev2.event_id, ev2.person_id, fy.year, ev2.pence AS p
+  FROM ev2 JOIN fy ON least(ev2.s, {p1}) >= fy.y0 AND least(ev2.s, {p1}) < fy.y1
+  WHERE ev2.e <= fy.y1 OR ev2.s >= {p1}
+), multi AS (
+  SELECT ev2.* FROM ev2 JOIN fy ON least(ev2.s, {p1}) >= fy.y0 AND least(ev2.s, {p1}) < fy.y1
+  WHERE ev2.e > fy.y1 AND ev2.s < {p1}
 ), ov AS (
-  SELECT ev2.*, fy.year,
-    CASE WHEN greatest(0, date_diff('day', greatest(s, y0), least(e, y1))) > 0
-           THEN greatest(0, date_diff('day', greatest(s, y0), least(e, y1)))
-         WHEN sum(greatest(0, date_diff('day', greatest(s, y0), least(e, y1))))
-                OVER (PARTITION BY agency, event_id) = 0
-              AND least(s, {p1}) >= y0 AND least(s, {p1}) < y1 THEN 1
-         ELSE 0 END AS d
-  FROM ev2 CROSS JOIN {years_values_sql(period)}
+  SELECT multi.*, fy.year,
+    greatest(0, date_diff('day', greatest(s, y0), least(e, y1))) AS d
+  FROM multi CROSS JOIN fy
 ), shares AS (
   SELECT agency, event_id, person_id, year, pence, d,
     sum(d) OVER (PARTITION BY agency, event_id) AS tot,
@@ -469,6 +485,8 @@ WITH ev AS (
       THEN pence - sum(pence * d // tot) OVER (PARTITION BY agency, event_id) ELSE 0 END
       AS p
   FROM shares
+  UNION ALL
+  SELECT agency, event_id, person_id, year, p FROM one
 )
 SELECT person_id, year, agency,
   CAST(CAST(sum(p) AS DECIMAL(18,0)) / 100 AS DECIMAL(18,2)) AS cost_gbp

@@ -25,10 +25,9 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from totalplace.errors import ManifestError
-from totalplace.people.costs import _lit
+from totalplace.people.costs import _lit, glob_sql
 
 MATCH = ("agency", "service", "activity", "outcome", "channel", "reason")
-COLUMN = {"reason": "reason_text"}
 HARD_EDGES = ("homelessness", "substance", "offending")
 
 
@@ -97,13 +96,7 @@ def untraced_needs(m: NeedsMapping) -> list[str]:
 
 
 def _match(r: NeedRule, e: str = "e") -> str:
-    parts = []
-    for f in MATCH:
-        pat = getattr(r, f)
-        if pat is None:
-            continue
-        like = pat.replace("%", r"\%").replace("_", r"\_").replace("*", "%").replace("?", "_")
-        parts.append(f"lower({e}.{COLUMN.get(f, f)}) LIKE {_lit(like.lower())} ESCAPE '\\'")
+    parts = [glob_sql(f"{e}.{f}_l", getattr(r, f)) for f in MATCH if getattr(r, f) is not None]
     if r.min_age is not None:
         parts.append(f"age >= {r.min_age}")
     if r.max_age is not None:
@@ -144,7 +137,8 @@ WITH ev AS (
     CASE WHEN c.end_date IS NULL AND c.basis = 'day' THEN {pe}
          ELSE least(greatest(coalesce(c.end_date, c.start_date), c.start_date), {pe}) END
       AS ev_end,
-    e.service, e.activity, e.outcome, e.channel, e.reason_text,
+    lower(c.agency) AS agency_l, lower(e.service) AS service_l, lower(e.activity) AS activity_l,
+    lower(e.outcome) AS outcome_l, lower(e.channel) AS channel_l, lower(e.reason_text) AS reason_l,
     date_diff('year', p.dob, c.start_date)
       - CASE WHEN strftime(c.start_date, '%m%d') < strftime(p.dob, '%m%d') THEN 1 ELSE 0 END
       AS age

@@ -10,12 +10,13 @@ from itertools import combinations
 from typing import Any
 
 from totalplace.disclosure import Disclosure
+from totalplace.people import concentration as conc_sql
 from totalplace.section import Section, SectionFigure, SectionTable
 
 TITLE = "People: the high-cost few, multiple needs and regression to the mean"
 # Okabe-Ito: distinguishable with the common colour-vision deficiencies.
 BLUE, ORANGE, GREEN, GREY, VERMILLION = "#0072B2", "#E69F00", "#009E73", "#999999", "#D55E00"
-NEEDED = ("concentration", "person_needs", "persistence", "cohorts", "segments", "persons")
+NEEDED = ("concentration", "person_needs", "cohorts", "segments", "persons")
 
 
 def _pct(x: float | None) -> str:
@@ -50,7 +51,8 @@ def section(place, disclosure: Disclosure | None = None) -> Section:
             f"public services here (the top 5% for {_pct(person_all['top_5'])}); "
             f"{_pct(share3)} of them are known to three or more agencies."
         )
-    pers = q("SELECT * FROM persistence ORDER BY from_year")
+    # A place with one year of data has no year-to-year persistence.
+    pers = q("SELECT * FROM persistence ORDER BY from_year") if "persistence" in have else []
     if pers:
         p = pers[0]
         heads.append(
@@ -112,7 +114,17 @@ def section(place, disclosure: Disclosure | None = None) -> Section:
         )
     )
     tables.append(_hard_edges(sets, d))
+    tables.append(_needs_counts(q, d))
     tables.append(_profile(q, k1, d))
+    agencies = q(conc_sql.top_agencies_sql(k1, "person_costs", "persons"))
+    tables.append(
+        SectionTable(
+            "How many agencies know each of the costliest 1%",
+            ["agencies", "people"],
+            [[r["agencies"], d.fmt_count(r["people"])] for r in agencies],
+            "person_costs, persons",
+        )
+    )
     tables.append(_families(q, d))
     tables.append(
         SectionTable(
@@ -401,4 +413,26 @@ def _families(q, d: Disclosure, top: int = 10) -> SectionTable:
         ],
         "household_costs",
         note,
+    )
+
+
+def _needs_counts(q, d: Disclosure) -> SectionTable:
+    """How many different needs people and households have (multiple disadvantage)."""
+    rows = q(
+        """WITH p AS (SELECT person_id, count(DISTINCT need) AS n FROM person_needs GROUP BY 1),
+        h AS (SELECT m.household_id, count(DISTINCT n.need) AS n FROM person_needs n
+              JOIN household_members m ON m.person_id = n.person_id AND m.is_current GROUP BY 1)
+        SELECT 'people' AS unit, least(n, 4) AS k, count(*) AS c FROM p GROUP BY 1, 2
+        UNION ALL
+        SELECT 'households', least(n, 4), count(*) FROM h GROUP BY 1, 2 ORDER BY 1, 2"""
+    )
+    by = {(r["unit"], r["k"]): r["c"] for r in rows}
+    return SectionTable(
+        "Needs per person and per household",
+        ["", "1 need", "2 needs", "3 needs", "4 or more"],
+        [
+            [u] + [d.fmt_count(by.get((u, k), 0)) for k in (1, 2, 3, 4)]
+            for u in ("people", "households")
+        ],
+        "person_needs, household_members",
     )

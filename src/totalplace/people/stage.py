@@ -12,7 +12,9 @@ from totalplace.errors import ManifestError
 from totalplace.people import concentration as conc
 from totalplace.people import costs, needs, segments
 from totalplace.people.cohorts import (
+    PERSON_EVENTS_SQL,
     CohortSpec,
+    _Source,
     comparison_group,
     default_index_date,
     load_cohorts,
@@ -27,6 +29,7 @@ from totalplace.prices import load_deflator
 INPUTS = ("events", "person_links", "persons", "households", "household_members")
 # Unpublished tables while the stage runs (published together at the end).
 T = {
+    "person_events": "_people_person_events",
     "event_costs": "_people_event_costs",
     "person_costs": "_people_person_costs",
     "household_costs": "_people_household_costs",
@@ -129,12 +132,15 @@ class People:
                     T["person_needs"],
                     needs.person_needs_sql(mapping, self.period[1], T["event_costs"]),
                 )
-            tables: dict[str, Any] = {k: f'SELECT * FROM "{v}"' for k, v in T.items()}
+            tables: dict[str, Any] = {
+                k: f'SELECT * FROM "{v}"' for k, v in T.items() if k != "person_events"
+            }
             with _timed(timings, "concentration"):
                 for name, sql in self._concentration_tables(eng, pop).items():
                     _temp(eng, f"_people_{name}", sql)
                     tables[name] = f'SELECT * FROM "_people_{name}"'
             with _timed(timings, "cohorts"):
+                _temp(eng, "_people_person_events", _Source(self.place, T).sql(PERSON_EVENTS_SQL))
                 cohorts_t, members_t = self._cohort_tables(specs)
             tables["cohorts"] = cohorts_t
             tables["cohort_members"] = members_t
@@ -158,7 +164,9 @@ class People:
             }
             # A place with one year of data has no year-to-year persistence to show.
             detail["persistence"] = (
-                eng.query("SELECT * FROM persistence").to_pylist() if "persistence" in counts else []
+                eng.query("SELECT * FROM persistence").to_pylist()
+                if "persistence" in counts
+                else []
             )
             run.rows = {k: {"out": v} for k, v in counts.items()}
             run.detail = detail

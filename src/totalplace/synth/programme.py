@@ -26,23 +26,31 @@ from totalplace.synth.events import Batch
 from totalplace.synth.health import Ctx
 from totalplace.synth.model import DAY
 
-# Defaults; data/activity_model.yaml ``programme:`` overrides each of them.
+# Fallbacks; data/activity_model.yaml ``programme:`` sets each of them, and a run's
+# ``activity_config={"programme": {...}}`` overrides any of those.
 DEFAULTS: dict[str, Any] = {
-    "needs": ["alcohol", "drugs"],
+    "needs": [],  # any adult; e.g. [alcohol, drugs] to narrow it
     "min_prior": 2,  # A&E attendances in the look-back half-year to be eligible
     "rate_ratio": 0.70,  # the true effect: 30% fewer A&E attendances (and admissions)
-    "participants_per_100k": None,  # None: probability = scale * prior**power, as given
+    "participants_per_100k": 1200,  # None: probability = scale * prior**power, as given
     "scale": 0.05,
-    "power": 2.0,
-    "cap": 0.9,
+    "power": 1.0,
+    "cap": 0.8,
 }
 MIN_PRIOR = DEFAULTS["min_prior"]
 RATE_RATIO = DEFAULTS["rate_ratio"]
 
 
 def settings(params: dict[str, Any]) -> dict[str, Any]:
-    """The programme's parameters: the defaults, overridden by ``params['programme']``."""
-    return {**DEFAULTS, **(params.get("programme") or {})}
+    """The programme's parameters: the fallbacks, then ``data/activity_model.yaml``, then
+    ``params['programme']`` (each key overridden on its own)."""
+    from totalplace.synth.model import model_params
+
+    return {
+        **DEFAULTS,
+        **(model_params().get("programme") or {}),
+        **(params.get("programme") or {}),
+    }
 
 
 def join_scale(prior: np.ndarray, target: float, power: float, cap: float) -> float:
