@@ -123,3 +123,28 @@ def test_anytown_report_passes_the_disclosure_check_and_fails_with_it_off(linked
         html.count('<th scope="row">ingest</th>') + html.count('<th scope="row">link</th>')
         == n_runs - 1
     )  # the report's own run is recorded after it is written
+
+
+@pytest.mark.slow
+def test_a_stage_whose_inputs_changed_is_shown_out_of_date(ingested):
+    from totalplace.report.methods import section as methods_section
+    from totalplace.report.sections import build_sections
+
+    with Place.open(ingested) as place:
+        place.link.run()
+        d = Disclosure()
+        fresh = {s.stage: s for s in build_sections(place, d)}
+        assert fresh["link"].status == "ok"
+    # An agency sends a corrected extract: ingest, and link downstream of it, are now stale.
+    extract = ingested / "acute" / "patients.csv"
+    extract.write_bytes(extract.read_bytes() + b"\n")
+    with Place.open(ingested) as place:
+        sections = {s.stage: s for s in build_sections(place, Disclosure())}
+        link = sections["link"]
+        assert link.status == "stale" and link.notes[0].startswith("Out of date:")
+        table = next(
+            t for t in methods_section(place, Disclosure()).tables if "up to date" in t.title
+        )
+    states = {row[0]: row[1] for row in table.rows}
+    assert states["ingest"] == "stale" and states["link"] == "stale"
+    assert "patients.csv" in next(row[2] for row in table.rows if row[0] == "ingest")

@@ -43,6 +43,16 @@ def _rows_out(r: dict[str, Any], disclosure: Disclosure) -> str:
     return ", ".join(parts[:8])
 
 
+def _freshness_rows(place) -> list[list[str]]:
+    from totalplace.status import stage_status
+
+    try:
+        states = stage_status(place)
+    except Exception as e:  # freshness is a courtesy here; the runs table is the record
+        return [["all", "unknown", f"could not be told: {e}"]]
+    return [[s.stage, s.state, "; ".join(s.reasons)] for s in states]
+
+
 def section(place, disclosure: Disclosure) -> Section:
     """Where the data came from, what was done to it, and every run (oldest first)."""
     runs = place.store.runs()
@@ -61,6 +71,7 @@ def section(place, disclosure: Disclosure) -> Section:
         for r in runs
     ]
     ran = [s for s in STEPS if any(r["stage"] == s and r["outcome"] == "ok" for r in runs)]
+    freshness = _freshness_rows(place)
     headlines = [
         f"{len(m.agencies)} agencies supplied {sum(len(a.files) for a in m.agencies)} extract "
         f"files covering {m.period.start:%d %B %Y} to {m.period.end:%d %B %Y}.",
@@ -96,6 +107,14 @@ def section(place, disclosure: Disclosure) -> Section:
                 run_rows,
                 source="runs",
                 note="Row counts are rounded like every other count in this report.",
+            ),
+            SectionTable(
+                "Is each stage up to date?",
+                ["Stage", "State", "Why"],
+                freshness,
+                source="runs, published_tables",
+                note="A stage is out of date when an input file, a setting in place.yaml or a "
+                "table it read has changed since it ran (`totalplace status PLACE` says the same).",
             ),
         ],
         notes=notes,

@@ -80,6 +80,31 @@ def build_section(place, part: Part, disclosure: Disclosure) -> Section:
     return s
 
 
+def stale_stages(place) -> dict[str, list[str]]:
+    """Stages whose published tables are out of date, with the reasons (from lineage)."""
+    from totalplace.status import stage_status
+
+    try:
+        return {s.stage: s.reasons for s in stage_status(place) if s.state == "stale"}
+    except Exception as e:  # the report must not fail because freshness could not be told
+        log.warning("could not tell which stages are out of date: %s", e)
+        return {}
+
+
+def mark_stale(section: Section, reasons: list[str]) -> Section:
+    """The same section, marked out of date with the reasons, so nobody reads it as current."""
+    why = "; ".join(reasons) or "its inputs changed since it ran"
+    note = f"Out of date: {why}. Run `totalplace run` again to bring it up to date."
+    return Section(**{**section.__dict__, "status": "stale", "notes": [note, *section.notes]})
+
+
 def build_sections(place, disclosure: Disclosure) -> list[Section]:
-    """Every section, in the report's order."""
-    return [build_section(place, part, disclosure) for part in PARTS]
+    """Every section, in the report's order; a stage whose inputs changed is marked stale."""
+    stale = stale_stages(place)
+    out = []
+    for part in PARTS:
+        s = build_section(place, part, disclosure)
+        if s.has_run and part.stage in stale:
+            s = mark_stale(s, stale[part.stage])
+        out.append(s)
+    return out
