@@ -148,3 +148,11 @@ def test_a_stage_whose_inputs_changed_is_shown_out_of_date(ingested):
     states = {row[0]: row[1] for row in table.rows}
     assert states["ingest"] == "stale" and states["link"] == "stale"
     assert "patients.csv" in next(row[2] for row in table.rows if row[0] == "ingest")
+
+
+def test_durations_are_not_counts_but_counts_beside_them_are():
+    # A follow-up window of 7 days is a setting, not seven people.
+    assert check_rows(["Transition", "Within days", "People"], [["a", 7, 40]]) == []
+    assert check_rows(["Transition", "Within days", "People"], [["a", 7, 4]]) == [
+        "table: People: a count of 4 (row 1)"
+    ]

@@ -26,7 +26,7 @@ SMALL = range(1, 8)
 # Columns whose whole numbers are not counts of people or events.
 NOT_COUNTS = re.compile(
     r"(?i)second|file|version|year|start|weight|%|£|spend|cost|amount|rank|age|month|date|"
-    r"level|id\b|percent|rate|mean|median|average|per "
+    r"level|id\b|percent|rate|mean|median|average|per |\bdays?\b|\bweeks?\b|\bhours?\b"
 )
 INT = re.compile(r"^-?\d{1,3}(,\d{3})*$|^-?\d+$")
 PHRASE = re.compile(
