@@ -31,11 +31,13 @@ SELECT c.unique_id, n.person_id FROM numbered n JOIN {clusters} c USING (cluster
 
 
 def person_links_sql(clusters: str, ids: str) -> str:
+    # Probabilities are rounded to 1e-9: Splink's parallel floating-point sums differ in the
+    # last bits between identical runs, and identical runs must publish identical tables.
     return f"""
 SELECT split_part(c.unique_id, '|', 1) AS agency,
   substr(c.unique_id, strpos(c.unique_id, '|') + 1) AS source_id,
   c.unique_id, CAST(i.person_id AS VARCHAR) AS person_id, c.cluster_id,
-  CAST(c.match_probability AS DOUBLE) AS match_probability
+  round(CAST(c.match_probability AS DOUBLE), 9) AS match_probability
 FROM {clusters} c JOIN {ids} i USING (unique_id)
 """
 
