@@ -21,6 +21,7 @@ import yaml
 from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
 from totalplace.cli import main
 from totalplace.errors import ManifestError, TotalplaceError
@@ -152,9 +153,11 @@ def test_random_xlsx_is_loaded_or_rejected(rows, with_header):
         if with_header:
             ws.append(["ID", "Name", "DOB"])
         for r in rows:
-            ws.append(r)
+            # Control characters cannot be stored in a worksheet at all (openpyxl refuses
+            # them), so no real XLSX holds them: take them out and test the rest.
+            ws.append([ILLEGAL_CHARACTERS_RE.sub("", v) if isinstance(v, str) else v for v in r])
         wb.save(buf)
-    except (ValueError, TypeError):  # openpyxl refuses some values itself (control chars)
+    except (ValueError, TypeError):  # openpyxl refuses some other values itself
         return
     ingest_or_clear_error(buf.getvalue(), "people.xlsx")
 
