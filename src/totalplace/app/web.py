@@ -24,7 +24,7 @@ from totalplace.app.accounts import ROLES, AccountError, Accounts, User
 from totalplace.app.data import PlaceData
 from totalplace.app.exports import FORMATS, export
 from totalplace.errors import TotalplaceError
-from totalplace.report.render import cell, figure_json, is_num, plotly_js
+from totalplace.report.render import figure_json, plotly_js
 from totalplace.report.sections import PARTS
 
 PURPOSES = (
@@ -46,15 +46,9 @@ def _env() -> jinja2.Environment:
         pkg = "totalplace.report" if name in ("sections.html", "style.css") else "totalplace.app"
         return resources.files(pkg).joinpath("templates", name).read_text("utf-8")
 
-    env = jinja2.Environment(
-        loader=jinja2.FunctionLoader(load),
-        autoescape=jinja2.select_autoescape(default=True, default_for_string=True),
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    env.filters["cell"] = cell
-    env.filters["is_num"] = is_num
-    return env
+    from totalplace.report.render import template_env
+
+    return template_env(load)
 
 
 def secret_key(app_dir: Path) -> str:

@@ -21,8 +21,13 @@ from totalplace.section import Section
 
 @cache
 def _env() -> jinja2.Environment:
+    return template_env(_template_source)
+
+
+def template_env(load) -> jinja2.Environment:
+    """The Jinja environment of the report and the app: autoescaped, with the cell filters."""
     env = jinja2.Environment(
-        loader=jinja2.FunctionLoader(_template_source),
+        loader=jinja2.FunctionLoader(load),
         autoescape=jinja2.select_autoescape(default=True, default_for_string=True),
         trim_blocks=True,
         lstrip_blocks=True,
