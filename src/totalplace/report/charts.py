@@ -72,6 +72,12 @@ def style(fig: Any, height: int | None = None) -> go.Figure:
         hoverlabel={"font": {"family": FONT}},
         separators=".,",
     )
+    # The template's defaults for trace types this figure does not draw are dead weight in
+    # every chart's JSON (about 5 kB each); keep only those it draws.
+    used = {t.type for t in fig.data}
+    tpl = fig.layout.template.to_plotly_json()
+    tpl["data"] = {k: v for k, v in (tpl.get("data") or {}).items() if k in used}
+    fig.layout.template = tpl
     if height or not fig.layout.height:
         fig.update_layout(height=height or 420)
     fig.update_xaxes(automargin=True, title_standoff=10, showgrid=False)
