@@ -124,6 +124,33 @@ def test_check_finds_small_counts_and_lone_hidden_cells():
     assert check_rows(["Agency", "Spend £"], [["a", "3"]]) == []
 
 
+def test_check_finds_a_hidden_count_recoverable_from_a_total_in_a_sentence():
+    table = (
+        "<table><thead><tr><th>Agency</th><th>People</th></tr></thead><tbody>"
+        "<tr><th>Council</th><td>1,200</td></tr><tr><th>Police</th><td>*</td></tr>"
+        "<tr><th>Health</th><td>640</td></tr></tbody></table>"
+    )
+    said = "<ul><li>The agencies hold records of {} people.</li></ul>"
+    # 1,845 - (1,200 + 640) = 5: the hidden count is back.
+    problems = check_html(table + said.format("1,845"))
+    assert problems == [
+        "table 1: People: its one hidden count can be worked out from the total 1,845 "
+        "written in the text"
+    ]
+    # A total far from the sum, money, or a share is no such total; nor is a stated total
+    # when the table hides two counts.
+    assert check_html(table + said.format("9,000")) == []
+    assert check_html(table + "<p>£1,845 was spent on 1,845% more people.</p>") == []
+    two = table.replace("<td>640</td>", "<td>*</td>")
+    assert check_html(two + said.format("1,845")) == []
+    # The same in a chart's data.
+    chart = (
+        '<script type="application/json" id="fig1-data">'
+        '{"data": [{"type": "bar", "x": ["a", "b", "c"], "y": [1200, null, 640]}]}</script>'
+    )
+    assert len(check_html(chart + said.format("1,845"))) == 1
+
+
 @pytest.mark.slow
 def test_anytown_report_passes_the_disclosure_check_and_fails_with_it_off(linked_place):
     with Place.open(linked_place) as place:
