@@ -3,9 +3,10 @@
 Aggregate pages reuse the report's sections (already disclosure-controlled); the person page
 reads one person's rows across the published tables.
 
-The app never holds the place's store open between requests: each request that needs data
-opens it read-only for as long as it reads (``PlaceData.open``) and closes it, so a stage can
-publish while the app runs (DuckDB lets one process write a file only when no other holds it).
+The app never holds the place's store open for long: requests read it through a read-only
+connection that is closed within a second of the last request and at most two seconds after
+it was opened (``PlaceData.open``), so a stage can publish while the app runs (DuckDB lets one
+process write a file only when no other holds it).
 Sections are kept between requests until the store file or ``place.yaml`` changes, so a new
 run shows on the next request. One lock serialises store access.
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from decimal import Decimal
@@ -41,15 +43,30 @@ def _stat(path: Path) -> tuple[int, int, int] | None:
 
 
 class PlaceData:
-    """One place as the app sees it: its folder and settings, its store opened per request.
+    """One place as the app sees it: its folder and settings, its store opened briefly.
 
     ``place`` is the place's folder (or ``place.yaml``), or an open ``Place`` whose folder
     and store file are used (not its connection: close it before the app serves, or open it
     ``read_only``). ``disclosure`` fixes the publishing rule; by default it is the one
     ``place.yaml`` names, re-read when that file changes.
+
+    Opening a DuckDB file costs a tenth of a second or more, so the read-only connection is
+    kept for requests that follow closely: it is closed once unused for ``keep_open``
+    seconds, and in any case ``max_open`` seconds after it was opened, then not reopened for
+    ``GAP`` seconds, so a stage waiting to publish (it waits up to ``TOTALPLACE_LOCK_WAIT``,
+    5 seconds) always gets its turn however busy the app is. ``keep_open=0`` opens the
+    store for each request.
     """
 
-    def __init__(self, place: Any, disclosure: Disclosure | None = None):
+    GAP = 0.3
+
+    def __init__(
+        self,
+        place: Any,
+        disclosure: Disclosure | None = None,
+        keep_open: float = 0.5,
+        max_open: float = 2.0,
+    ):
         if isinstance(place, (str, Path)):
             self.manifest: Manifest = load_manifest(place)
             self.store_path = self.manifest.store_path
@@ -59,10 +76,15 @@ class PlaceData:
         self.root = self.manifest.root
         self._fixed = disclosure
         self.disclosure = disclosure or Disclosure.for_place(self)
+        self.keep_open = keep_open
+        self.max_open = max_open
         self.lock = threading.RLock()
         self._sections: dict[str, Section] = {}
         self._seen: tuple | None = None
-        self._open: Any = None  # the Place while a block holds it open
+        self._place: Any = None  # the open place, in a block or kept for the next one
+        self._depth = 0
+        self._opened_at = self._used_at = self._closed_at = 0.0
+        self._closer: threading.Thread | None = None
 
     @property
     def name(self) -> str:
@@ -75,7 +97,8 @@ class PlaceData:
         return (_stat(self.store_path), _stat(wal), _stat(self.root / "place.yaml"))
 
     def _refresh(self) -> None:
-        """Forget cached sections when the store or ``place.yaml`` changed since last seen."""
+        """Forget cached sections (and any kept connection) when the store or ``place.yaml``
+        changed since last seen."""
         stamp = self._stamp()
         if stamp == self._seen:
             return
@@ -86,11 +109,38 @@ class PlaceData:
             except Exception as e:  # a half-saved place.yaml: keep serving the last good one
                 log.warning("place.yaml could not be read again, keeping the last: %s", e)
         self._sections.clear()
+        self._close()
         self._seen = stamp
+
+    def _close(self, aged: bool = False) -> None:
+        if self._place is not None and self._depth == 0:
+            place, self._place = self._place, None
+            if aged:  # closed while in use: hold off reopening so a waiting stage can publish
+                self._closed_at = time.monotonic()
+            place.close()
+
+    def close(self) -> None:
+        """Close a kept connection now (the next request opens the store again)."""
+        with self.lock:
+            self._close()
+
+    def _close_when_idle(self) -> None:
+        """The closer thread: lets go of the store once it is idle or old enough."""
+        while True:
+            time.sleep(max(0.05, min(self.keep_open, self.max_open) / 2))
+            with self.lock:
+                if self._place is None:
+                    self._closer = None
+                    return
+                now = time.monotonic()
+                if self._depth == 0 and now - self._opened_at >= self.max_open:
+                    self._close(aged=True)
+                elif self._depth == 0 and now - self._used_at >= self.keep_open:
+                    self._close()
 
     @contextmanager
     def open(self) -> Iterator[Any]:
-        """The place with its store open read-only for the block, closed after (re-entrant).
+        """The place with its store open read-only for the block (re-entrant).
 
         A place with no store yet gets an empty in-memory one, so every section says what to
         run first.
@@ -99,21 +149,38 @@ class PlaceData:
         from totalplace.store import Store
 
         with self.lock:
-            if self._open is not None:
-                yield self._open
-                return
-            self._refresh()
-            if self.store_path.exists():
-                store = Store.open(self.store_path, read_only=True)
-            else:
-                store = Store.open(":memory:")
-            place = Place(self.manifest, store)
-            self._open = place
+            if self._depth == 0:
+                self._refresh()
+                if self._place is not None and time.monotonic() - self._opened_at >= self.max_open:
+                    self._close(aged=True)
+                if self._place is None:
+                    wait = self._closed_at + self.GAP - time.monotonic()
+                    if wait > 0:  # a stage waiting to publish gets its turn
+                        time.sleep(wait)
+                    if self.store_path.exists():
+                        store = Store.open(self.store_path, read_only=True)
+                    else:
+                        store = Store.open(":memory:")
+                    self._place = Place(self.manifest, store)
+                    self._opened_at = time.monotonic()
+            self._depth += 1
             try:
-                yield place
+                yield self._place
             finally:
-                self._open = None
-                place.close()
+                self._depth -= 1
+                self._used_at = time.monotonic()
+                if self._depth == 0:
+                    if self._used_at - self._opened_at >= self.max_open:
+                        self._close(aged=True)
+                    elif self.keep_open <= 0:
+                        self._close()
+                    elif self._closer is None:
+                        self._closer = threading.Thread(
+                            target=self._close_when_idle,
+                            name="totalplace-store-closer",
+                            daemon=True,
+                        )
+                        self._closer.start()
 
     # --- aggregates ------------------------------------------------------------------------
     def part(self, key: str) -> Part | None:
@@ -121,7 +188,7 @@ class PlaceData:
 
     def section(self, key: str) -> Section:
         with self.lock:
-            if self._open is None:
+            if self._depth == 0:
                 self._refresh()
             if key not in self._sections:
                 part = self.part(key)
@@ -154,7 +221,7 @@ class PlaceData:
 
     # --- one person ------------------------------------------------------------------------
     def _q(self, sql: str, params: list | None = None) -> list[dict[str, Any]]:
-        return self._open.store.engine.query(sql, params).to_pylist()
+        return self._place.store.engine.query(sql, params).to_pylist()
 
     def person_exists(self, person_id: str) -> bool:
         with self.open() as place:

@@ -61,14 +61,17 @@ def secret_key(app_dir: Path) -> str:
     return p.read_text().strip()
 
 
-def create_app(place, accounts: Accounts | None = None, disclosure=None) -> FastAPI:
+def create_app(
+    place, accounts: Accounts | None = None, disclosure=None, **store_window: float
+) -> FastAPI:
     """The app for one place: its folder (or an open ``Place``, of which only the folder and
     store file are used).
 
-    The app opens the place's store read-only only while a request reads it, so stages can
-    run and publish while it serves; the next request shows what they published.
+    The app opens the place's store read-only only while requests read it (``store_window``:
+    ``keep_open`` and ``max_open`` seconds, see ``PlaceData``), so stages can run and publish
+    while it serves; the next request shows what they published.
     """
-    data = PlaceData(place, disclosure)
+    data = PlaceData(place, disclosure, **store_window)
     root = data.root
     accounts = accounts or Accounts.for_place(root)
     app = FastAPI(title=f"totalplace: {data.name}", docs_url=None, redoc_url=None, openapi_url=None)
