@@ -139,3 +139,14 @@ def test_cohort_explorer_is_disclosure_controlled(client):
     assert check_html(r.text) == []
     r = client.get("/cohorts", params={"show": 1, "age_min": 119})
     assert "No one meets this definition" in r.text or "too few" in r.text
+
+
+def test_pages_load_the_small_plotly_bundle_when_it_draws_their_charts(client):
+    from totalplace.report.render import report_bundle
+
+    sign_in(client, "ana")
+    r = client.get("/section/glance")
+    assert r.status_code == 200 and 'src="/static/plotly-report.js"' in r.text
+    js = client.get("/static/plotly-report.js")
+    assert js.status_code == 200 and js.text == report_bundle()
+    assert "max-age" in js.headers["cache-control"]

@@ -24,7 +24,8 @@ from totalplace.app.accounts import ROLES, AccountError, Accounts, User
 from totalplace.app.data import PlaceData
 from totalplace.app.exports import FORMATS, export
 from totalplace.errors import StoreLocked, TotalplaceError
-from totalplace.report.render import figure_json, plotly_js
+from totalplace.report.charts import figure as as_figure
+from totalplace.report.render import figure_json, plotly_js, report_bundle, report_js
 from totalplace.report.sections import PARTS
 
 PURPOSES = (
@@ -230,6 +231,25 @@ def create_app(
             headers={"Cache-Control": "max-age=86400"},
         )
 
+    @app.get("/static/plotly-report.js")
+    def plotly_small():
+        js = report_bundle()
+        if js is None:
+            raise HTTPException(404, "This installation has no small plotly.js bundle.")
+        return Response(
+            js, media_type="application/javascript", headers={"Cache-Control": "max-age=86400"}
+        )
+
+    def plotly_src(figures: list[Any]) -> str:
+        """The small plotly.js when it draws every chart of the page, else the full one."""
+        types = {t.type for f in figures for t in as_figure(f).data}
+        small = report_bundle()
+        return (
+            "/static/plotly-report.js"
+            if small and report_js(types) is small
+            else "/static/plotly.js"
+        )
+
     @app.get("/section/{key}", response_class=HTMLResponse)
     def section_page(request: Request, key: str):
         u = require(request, *AGGREGATE_ROLES)
@@ -248,6 +268,7 @@ def create_app(
             u,
             v={"s": s, "figs": figs},
             figures=figures,
+            plotly_src=plotly_src([f.figure for f in s.figures]),
             key=key,
             exports=exports,
             formats=list(FORMATS),
@@ -348,6 +369,7 @@ def create_app(
             purpose=purpose,
             **info,
             figures=[("timeline", timeline)] if timeline else [],
+            plotly_src=plotly_src([timeline] if timeline else []),
         )
         resp.headers["Cache-Control"] = "no-store, private"
         return resp
