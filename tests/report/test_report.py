@@ -140,6 +140,9 @@ def test_check_finds_a_hidden_count_recoverable_from_a_total_in_a_sentence():
     # A total far from the sum, money, or a share is no such total; nor is a stated total
     # when the table hides two counts.
     assert check_html(table + said.format("9,000")) == []
+    assert check_html(table + said.format("9,001")) == [
+        "text: a count of 9,001 not rounded to 5 ('9,001 people')"
+    ]
     assert check_html(table + "<p>£1,845 was spent on 1,845% more people.</p>") == []
     two = table.replace("<td>640</td>", "<td>*</td>")
     assert check_html(two + said.format("1,845")) == []

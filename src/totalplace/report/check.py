@@ -7,6 +7,8 @@ report or app page and returns the problems it finds (empty when the page is saf
   ``meta.measure`` is ``"count"`` or unset; "3 people"-style phrases in the text);
 - a hidden count (``*``) that is the only hidden value in a row or column that has a total,
   so subtracting the others from the total would give it back;
+- a count in a sentence ("2,596 contacts") that is not rounded to 5, so it did not pass
+  the publishing rule (every preset rounds to 5);
 - the same when the total is written in a sentence rather than in the table or chart: a
   count in the page's text ("18,650 people") that is the sum of a column's or a chart
   series' published counts plus what its one hidden value could be (see ``sentence_totals``).
@@ -255,5 +257,10 @@ def check_html(html: str) -> list[str]:
     text = " ".join(" ".join(page.text).split())
     for m in PHRASE.finditer(text):
         problems.append(f"text: '{m.group(0)}'")
+    for m in SENTENCE_COUNT.finditer(text):
+        n = int(m.group(1).replace(",", ""))
+        if n % 5 and n not in SMALL:
+            said = text[m.start() : m.end() + 30].split(".")[0]
+            problems.append(f"text: a count of {n:,} not rounded to 5 ('{said}')")
     problems += sentence_totals(text, lines)
     return problems
