@@ -57,3 +57,16 @@ def test_stages_publish_while_the_app_serves_and_it_shows_the_new_data(minitown,
     assert r.status_code == 200 and "once linked" in r.text
     r = client.get("/section/methods")
     assert r.status_code == 200 and "link" in r.text and "the stages that ran are" in r.text
+
+
+def test_an_app_is_not_made_from_a_place_open_for_writing(minitown):
+    from totalplace.app import create_app
+    from totalplace.place import Place
+
+    with Place.open(minitown) as place:
+        place.ingest.run()
+        with pytest.raises(ValueError, match="needs the place's folder"):
+            create_app(place)
+    with Place.open(minitown, read_only=True) as place:
+        app = create_app(place)
+    assert app.state.data.store_path == place.manifest.store_path

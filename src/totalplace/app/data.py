@@ -71,6 +71,12 @@ class PlaceData:
             self.manifest: Manifest = load_manifest(place)
             self.store_path = self.manifest.store_path
         else:
+            if not place.store.read_only and place.store.path is not None:
+                raise ValueError(
+                    "create_app needs the place's folder (or a Place opened read_only=True): "
+                    "this Place holds its store for writing, and one process cannot also "
+                    f"open it to read; use create_app({str(place.root)!r})"
+                )
             self.manifest = place.manifest
             self.store_path = Path(place.store.path or place.manifest.store_path)
         self.root = self.manifest.root
