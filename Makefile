@@ -8,6 +8,8 @@ RESIDENTS ?= 100000
 SEED ?= 1
 DEMO_DIR ?= demo/anytown
 PYTEST_ARGS ?=
+# Test workers (pytest-xdist): each test folder is one unit of work, Spark tests one (tests/conftest.py).
+TEST_WORKERS ?= 2
 
 .PHONY: help setup demo test test-fast bench lint clean java chromium
 
@@ -50,10 +52,10 @@ demo: $(VENV)/.installed
 	$(BIN)/totalplace demo --residents $(RESIDENTS) --seed $(SEED) --out $(DEMO_DIR)
 
 test: $(VENV)/.installed-dev java chromium
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadscope $(PYTEST_ARGS)
 
 test-fast: $(VENV)/.installed-dev
-	$(BIN)/python -m pytest -m "not slow and not spark" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -m "not slow and not spark" -n $(TEST_WORKERS) --dist loadscope $(PYTEST_ARGS)
 
 bench: $(VENV)/.installed-dev java chromium
 	$(BIN)/python -m benchmarks $(BENCH_ARGS)

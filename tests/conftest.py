@@ -2,9 +2,63 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+
+# --- running on several workers (pytest-xdist, `make test` uses two) ----------------------
+# Each top-level test folder is one unit of work, so a folder's session and module fixtures
+# are built once; every Spark test (``test_spark.py``) is in one unit too, so two JVMs never
+# compete for the two cores. Units go out in collection order, the heaviest folders first.
+# (xdist's own ``--dist loadgroup`` marks cannot be used: pytest 9.2 ignores the node-id
+# suffix xdist 3.8 writes for them.)
+
+
+def test_unit(nodeid: str) -> str:
+    """The unit of work a test belongs to: 'spark', its folder under tests/, or 'top'."""
+    path = nodeid.split("::", 1)[0]
+    parts = path.split("/")
+    if parts[-1] == "test_spark.py":
+        return "spark"
+    return parts[1] if len(parts) > 2 and parts[0] == "tests" else "top"
+
+
+def pytest_xdist_make_scheduler(config, log):
+    from xdist.scheduler import LoadScopeScheduling
+
+    class FolderScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return test_unit(nodeid)
+
+    config.option.loadscopereorder = False
+    return FolderScheduling(config, log)
+
+
+def shared_build(
+    tmp_path_factory: pytest.TempPathFactory, name: str, build: Callable[[Path], None]
+) -> Path:
+    """``build(folder)`` once for the whole test session, even across xdist workers.
+
+    The folder is read-only for the tests that share it. Under xdist the first worker to
+    ask builds it (the others wait on a file lock) in the folder all workers share.
+    """
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        out = tmp_path_factory.mktemp(name) / "anytown"
+        build(out)
+        return out
+    from filelock import FileLock
+
+    root = tmp_path_factory.getbasetemp().parent / f"shared-{name}"
+    out, done = root / "anytown", root / "done"
+    root.mkdir(exist_ok=True)
+    with FileLock(str(root) + ".lock"):
+        if not done.exists():
+            build(out)
+            done.touch()
+    return out
+
 
 ANYTOWN_RESIDENTS = 20_000
 ANYTOWN_SEED = 1
@@ -19,9 +73,11 @@ def anytown_20k(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """
     from totalplace.synth import generate
 
-    out = tmp_path_factory.mktemp("anytown") / "anytown"
-    generate(residents=ANYTOWN_RESIDENTS, seed=ANYTOWN_SEED, out=out)
-    return out
+    return shared_build(
+        tmp_path_factory,
+        "anytown",
+        lambda out: generate(residents=ANYTOWN_RESIDENTS, seed=ANYTOWN_SEED, out=out),
+    )
 
 
 ANALYSIS_RESIDENTS = 20_000
@@ -39,12 +95,13 @@ def anytown_linked(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from totalplace.place import Place
     from totalplace.synth import generate
 
-    out = tmp_path_factory.mktemp("anytown11") / "anytown"
-    generate(residents=ANALYSIS_RESIDENTS, seed=ANALYSIS_SEED, out=out)
-    with Place.open(out) as place:
-        place.ingest.run()
-        place.link.run()
-    return out
+    def build(out: Path) -> None:
+        generate(residents=ANALYSIS_RESIDENTS, seed=ANALYSIS_SEED, out=out)
+        with Place.open(out) as place:
+            place.ingest.run()
+            place.link.run()
+
+    return shared_build(tmp_path_factory, "anytown11", build)
 
 
 @pytest.fixture
