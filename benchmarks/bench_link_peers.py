@@ -131,7 +131,7 @@ def run_splink(frame) -> tuple[dict, float]:
         link_type="dedupe_only", comparisons=comps, blocking_rules_to_generate_predictions=rules
     )
     db = DuckDBAPI()
-    linker = Linker(db.register(df), settings)
+    linker = Linker(db.register(df), settings, log_level=None)
     linker.training.estimate_probability_two_random_records_match(
         [block_on("first", "last", "dob")], recall=0.7
     )
