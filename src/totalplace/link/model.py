@@ -524,7 +524,8 @@ class LinkModel:
             household_u=self.household_u,
             household_dob_u=self.household_dob_u,
         )
-        self.linker = Linker(self.frame, self.settings, log_level=None)
+        # Our own settings (tested): Splink's validation of user settings is skipped.
+        self.linker = Linker(self.frame, self.settings, log_level=None, validate_settings=False)
         self.training_log: list[dict[str, Any]] = []
 
     def pair_budget(self) -> float:
@@ -538,23 +539,39 @@ class LinkModel:
 
     def _count(self, rule: S.NamedRule) -> tuple[int, bool]:
         """(pairs ``rule`` makes, whether estimated): exact by grouping for an equality rule,
-        else Splink's count (a 10% sample on big data)."""
+        exact by a join up to 200,000 records, else Splink's count (a 10% sample)."""
         if rule is S.EVERY_PAIR:
             return self.n_records * (self.n_records - 1) // 2, False
         if rule.name == "+".join(rule.needs):  # block_on(...): pairs within equal groups
             cols = ", ".join(f'"{c}"' for c in rule.needs)
             nonnull = " AND ".join(f'"{c}" IS NOT NULL' for c in rule.needs)
-            con = duckdb.connect()
-            try:
-                con.register("f", self._arrow.select(list(rule.needs)))
-                n = con.sql(
+            n = (
+                self._counter()
+                .sql(
                     f"SELECT coalesce(sum(n * (n - 1) / 2), 0) FROM "
                     f"(SELECT count(*) AS n FROM f WHERE {nonnull} GROUP BY {cols})"
-                ).fetchall()[0][0]
-            finally:
-                con.close()
+                )
+                .fetchall()[0][0]
+            )
             return int(n), False
-        return _count_pairs(self.frame, rule, self.n_records), self.n_records > 200_000
+        if self.n_records <= 200_000:
+            sql = rule.rule.get_blocking_rule("duckdb").blocking_rule_sql
+            n = (
+                self._counter()
+                .sql(
+                    f"SELECT count(*) FROM f AS l JOIN f AS r ON ({sql}) AND l.unique_id < r.unique_id"
+                )
+                .fetchall()[0][0]
+            )
+            return int(n), False
+        return _count_pairs(self.frame, rule, self.n_records), True
+
+    def _counter(self) -> duckdb.DuckDBPyConnection:
+        """A private DuckDB holding the frame as ``f``, for counting pairs."""
+        if getattr(self, "_count_con", None) is None:
+            self._count_con = duckdb.connect()
+            self._count_con.register("f", self._arrow)
+        return self._count_con
 
     def _choose_rules(self) -> tuple[list[S.NamedRule], list[dict[str, Any]]]:
         """Usable blocking rules whose pair count fits the budget (``pair_budget``)."""
@@ -607,7 +624,9 @@ class LinkModel:
                     log.info("prior not estimated: %s", e)
         u_pairs = self.u_pairs()
         with self.timer.phase("train_u"):
-            tr.estimate_u_using_random_sampling(max_pairs=u_pairs, seed=o.seed)
+            tr.estimate_u_using_random_sampling(
+                max_pairs=u_pairs, seed=o.seed, min_count_per_level=None, num_chunks=1
+            )
         with self.timer.phase("train_m_em"):
             self._em(S.training_rules(self.present))
             if not any(t["ok"] for t in self.training_log):
@@ -642,7 +661,7 @@ class LinkModel:
         for r in rules:
             t0 = time.perf_counter()
             try:
-                n = _count_pairs(self.frame, r, self.n_records)
+                n, _ = self._count(r)
             except Exception as e:
                 self.training_log.append({"rule": r.name, "ok": False, "error": str(e)[:300]})
                 continue
@@ -745,7 +764,7 @@ class LinkModel:
             return None
         with self.timer.phase("deterministic"):
             settings = S.splink_settings(self.present, [S.DETERMINISTIC_RULE])
-            det_linker = Linker(self.frame, settings, log_level=None)
+            det_linker = Linker(self.frame, settings, log_level=None, validate_settings=False)
             df = det_linker.inference.deterministic_link()
             out = df.as_pyarrow_table().select(["unique_id_l", "unique_id_r"])
             df.drop_table_from_database_and_remove_from_cache()
@@ -920,7 +939,12 @@ def choose_threshold(con, edges: str, options: LinkageOptions) -> Threshold:
         table = con.sql(
             f"SELECT unique_id_l, unique_id_r, match_probability FROM {edges}"
         ).to_arrow_table()
-        by_t = cluster_curve(table, [c["threshold"] for c in curve if c["pairs"] > 0])
+        # Whole bits first, then the half bits either side of the best of them.
+        ts = [c["threshold"] for c in curve if c["pairs"] > 0]
+        by_t = cluster_curve(table, ts[::2])
+        if by_t:
+            top = ts.index(max(by_t, key=lambda t: (round(by_t[t]["est_cluster_f1"], 9), t)))
+            by_t.update(cluster_curve(table, [t for t in ts[max(top - 1, 0) : top + 2]]))
         for c in curve:
             c.update(by_t.get(c["threshold"], {}))
         with_cc = [c for c in curve if "est_cluster_f1" in c]
