@@ -322,6 +322,20 @@ def bound_parameters(
     return notes
 
 
+PRIOR_SLACK_BITS = 4.0  # predict scores this many bits below the floor (see ``predict``)
+
+
+def _logit2(p: float) -> float:
+    return math.log2(p / (1 - p))
+
+
+def _probability(weight):
+    """Match probability of match weights (numpy), as Splink computes it."""
+    import numpy as np
+
+    return 1.0 / (1.0 + np.exp2(-weight))
+
+
 class LinkageOptions(BaseModel):
     """The ``linkage:`` section of ``place.yaml`` (every key optional).
 
@@ -712,23 +726,43 @@ class LinkModel:
         The prior P(two random records match) comes from exact rules with an assumed
         recall (``prior_recall``), which is badly wrong on messy data. After scoring, the
         expected number of matches (the sum of the pairs' probabilities) implies a prior of
-        its own; while the two differ by more than 2x, the prior is replaced and Splink
-        scores again (at most ``prior_rounds`` times).
+        its own; while the two differ by more than 2x, the prior is replaced and the pairs
+        rescored (at most ``prior_rounds`` times).
         """
         o = self.options
         total_pairs = self.n_records * (self.n_records - 1) / 2
         self.prior_history = [self.prior]
         with self.timer.phase("predict"):
-            for _ in range(o.prior_rounds + 1):
-                scored = self._predict_once()
-                expected = float(pa.compute.sum(scored.column("match_probability")).as_py() or 0.0)
+            # Scored once, a little below the floor; a new prior shifts every match weight by
+            # the same number of bits, so the rounds are done on the weights. Only when the
+            # prior grows by more than that slack does Splink score again.
+            base = self.prior
+            scored = self._predict_once(o.pair_floor / 2**PRIOR_SLACK_BITS)
+            w = scored.column("match_weight").to_numpy(zero_copy_only=False).astype(float)
+            for _ in range(o.prior_rounds):
+                p = _probability(w + _logit2(self.prior) - _logit2(base))
+                expected = float(p[p >= o.pair_floor].sum())
                 implied = (
                     min(max(expected / total_pairs, 1e-12), 0.5) if total_pairs else self.prior
                 )
-                if len(self.prior_history) > o.prior_rounds or 0.5 <= implied / self.prior <= 2:
+                if 0.5 <= implied / self.prior <= 2:
                     break
                 self.linker._settings_obj._probability_two_random_records_match = implied
                 self.prior_history.append(implied)
+            shift = _logit2(self.prior) - _logit2(base)
+            if shift > PRIOR_SLACK_BITS:
+                scored = self._predict_once(o.pair_floor)
+            else:
+                w = w + shift
+                p = _probability(w)
+                scored = scored.set_column(
+                    scored.column_names.index("match_weight"), "match_weight", pa.array(w)
+                )
+                scored = scored.set_column(
+                    scored.column_names.index("match_probability"),
+                    "match_probability",
+                    pa.array(p),
+                ).filter(pa.array(p >= o.pair_floor))
         det = self.deterministic_pairs() if o.deterministic else None
         return scored, det
 
@@ -736,11 +770,11 @@ class LinkModel:
     def prior(self) -> float:
         return float(self.linker._settings_obj._probability_two_random_records_match)
 
-    def _predict_once(self) -> pa.Table:
+    def _predict_once(self, floor: float) -> pa.Table:
         n = self.options.predict_chunks
         kwargs = {"num_chunks_left": n, "num_chunks_right": n} if n > 1 else {}
         pred = self.linker.inference.predict(
-            threshold_match_probability=self.options.pair_floor, warning_mode="never", **kwargs
+            threshold_match_probability=floor, warning_mode="never", **kwargs
         )
         cols = [
             "unique_id_l",
