@@ -1,8 +1,9 @@
 """Benchmark: the report for a whole place (synth -> every available stage -> report).
 
 Measures the report stage's time, the file's size, that it asks for nothing from the
-network, and how fast headless chromium opens it (load event, and every chart drawn; cold
-first open and a warm second open). Peer: what a user would otherwise do with Plotly
+network, and how fast headless chromium opens it (load event, first chart and every chart
+drawn; cold first open and a warm second open), and the same with plotly's full bundle
+instead of the report's small one. Peer: what a user would otherwise do with Plotly
 alone, one self-contained ``write_html`` file per chart (each embedding plotly.js).
 """
 
@@ -58,6 +59,12 @@ def open_in_chromium(path: Path) -> dict:
     return out
 
 
+def embedded_js(html: str) -> str:
+    """The plotly.js the report embeds (kept as text, run once the page is painted)."""
+    m = re.search(r'<script type="text/plain" id="plotly-js">(.*?)</script>', html, re.S)
+    return m[1] if m else ""
+
+
 def run(residents: int, workdir: Path) -> dict:
     """Build Anytown, run every available stage, write the report, open it in chromium."""
     from totalplace.place import Place, available_stages
@@ -92,10 +99,17 @@ def run(residents: int, workdir: Path) -> dict:
         peer_s = time.perf_counter() - t0
     path = Path(result.detail["path"])
     html = path.read_text(encoding="utf-8")
-    ours = html.replace(plotly_js(), "")
+    js = embedded_js(html)
+    ours = html.replace(js, "")
     browser = open_in_chromium(path)
+    # The same report with plotly's full bundle (what it embedded before the small one).
+    full = workdir / "full.html"
+    full.write_text(html.replace(js, plotly_js()), encoding="utf-8")
+    with_full = open_in_chromium(full)
+    expected = available_stages()
     return {
         "stages_run": list(stage_s) + ["report"],
+        "stages_not_run": [s for s in expected if s not in stage_s and s != "report"],
         "stage_s": stage_s,
         "report_s": round(report_s, 1),
         "report_mb": round(path.stat().st_size / 1e6, 2),
@@ -103,8 +117,12 @@ def run(residents: int, workdir: Path) -> dict:
         "charts": result.detail["figures"],
         "tables": result.detail["tables"],
         "plotly_js_copies": html.count("plotly.js v"),
+        "plotly_js_mb": round(len(js.encode()) / 1e6, 2),
+        "plotly_js_small_bundle": js != plotly_js(),
         "network_references": len(re.findall(r"""(src|href)\s*=\s*["']?(https?:)?//""", ours)),
         **browser,
+        **{f"full_bundle_{k}": v for k, v in with_full.items() if k.endswith("_s")},
+        "full_bundle_mb": round(full.stat().st_size / 1e6, 2),
         "peer_one_file_per_chart_mb": round(peer_bytes / 1e6, 1),
         "peer_s": round(peer_s, 1),
     }

@@ -56,11 +56,9 @@ def caseload(app_place: Path) -> list[str]:
 @pytest.fixture(scope="session")
 def app(app_place: Path):
     from totalplace.app import create_app
-    from totalplace.place import Place
 
-    place = Place.open(app_place)
-    yield create_app(place)
-    place.close()
+    # The app opens the store only while a request reads it.
+    return create_app(app_place)
 
 
 def sign_in(client, user: str):

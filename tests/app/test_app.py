@@ -114,22 +114,14 @@ def test_every_aggregate_page_and_export_passes_disclosure(client):
     assert _scan_app(client) == []
 
 
-def test_the_same_scan_fails_with_disclosure_off(app_place, tmp_path):
-    import shutil
-
+def test_the_same_scan_fails_with_disclosure_off(app_place):
     from totalplace.app import create_app
     from totalplace.disclosure import Disclosure
-    from totalplace.place import Place
 
-    # The session's app holds app_place's store open; one process may attach a DuckDB file
-    # once, so this app gets a copy of the same place.
-    copy = tmp_path / "anytown"
-    shutil.copytree(app_place, copy)
-    with Place.open(copy) as place:
-        c = TestClient(create_app(place, disclosure=Disclosure.off()))
-        sign_in(c, "ana")
-        problems = _scan_app(c)
-    assert any("a count of" in p for p in problems)
+    # A second app on the same place: each opens the store read-only per request.
+    c = TestClient(create_app(app_place, disclosure=Disclosure.off()))
+    sign_in(c, "ana")
+    assert any("a count of" in p for p in _scan_app(c))
 
 
 def test_cohort_explorer_is_disclosure_controlled(client):
@@ -147,3 +139,14 @@ def test_cohort_explorer_is_disclosure_controlled(client):
     assert check_html(r.text) == []
     r = client.get("/cohorts", params={"show": 1, "age_min": 119})
     assert "No one meets this definition" in r.text or "too few" in r.text
+
+
+def test_pages_load_the_small_plotly_bundle_when_it_draws_their_charts(client):
+    from totalplace.report.render import report_bundle
+
+    sign_in(client, "ana")
+    r = client.get("/section/glance")
+    assert r.status_code == 200 and 'src="/static/plotly-report.js"' in r.text
+    js = client.get("/static/plotly-report.js")
+    assert js.status_code == 200 and js.text == report_bundle()
+    assert "max-age" in js.headers["cache-control"]

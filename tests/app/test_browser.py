@@ -195,3 +195,33 @@ def test_the_report_file_opens_offline_with_every_chart(browser, app_place, arti
     assert t.errors == [] and t.outside == []
     t.shot(artifacts, "report")
     t.close()
+
+
+# Records the order in which charts are drawn (wraps Plotly.newPlot when plotly.js defines it).
+RECORD_ORDER = """
+window.drawOrder = []; var _plotly;
+Object.defineProperty(window, "Plotly", {configurable: true, get() { return _plotly; },
+  set(v) { _plotly = v; var newPlot = v.newPlot;
+    v.newPlot = function (el) { window.drawOrder.push(el.id); return newPlot.apply(this, arguments); };
+  }});
+"""
+
+
+def test_the_report_draws_the_linked_section_first_and_every_chart_to_print(browser, app_place):
+    path = app_place / "report" / "index.html"
+    t = Page(browser, "file://")
+    t.page.add_init_script(RECORD_ORDER)
+    t.page.goto(path.as_uri() + "#money")
+    t.page.wait_for_function("window.totalplaceReady === true", timeout=120_000)
+    money = t.page.eval_on_selector_all("#money figure.chart .plot", "els => els.map(e => e.id)")
+    order = t.page.evaluate("window.drawOrder")
+    assert money and order[0] in money and len(order) == len(set(order))
+    t.close()
+    # Printing as soon as the words are there: every chart is drawn into the PDF.
+    t = Page(browser, "file://")
+    t.page.goto(path.as_uri(), wait_until="domcontentloaded")
+    assert t.page.pdf(format="A4")[:4] == b"%PDF"
+    n = t.page.locator("figure.chart .plot").count()
+    assert t.page.locator("figure.chart .plot.js-plotly-plot").count() == n
+    assert t.errors == [] and t.outside == []
+    t.close()

@@ -12,6 +12,7 @@ from totalplace.disclosure import Disclosure
 from totalplace.place import Place
 from totalplace.report import PARTS, write_report
 from totalplace.report.check import check_html, check_rows
+from totalplace.report.render import report_bundle
 from totalplace.section import Section, SectionTable
 
 ORDER = [
@@ -24,6 +25,30 @@ ORDER = [
     "Linkage quality",
     "Methods and data sources",
 ]
+
+
+def embedded_js(html: str) -> str:
+    """The plotly.js the report embeds."""
+    return re.search(r'<script type="text/plain" id="plotly-js">(.*?)</script>', html, re.S)[1]
+
+
+def test_the_small_plotly_bundle_is_embedded_only_when_it_has_every_trace_type():
+    import plotly.graph_objects as go
+
+    from totalplace.report.render import plotly_js, render
+    from totalplace.section import SectionFigure
+
+    def report(*traces) -> str:
+        figs = [SectionFigure("A chart", go.Figure(t), "test", "a caption") for t in traces]
+        return render([Section("glance", "Glance", figures=figs)], "Testtown", "2024", "rule")
+
+    small = report_bundle()
+    assert small is not None and len(small) < len(plotly_js()) / 2
+    assert embedded_js(report(go.Bar(x=[1], y=[10]), go.Sankey())) == small
+    assert embedded_js(report(go.Bar(x=[1], y=[10]), go.Pie(values=[1]))) == plotly_js()
+    # The template's defaults for traces a chart does not draw are left out of its data.
+    html = report(go.Bar(x=[1], y=[10]))
+    assert '"scatter3d"' not in html and '"bar":[' in html
 
 
 def h2s(html: str) -> list[str]:
@@ -45,11 +70,11 @@ def test_minitown_report_is_one_offline_file_with_every_section_in_order(ingeste
     html = path.read_text(encoding="utf-8")
     assert result.detail["path"] == str(path) and runs[-1]["outcome"] == "ok"
     assert [p.title for p in PARTS] == ORDER and h2s(html) == ORDER
-    # Plotly's JavaScript once, from the installed package; nothing fetched from anywhere.
-    from totalplace.report.render import plotly_js
-
-    assert html.count(plotly_js()) == 1 and html.count("plotly.js v") == 1
-    ours = html.replace(plotly_js(), "")
+    # Plotly's JavaScript once (the small bundle: these charts need no other trace type);
+    # nothing fetched from anywhere.
+    js = embedded_js(html)
+    assert js == report_bundle() and html.count(js) == 1 and html.count("plotly.js v") == 1
+    ours = html.replace(js, "")
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", ours)
     assert "default-src 'none'" in html and "@media print" in html
     # Stages that did not run are said to be not run, never drawn.
@@ -99,6 +124,36 @@ def test_check_finds_small_counts_and_lone_hidden_cells():
     assert check_rows(["Agency", "Spend £"], [["a", "3"]]) == []
 
 
+def test_check_finds_a_hidden_count_recoverable_from_a_total_in_a_sentence():
+    table = (
+        "<table><thead><tr><th>Agency</th><th>People</th></tr></thead><tbody>"
+        "<tr><th>Council</th><td>1,200</td></tr><tr><th>Police</th><td>*</td></tr>"
+        "<tr><th>Health</th><td>640</td></tr></tbody></table>"
+    )
+    said = "<ul><li>The agencies hold records of {} people.</li></ul>"
+    # 1,845 - (1,200 + 640) = 5: the hidden count is back.
+    problems = check_html(table + said.format("1,845"))
+    assert problems == [
+        "table 1: People: its one hidden count can be worked out from the total 1,845 "
+        "written in the text"
+    ]
+    # A total far from the sum, money, or a share is no such total; nor is a stated total
+    # when the table hides two counts.
+    assert check_html(table + said.format("9,000")) == []
+    assert check_html(table + said.format("9,001")) == [
+        "text: a count of 9,001 not rounded to 5 ('9,001 people')"
+    ]
+    assert check_html(table + "<p>£1,845 was spent on 1,845% more people.</p>") == []
+    two = table.replace("<td>640</td>", "<td>*</td>")
+    assert check_html(two + said.format("1,845")) == []
+    # The same in a chart's data.
+    chart = (
+        '<script type="application/json" id="fig1-data">'
+        '{"data": [{"type": "bar", "x": ["a", "b", "c"], "y": [1200, null, 640]}]}</script>'
+    )
+    assert len(check_html(chart + said.format("1,845"))) == 1
+
+
 @pytest.mark.slow
 def test_anytown_report_passes_the_disclosure_check_and_fails_with_it_off(linked_place):
     with Place.open(linked_place) as place:
@@ -111,9 +166,7 @@ def test_anytown_report_passes_the_disclosure_check_and_fails_with_it_off(linked
     # Linkage section: drawn, plain labels, no Splink internals, no record values.
     assert "Linkage quality" in h2s(html)
     assert "Example 1: how a pair scored" in html
-    from totalplace.report.render import plotly_js
-
-    ours = html.replace(plotly_js(), "")
+    ours = html.replace(embedded_js(html), "")
     for internal in ("tf_given_name", "Jaro-Winkler", "['", "unique_id", "dob_str"):
         assert internal not in ours
     # Methods: every run is listed.

@@ -25,7 +25,8 @@ def serve(place_dir: Path, port: int):
 
     Analysts see the report's pages and exports; practitioners see the people on their
     own caseload; admins manage users, caseloads and read the audit log. Add a user
-    first with `totalplace users add`. Stop the app before running stages on the place.
+    first with `totalplace users add`. Stages may run on the place while the app serves
+    it: the app opens the store only while a request reads it and shows each new run.
 
     Example:
 
@@ -36,7 +37,6 @@ def serve(place_dir: Path, port: int):
     import uvicorn
 
     from totalplace.app.web import create_app
-    from totalplace.place import Place
 
     acc = _accounts(place_dir)
     if not acc.users():
@@ -44,12 +44,9 @@ def serve(place_dir: Path, port: int):
             "No users yet: add one first, e.g. "
             f"`totalplace users add {place_dir} --username admin --role admin`."
         )
-    place = Place.open(place_dir)
-    try:
-        console.print(f"Serving {place.manifest.name} on http://127.0.0.1:{port} (Ctrl-C stops)")
-        uvicorn.run(create_app(place, acc), host="127.0.0.1", port=port, log_level="warning")
-    finally:
-        place.close()
+    app = create_app(place_dir, acc)
+    console.print(f"Serving {app.state.data.name} on http://127.0.0.1:{port} (Ctrl-C stops)")
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")
 
 
 @click.group()

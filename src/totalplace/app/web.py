@@ -23,8 +23,9 @@ from starlette.middleware.sessions import SessionMiddleware
 from totalplace.app.accounts import ROLES, AccountError, Accounts, User
 from totalplace.app.data import PlaceData
 from totalplace.app.exports import FORMATS, export
-from totalplace.errors import TotalplaceError
-from totalplace.report.render import figure_json, plotly_js
+from totalplace.errors import StoreLocked, TotalplaceError
+from totalplace.report.charts import figure as as_figure
+from totalplace.report.render import figure_json, plotly_js, report_bundle, report_js
 from totalplace.report.sections import PARTS
 
 PURPOSES = (
@@ -61,14 +62,23 @@ def secret_key(app_dir: Path) -> str:
     return p.read_text().strip()
 
 
-def create_app(place, accounts: Accounts | None = None, disclosure=None) -> FastAPI:
-    """The app for one open place."""
-    data = PlaceData(place, disclosure)
-    accounts = accounts or Accounts.for_place(place.root)
+def create_app(
+    place, accounts: Accounts | None = None, disclosure=None, **store_window: float
+) -> FastAPI:
+    """The app for one place: its folder (or an open ``Place``, of which only the folder and
+    store file are used).
+
+    The app opens the place's store read-only only while requests read it (``store_window``:
+    ``keep_open`` and ``max_open`` seconds, see ``PlaceData``), so stages can run and publish
+    while it serves; the next request shows what they published.
+    """
+    data = PlaceData(place, disclosure, **store_window)
+    root = data.root
+    accounts = accounts or Accounts.for_place(root)
     app = FastAPI(title=f"totalplace: {data.name}", docs_url=None, redoc_url=None, openapi_url=None)
     app.add_middleware(
         SessionMiddleware,
-        secret_key=secret_key(place.root / "app"),
+        secret_key=secret_key(root / "app"),
         session_cookie="totalplace_session",
         max_age=8 * 3600,
         same_site="strict",
@@ -93,6 +103,18 @@ def create_app(place, accounts: Accounts | None = None, disclosure=None) -> Fast
     @app.exception_handler(LoginRequired)
     async def to_login(request: Request, exc: LoginRequired):
         return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
+
+    @app.exception_handler(StoreLocked)
+    async def busy(request: Request, exc: StoreLocked):
+        user = _user(request, required=False)
+        return page(
+            request,
+            "error.html",
+            user,
+            status_code=503,
+            title="Busy",
+            message="A stage is publishing new results for this place; try again in a moment.",
+        )
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException):
@@ -193,8 +215,8 @@ def create_app(place, accounts: Accounts | None = None, disclosure=None) -> Fast
             request,
             "home.html",
             u,
-            sections=[(p, data.section(p.key)) for p in PARTS],
-            has_report=(place.root / "report" / "index.html").exists(),
+            sections=data.sections(),
+            has_report=(root / "report" / "index.html").exists(),
         )
 
     @app.get("/favicon.ico")
@@ -207,6 +229,25 @@ def create_app(place, accounts: Accounts | None = None, disclosure=None) -> Fast
             plotly_js(),
             media_type="application/javascript",
             headers={"Cache-Control": "max-age=86400"},
+        )
+
+    @app.get("/static/plotly-report.js")
+    def plotly_small():
+        js = report_bundle()
+        if js is None:
+            raise HTTPException(404, "This installation has no small plotly.js bundle.")
+        return Response(
+            js, media_type="application/javascript", headers={"Cache-Control": "max-age=86400"}
+        )
+
+    def plotly_src(figures: list[Any]) -> str:
+        """The small plotly.js when it draws every chart of the page, else the full one."""
+        types = {t.type for f in figures for t in as_figure(f).data}
+        small = report_bundle()
+        return (
+            "/static/plotly-report.js"
+            if small and report_js(types) is small
+            else "/static/plotly.js"
         )
 
     @app.get("/section/{key}", response_class=HTMLResponse)
@@ -227,6 +268,7 @@ def create_app(place, accounts: Accounts | None = None, disclosure=None) -> Fast
             u,
             v={"s": s, "figs": figs},
             figures=figures,
+            plotly_src=plotly_src([f.figure for f in s.figures]),
             key=key,
             exports=exports,
             formats=list(FORMATS),
@@ -235,7 +277,7 @@ def create_app(place, accounts: Accounts | None = None, disclosure=None) -> Fast
     @app.get("/report", response_class=HTMLResponse)
     def full_report(request: Request):
         require(request, *AGGREGATE_ROLES)
-        p = place.root / "report" / "index.html"
+        p = root / "report" / "index.html"
         if not p.exists():
             raise HTTPException(404, "No report yet: run `totalplace report` on this place.")
         return HTMLResponse(p.read_text(encoding="utf-8"))
@@ -270,10 +312,10 @@ def create_app(place, accounts: Accounts | None = None, disclosure=None) -> Fast
         u = require(request, *AGGREGATE_ROLES)
         form = {k: request.query_params.get(k, "") for k in explorer.FIELDS}
         available = explorer.available()
-        people_ran = place.store.last_run("people") is not None
         result, error, options = None, "", {"needs": [], "agencies": []}
-        if available and people_ran:
-            with data.lock:
+        with data.open() as place:
+            people_ran = place.store.last_run("people") is not None
+            if available and people_ran:
                 options = explorer.choices(place)
                 if request.query_params.get("show"):
                     try:
@@ -312,10 +354,11 @@ def create_app(place, accounts: Accounts | None = None, disclosure=None) -> Fast
             raise HTTPException(403, "This person is not on your caseload.")
         if purpose not in PURPOSES:
             return page(request, "purpose.html", u, person_id=person_id, purposes=PURPOSES)
-        if not data.person_exists(person_id):
-            accounts.audit(u, "view person", "not found", person_id, purpose)
-            raise HTTPException(404, f"There is no person {person_id} in this place.")
-        info = data.person(person_id)
+        with data.open():
+            if not data.person_exists(person_id):
+                accounts.audit(u, "view person", "not found", person_id, purpose)
+                raise HTTPException(404, f"There is no person {person_id} in this place.")
+            info = data.person(person_id)
         accounts.audit(u, "view person", "viewed", person_id, purpose, note[:500] or None)
         timeline = _timeline(info["events"])
         resp = page(
@@ -326,6 +369,7 @@ def create_app(place, accounts: Accounts | None = None, disclosure=None) -> Fast
             purpose=purpose,
             **info,
             figures=[("timeline", timeline)] if timeline else [],
+            plotly_src=plotly_src([timeline] if timeline else []),
         )
         resp.headers["Cache-Control"] = "no-store, private"
         return resp
@@ -447,9 +491,7 @@ def app_from_env() -> FastAPI:
     """For ``uvicorn --factory``: the place named by TOTALPLACE_PLACE."""
     import os
 
-    from totalplace.place import Place
-
-    return create_app(Place.open(os.environ["TOTALPLACE_PLACE"]))
+    return create_app(os.environ["TOTALPLACE_PLACE"])
 
 
 def dumps(v: Any) -> str:

@@ -89,7 +89,8 @@ def section(place, disclosure: Disclosure | None = None) -> Section:
                 f"Text classifier ({det.get('method')}, rules {det.get('rules_version')}): "
                 f"cross-validated accuracy {mm.get('accuracy', 0):.0%}, macro-F1 "
                 f"{mm.get('macro_f1', 0):.2f} on the labelled sample; repeats within "
-                f"{det.get('repeat_window_days')} days decided {det.get('methods', {}).get('linked', 0):,} contacts."
+                f"{det.get('repeat_window_days')} days decided "
+                f"{d_.fmt_count(det.get('methods', {}).get('linked', 0))} contacts."
             )
     return Section(
         stage="demand",

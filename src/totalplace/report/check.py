@@ -6,7 +6,12 @@ report or app page and returns the problems it finds (empty when the page is saf
 - a count from 1 to 7 (a table cell in a count column; a value of a chart series whose
   ``meta.measure`` is ``"count"`` or unset; "3 people"-style phrases in the text);
 - a hidden count (``*``) that is the only hidden value in a row or column that has a total,
-  so subtracting the others from the total would give it back.
+  so subtracting the others from the total would give it back;
+- a count in a sentence ("2,596 contacts") that is not rounded to 5, so it did not pass
+  the publishing rule (every preset rounds to 5);
+- the same when the total is written in a sentence rather than in the table or chart: a
+  count in the page's text ("18,650 people") that is the sum of a column's or a chart
+  series' published counts plus what its one hidden value could be (see ``sentence_totals``).
 
 ``check_rows(columns, rows)`` does the same for an exported table.
 
@@ -35,6 +40,21 @@ PHRASE = re.compile(
     re.I,
 )
 TOTAL_LABEL = re.compile(r"(?i)^(all\b|total\b|all agencies|everyone)")
+# A count in a sentence: a whole number (not money, a share, a date or a decimal) followed,
+# within two words, by what it counts.
+NOUNS = (
+    r"people|persons?|residents|contacts|households|records|pairs|children|adults|families|"
+    r"cases|individuals|patients|clients|users|transitions|events|referrals|members|visits"
+)
+SENTENCE_COUNT = re.compile(
+    r"(?<![£$\d.,/-])(\d{1,3}(?:,\d{3})+|\d+)(?![\d.,]\d|\s*%|/\d)"
+    rf"(?=(?:\s+[\w'()-]+){{0,2}}?\s+(?:{NOUNS})\b)",
+    re.I,
+)
+# The largest count any publishing rule hides on its own (the 'under10' preset hides 1-9),
+# and how far a published count may be from the truth (rounded to the nearest 5).
+MAX_PRIMARY = 9
+ROUNDING = 2
 
 
 def _num(text: Any) -> int | None:
@@ -75,6 +95,59 @@ def check_rows(columns: list[str], rows: list[list[Any]], where: str = "table") 
             if sum(_hidden(v) for v in vals) == 1:
                 problems.append(f"{where}: row {i + 1}: one hidden count beside its total")
     return problems
+
+
+def sentence_totals(text: str, lines: list[tuple[str, list[Any]]]) -> list[str]:
+    """Hidden counts recoverable from a total written in a sentence.
+
+    ``lines`` are (where, values) of each table column and chart series that has no total
+    of its own and exactly one hidden value. A count N in ``text`` gives that value back
+    (give or take the rounding) when N is the line's published sum S plus something the
+    hidden value could be: at most 9 if it was hidden for being small, at most the line's
+    smallest published count if it was hidden to protect another (secondary suppression);
+    so N is flagged when S < N <= S + max(9, smallest) + 2 for each value rounded.
+    """
+    said = sorted({int(m.group(1).replace(",", "")) for m in SENTENCE_COUNT.finditer(text)})
+    problems = []
+    for where, values in lines:
+        shown = [n for v in values if not _hidden(v) and (n := _num(v)) is not None]
+        if sum(_hidden(v) for v in values) != 1 or not shown:
+            continue
+        total = sum(shown)
+        smallest = min((n for n in shown if n > 0), default=0)
+        top = total + max(MAX_PRIMARY, smallest) + ROUNDING * (len(shown) + 1)
+        for n in said:
+            if total < n <= top:
+                problems.append(
+                    f"{where}: its one hidden count can be worked out from the total {n:,} "
+                    "written in the text"
+                )
+                break
+    return problems
+
+
+def _lines_without_totals(columns: list[str], rows: list[list[Any]], where: str):
+    """(where, values) of each count column of a table that has no total row."""
+    if any(r and TOTAL_LABEL.match(str(r[0])) for r in rows):
+        return []
+    count_cols = [j for j, c in enumerate(columns) if j > 0 and not NOT_COUNTS.search(str(c))]
+    return [(f"{where}: {columns[j]}", [r[j] for r in rows if j < len(r)]) for j in count_cols]
+
+
+def _series_lines(spec: dict[str, Any], where: str):
+    """(where, values) of each count series of a chart (a hidden count is drawn as null)."""
+    out = []
+    for t in spec.get("data", []):
+        meta = t.get("meta")
+        measure = meta.get("measure") if isinstance(meta, dict) else None
+        if measure not in (None, "count") or t.get("type") in ("waterfall", "table", "indicator"):
+            continue
+        key = "x" if t.get("orientation") == "h" else "y"
+        values = _values(t.get(key))
+        if values and all(v is None or isinstance(v, int | float) for v in values):
+            vals = [None if v is None else int(v) if v == int(v) else v for v in values]
+            out.append((f"{where}: series {t.get('name') or ''!r}", vals))
+    return out
 
 
 def _values(v: Any) -> list[Any]:
@@ -172,11 +245,22 @@ def check_html(html: str) -> list[str]:
     page = _Page()
     page.feed(html)
     problems: list[str] = []
+    lines: list[tuple[str, list[Any]]] = []
     for k, t in enumerate(page.tables, 1):
         problems += check_rows(t["columns"], t["rows"], f"table {k}")
+        lines += _lines_without_totals(t["columns"], t["rows"], f"table {k}")
     for sid, body in page.scripts:
         if sid.endswith("-data"):
-            problems += check_figure(json.loads(body), f"chart {sid[:-5]}")
-    for m in PHRASE.finditer(" ".join(page.text)):
+            spec = json.loads(body)
+            problems += check_figure(spec, f"chart {sid[:-5]}")
+            lines += _series_lines(spec, f"chart {sid[:-5]}")
+    text = " ".join(" ".join(page.text).split())
+    for m in PHRASE.finditer(text):
         problems.append(f"text: '{m.group(0)}'")
+    for m in SENTENCE_COUNT.finditer(text):
+        n = int(m.group(1).replace(",", ""))
+        if n % 5 and n not in SMALL:
+            said = text[m.start() : m.end() + 30].split(".")[0]
+            problems.append(f"text: a count of {n:,} not rounded to 5 ('{said}')")
+    problems += sentence_totals(text, lines)
     return problems
