@@ -879,7 +879,7 @@ def candidate_thresholds() -> list[float]:
     return sorted(out)
 
 
-CLUSTER_CURVE_MAX_EDGES = 5_000_000  # above this the pair curve alone is used
+CLUSTER_CURVE_MAX_EDGES = 20_000_000  # above this the pair curve alone is used
 
 
 def cluster_curve(edges: pa.Table, thresholds: list[float]) -> dict[float, dict[str, float]]:
