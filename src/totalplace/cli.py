@@ -260,8 +260,8 @@ MIN_PRECISION_OPTION = click.option(
     type=click.FloatRange(0, 1, min_open=True),
     default=None,
     help="choose the lowest threshold whose expected pairwise precision reaches this "
-    "(default for link: linkage.min_precision, 0.999; for link-files: the threshold with "
-    "the highest expected F1)",
+    "(default: linkage.min_precision if set, else the threshold with the highest expected "
+    "F1 of the clustered pairs)",
 )
 
 
@@ -375,7 +375,7 @@ def link_files(files, id_cols, maps, dob_formats, engine, memory, min_precision,
             dob_formats=list(dob_formats),
             engine=engine,
             out=out,
-            options=LinkageOptions(min_precision=min_precision),  # None: highest expected F1
+            options=LinkageOptions(min_precision=min_precision),  # None: max expected F1
             memory=memory,
             progress=lambda step: status.update(f"link-files: {step}"),
         )

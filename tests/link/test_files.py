@@ -31,9 +31,9 @@ def test_fake_1000_precision_and_recall(fake_1000, tmp_path):
     """Splink's public fake_1000 (MoJ splink_datasets, MIT): 1,000 records, 251 people.
 
     The data are far messier than any agency's (typos, swapped fields, nulls, 2,031 true
-    pairs of which the blocking rules reach about 75%). link-files' default threshold (the
-    highest expected F1) measured precision 0.989 and recall 0.887 (B-cubed F1 0.946); at
-    expected precision 0.999 it was 1.0 and 0.62.
+    pairs of which the equality blocking rules reach about 75%; 1,000 records are few
+    enough to compare every pair). The default threshold (the highest expected F1 of the
+    clustered pairs) measured precision 1.0 and recall 0.89 (plain Splink: 1.0 and 0.57).
     """
     out = tmp_path / "out"
     summary = link_files([fake_1000], ["unique_id"], [FAKE_MAP], [], "duckdb", out)
@@ -45,12 +45,13 @@ def test_fake_1000_precision_and_recall(fake_1000, tmp_path):
     print("\nfake_1000:", json.dumps({k: m[k] for k in ("precision", "recall", "bcubed_f1")}))
     assert m["records"] == 1000 and m["true_pairs"] == 2031
     assert m["precision"] >= 0.98
-    assert m["recall"] >= 0.8
+    assert m["recall"] >= 0.85
     assert m["bcubed_f1"] >= 0.9
     assert summary["records"] == 1000 and summary["clusters"] == m["clusters"]
     assert summary["files"][0]["dob_format"] == "%Y-%m-%d"
     assert 0 < summary["estimated_recall"] <= 1 and 0.9 <= summary["estimated_precision"] <= 1
     assert summary["threshold_method"] == "maximum expected F1"
+    assert summary["pairs_compared"] == 1000 * 999 // 2  # small enough for every pair
     assert summary["expected_false_links"] >= 0 and summary["threshold_curve"]
 
 

@@ -67,7 +67,7 @@ def test_expected_counts_and_maximum_expected_f1():
         "e", edges([("a", "b", 0.999), ("c", "d", 0.9999), ("e", "f", 0.6), ("g", "h", 0.3)])
     )
     t = choose_threshold(con, "e", LinkageOptions(min_precision=None))
-    assert t.method == "maximum expected F1"
+    assert t.method == "maximum expected F1"  # disjoint pairs: same F1
     # at p >= 0.3 all four: TP 2.8989, FP 1.1011, FN 0 -> F1 0.840; at p >= 0.6: TP 2.5989,
     # FP 0.4011, FN 0.3 -> F1 0.881; at p >= 0.999: TP 1.9989, FP 0.0011, FN 0.9 -> 0.815
     assert 0.3 < t.value <= 0.6
@@ -155,3 +155,55 @@ def test_model_needs_enough_columns():
     frame = pa.table({"unique_id": ["a|1", "a|2"], "given_name": ["x", "y"]})
     with pytest.raises(ValueError, match="at least two of"):
         LinkModel(frame, LinkageOptions(), DuckDBAPI())
+
+
+def test_cluster_curve_counts_pairs_joined_only_through_others():
+    """a-b and b-c are linked; a-c was scored unlikely: clustering at 0.6 implies it."""
+    from totalplace.link.model import cluster_curve
+
+    e = edges([("a", "b", 0.99), ("b", "c", 0.6), ("a", "c", 0.02), ("d", "e", 0.95)])
+    cc = cluster_curve(e, [0.5, 0.9])
+    # at 0.5: clusters {a,b,c} and {d,e}: 4 implied pairs, expected true 0.99+0.6+0.02+0.95
+    assert cc[0.5]["cluster_pairs"] == 4
+    assert cc[0.5]["est_cluster_precision"] == pytest.approx((0.99 + 0.6 + 0.02 + 0.95) / 4)
+    # at 0.9: {a,b} and {d,e}
+    assert cc[0.9]["cluster_pairs"] == 2
+    assert cc[0.9]["est_cluster_precision"] == pytest.approx((0.99 + 0.95) / 2)
+
+
+def test_maximum_expected_f1_is_chosen_on_clusters_by_default():
+    con = duckdb.connect()
+    # a long chain of 0.7 links between strangers who each scored 0.02 against the others
+    rows = [(f"x{i}", f"x{i + 1}", 0.7) for i in range(6)]
+    rows += [(f"x{i}", f"x{j}", 0.02) for i in range(7) for j in range(i + 2, 7)]
+    rows += [("a", "b", 0.999), ("c", "d", 0.998)]
+    con.register("e", edges(rows))
+    t = choose_threshold(con, "e", LinkageOptions())
+    assert t.method == "maximum expected F1"
+    assert t.value > 0.7  # the pairwise curve alone would accept the chain
+    assert LinkageOptions().min_precision is None
+
+
+def test_household_surname_u_is_the_share_of_relatives_sharing_a_surname():
+    from totalplace.link.model import household_dob_u, household_surname_u
+
+    rows = []
+    for h in range(400):  # households of 3: parent, child (same surname), lodger
+        rows += [
+            (f"{h} high st", "anne", f"fam{h}", f"19{h % 50 + 40}-01-0{h % 9 + 1}"),
+            (f"{h} high st", "ben", f"fam{h}", f"20{h % 20:02d}-02-0{h % 9 + 1}"),
+            (f"{h} high st", "carl", f"lodger{h}", f"19{h % 50 + 30}-03-0{h % 9 + 1}"),
+        ]
+    frame = pa.table(
+        {
+            k: [r[i] for r in rows]
+            for i, k in enumerate(("address", "given_name", "family_name", "dob_str"))
+        }
+    )
+    present = {"address", "given_name", "family_name", "dob_str"}
+    u, detail = household_surname_u(frame, present)
+    assert detail["same_address_pairs"] == 1200 and detail["sharing_a_surname"] == 400
+    assert u == pytest.approx(1 / 3) and detail["used"]
+    u_dob, d = household_dob_u(frame, present)
+    assert u_dob is None and d["sharing_a_dob"] == 0  # no twins here
+    assert household_surname_u(frame, present - {"address"})[0] is None

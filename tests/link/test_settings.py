@@ -46,7 +46,16 @@ def test_levels_include_nickname_swap_surname_change_and_dob_swaps():
         for c in S.comparisons(PLACE)
     }
     assert any("Nickname" in x for x in labels["given_name"])
-    assert any("other record's family name" in x for x in labels["given_name"])
+    assert any("names swapped" in x for x in labels["given_name"])
+    # one swap is one piece of evidence: the family-name level for it weighs nothing
+    fam = {c.create_output_column_name(): c for c in S.comparisons(PLACE)}["family_name"]
+    swap = [
+        lvl
+        for lvl in fam.get_comparison("duckdb").as_dict()["comparison_levels"]
+        if "swapped" in lvl["label_for_charts"]
+    ]
+    assert swap and swap[0]["m_probability"] == swap[0]["u_probability"] == 1.0
+    assert swap[0]["sql_condition"] == S.NAMES_SWAPPED_SQL
     assert any("surname change" in x for x in labels["family_name"])
     assert any("swapped" in x for x in labels["dob"])
     assert any("One character" in x for x in labels["dob"])
@@ -91,3 +100,19 @@ def test_settings_use_only_the_rules_given():
     settings = S.splink_settings(PLACE, rules)
     assert len(settings.blocking_rules_to_generate_predictions) == 2
     assert settings.link_type == "dedupe_only"
+
+
+def test_household_levels_only_when_their_u_is_given():
+    def labels(**kw):
+        return [
+            lvl["label_for_charts"]
+            for c in S.comparisons(PLACE, **kw)
+            for lvl in c.get_comparison("duckdb").as_dict()["comparison_levels"]
+        ]
+
+    assert not set(S.HOUSEHOLD_LABELS) & set(labels())
+    both = labels(household_u=0.4, household_dob_u=0.02)
+    assert set(S.HOUSEHOLD_LABELS) <= set(both)
+    # each sits just above its comparison's exact level
+    assert both[both.index(S.HOUSEHOLD_LABEL) + 1].startswith("Exact match on family_name")
+    assert both[both.index(S.HOUSEHOLD_DOB_LABEL) + 1] == "Exact match on dob"

@@ -402,8 +402,7 @@ def link_files(
         dob_formats: strptime formats of the dob column (once, per file, or none to detect).
         engine: ``"duckdb"`` or ``"spark"``.
         out: output folder (created).
-        options: linkage options (default: a place's, except the threshold: the highest
-            expected F1 rather than expected precision >= 0.999).
+        options: linkage options (default: a place's defaults).
         truth: optional ``unique_id`` (``label|id``), ``truth_id`` table for blocking recall.
 
     Returns:
@@ -417,9 +416,7 @@ def link_files(
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise LinkFilesError(f"--out {out}: exists and is not a folder")
-    # Lists of people, unlike a place, hold few relatives at one address whose false links
-    # invent a person: the default threshold is the one with the highest expected F1.
-    options = options or LinkageOptions(min_precision=None)
+    options = options or LinkageOptions()
     # Everything is written to a scratch folder next to OUT and moved in only when the whole
     # run has succeeded, so a failed run leaves nothing partial behind.
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -518,6 +515,8 @@ def _link_files(
         "threshold_curve": t.curve_points(),
         "estimated_blocking_recall": result.estimated_blocking_recall,
         "m_source": result.training.get("m_source"),
+        "prior_history": result.detail.get("prior_history"),
+        "household_surname": result.training.get("household_surname"),
         "flagged_clusters": result.flags.num_rows,
         "files": info,
         "blocking": result.blocking,

@@ -44,19 +44,166 @@ log = logging.getLogger(__name__)
 # (``settings``), and a level observed a handful of times can get an extreme m. These bounds
 # keep any single comparison from deciding a pair on its own by accident:
 #
-# - every level's m is at least ``M_FLOOR`` (``M_FLOOR_BY_COMPARISON`` for sex: real records
-#   miscode sex now and then, so a mismatch weighs about -10, not -23 or -64);
+# - every level's m is at least ``M_FLOOR`` (``M_FLOOR_BY_COMPARISON`` for sex: records
+#   miscode sex and people change it, so at least 1% of matches are taken to disagree and a
+#   mismatch weighs about -5.6 bits, never enough on its own to break a confident pair);
 # - a level whose m was never trained weighs at most ``PRIOR_MAX_WEIGHT`` bits against, and
 #   for at most the larger of ``PRIOR_MAX_WEIGHT`` and its comparison's strongest trained
 #   level (an untrained 'same UPRN' is never worth more than a trained 'same address'),
 #   never more than the level above it, and an untrained 'all other' level never counts for;
 # - a level never seen in the random sample gets u = 1 / (pairs sampled), not Splink's 1e-6.
 M_FLOOR = 0.001
-M_FLOOR_BY_COMPARISON = {"sex": 0.0005}
+M_FLOOR_BY_COMPARISON = {"sex": 0.01}
 PRIOR_MAX_WEIGHT = 8.0
 U_PAIRS_PER_RECORD = 30  # u pairs sampled per record ...
 U_PAIRS_MIN = 100_000  # ... but at least this many (or every pair on small data)
 EM_MIN_PAIRS = 100  # an EM rule with fewer pairs is skipped
+# The household level (``settings.family_name_comparison``) is used only when at least this
+# many same-address pairs of different given names were counted, and when sharing an
+# address makes an equal surname at least this many times likelier than among all records.
+HOUSEHOLD_MIN_PAIRS = 1_000
+HOUSEHOLD_MIN_RATIO = 8.0
+
+
+def household_surname_u_sql(table: str, key: str) -> str:
+    """Among pairs at one address (``key``) whose given names and dates of birth both
+    differ (relatives and neighbours, hardly ever one person's records), the number and
+    those sharing a family name; and the share of all pairs of records sharing one.
+
+    Counted on distinct (address, given name, family name, dob) by grouping, with
+    inclusion-exclusion for "both differ" (no pairs are listed: cheap on millions).
+    """
+
+    def pairs(group: str, extra: str = "") -> str:
+        return (
+            f"(SELECT coalesce(sum(n * (n - 1) / 2.0), 0) FROM "
+            f"(SELECT count(*) AS n FROM u GROUP BY k{extra}{group}))"
+        )
+
+    return f"""
+WITH u AS (
+  SELECT DISTINCT {key} AS k, given_name AS g, family_name AS f, dob_str AS d FROM {table}
+  WHERE {key} IS NOT NULL AND given_name IS NOT NULL AND family_name IS NOT NULL
+    AND dob_str IS NOT NULL
+), by_f AS (SELECT count(*) AS n FROM {table} WHERE family_name IS NOT NULL GROUP BY family_name)
+SELECT
+  {pairs("")} - {pairs(", g")} - {pairs(", d")} + {pairs(", g, d")} AS pairs,
+  {pairs("", ", f")} - {pairs(", g", ", f")} - {pairs(", d", ", f")} + {pairs(", g, d", ", f")}
+    AS same_surname,
+  (SELECT coalesce(sum(n * (n - 1) / 2.0), 0) FROM by_f)
+    / nullif((SELECT sum(n) FROM by_f) * ((SELECT sum(n) FROM by_f) - 1) / 2.0, 0) AS u_all
+"""
+
+
+def household_dob_u_sql(table: str, key: str) -> str:
+    """Among pairs at one address sharing a family name whose given names start with
+    different letters (siblings, parents and children; a typo or nickname of one person
+    mostly keeps the initial), the number and those sharing a dob; and the share of all
+    pairs of records sharing a dob."""
+
+    def pairs(group: str) -> str:
+        return (
+            f"(SELECT coalesce(sum(n * (n - 1) / 2.0), 0) FROM "
+            f"(SELECT count(*) AS n FROM u GROUP BY k, f{group}))"
+        )
+
+    return f"""
+WITH u AS (
+  SELECT DISTINCT {key} AS k, family_name AS f, substr(given_name, 1, 1) AS i, dob_str AS d
+  FROM {table}
+  WHERE {key} IS NOT NULL AND given_name IS NOT NULL AND family_name IS NOT NULL
+    AND dob_str IS NOT NULL
+), by_d AS (SELECT count(*) AS n FROM {table} WHERE dob_str IS NOT NULL GROUP BY dob_str)
+SELECT {pairs("")} - {pairs(", i")} AS pairs,
+  {pairs(", d")} - {pairs(", d, i")} AS same_dob,
+  (SELECT coalesce(sum(n * (n - 1) / 2.0), 0) FROM by_d)
+    / nullif((SELECT sum(n) FROM by_d) * ((SELECT sum(n) FROM by_d) - 1) / 2.0, 0) AS u_all
+"""
+
+
+def household_dob_u(frame: pa.Table, present: set[str]) -> tuple[float | None, dict]:
+    """u of "same dob, family name and address" (twins), used only where the household
+    surname level is: see ``household_surname_u``."""
+    key = "address" if "address" in present else "uprn"
+    con = duckdb.connect()
+    try:
+        con.register("f", frame.select([key, "given_name", "family_name", "dob_str"]))
+        pairs, same, u_all = con.sql(household_dob_u_sql("f", key)).fetchall()[0]
+    finally:
+        con.close()
+    pairs, same = float(pairs or 0), float(same or 0)
+    detail = {"household_pairs": int(pairs), "sharing_a_dob": int(same)}
+    if pairs < HOUSEHOLD_MIN_PAIRS or not same:
+        return None, {**detail, "used": False, "why": "too few pairs or none sharing a dob"}
+    u = same / pairs
+    detail.update({"u": round(u, 6), "u_all_records": round(float(u_all or 0), 8)})
+    if u_all and u < HOUSEHOLD_MIN_RATIO * float(u_all):
+        return None, {**detail, "used": False, "why": "no more shared dobs than by chance"}
+    return u, {**detail, "used": True}
+
+
+def household_surname_u(frame: pa.Table, present: set[str]) -> tuple[float | None, dict]:
+    """u of "same family name at the same address", or None when the data show no
+    household structure (see ``HOUSEHOLD_MIN_PAIRS`` and ``HOUSEHOLD_MIN_RATIO``).
+
+    Members of a household share an address and usually a surname, so among non-matching
+    pairs those two agreements are far from independent (Anytown 20k: about half of the
+    same-address pairs with different given names and dobs share a surname, against 2.6%
+    of all pairs). Scoring
+    them as independent made a parent and child of one name, or twins, look like one person.
+    """
+    if S.household_level_sql(present) is None or "dob_str" not in present:
+        return None, {"used": False, "why": "no address or UPRN, or no dob"}
+    key = "address" if "address" in present else "uprn"
+    con = duckdb.connect()
+    try:
+        con.register("f", frame.select([key, "given_name", "family_name", "dob_str"]))
+        pairs, same, u_all = con.sql(household_surname_u_sql("f", key)).fetchall()[0]
+    finally:
+        con.close()
+    pairs, same = float(pairs or 0), float(same or 0)
+    detail = {"same_address_pairs": int(pairs), "sharing_a_surname": int(same)}
+    if pairs < HOUSEHOLD_MIN_PAIRS or not same:
+        return None, {**detail, "used": False, "why": "too few same-address pairs"}
+    u = same / pairs
+    detail.update({"u": round(u, 6), "u_all_records": round(float(u_all or 0), 6)})
+    if u_all and u < HOUSEHOLD_MIN_RATIO * float(u_all):
+        return None, {**detail, "used": False, "why": "no household structure"}
+    return u, {**detail, "used": True}
+
+
+def merge_household_m(settings_obj) -> dict[str, float]:
+    """Give each household level and the exact level below it one m: P(agree | match).
+
+    A household level and the exact level split the pairs that agree exactly by whether
+    they also share a household, so EM estimates each m jointly with the address
+    (m_exact = P(agree, other address | match)); their sum is P(agree | match), which is
+    what each level needs for the address comparison not to be counted twice.
+    """
+    out: dict[str, float] = {}
+    for comp in settings_obj.comparisons:
+        levels = comp._comparison_levels_excluding_null
+        for i, hh in enumerate(levels[:-1]):
+            if hh.label_for_charts not in S.HOUSEHOLD_LABELS:
+                continue
+            exact = levels[i + 1]
+            # Per EM session: m_household + m_exact (a session whose blocks never share an
+            # address estimates m_exact alone); averaged over sessions.
+            sessions: dict[str, float] = {}
+            for cl in (exact, hh):
+                for r in cl._trained_m_probabilities:
+                    p = r.get("probability")
+                    if isinstance(p, (int, float)) and (
+                        cl is exact or r["description"] in sessions
+                    ):
+                        sessions[r["description"]] = sessions.get(r["description"], 0.0) + p
+            if not sessions:
+                continue
+            m = min(1.0, sum(sessions.values()) / len(sessions))
+            for cl in (hh, exact):
+                cl.m_probability = m
+            out[f"m_{comp.output_column_name}"] = round(m, 6)
+    return out
 
 
 def _levels(settings_obj):
@@ -97,7 +244,11 @@ def _degenerate(settings_obj, session) -> list[str]:
         return []
     bad = []
     for cc in settings_obj.comparisons:
-        levels = cc._comparison_levels_excluding_null
+        levels = [
+            cl
+            for cl in cc._comparison_levels_excluding_null
+            if cl.label_for_charts not in S.HOUSEHOLD_LABELS
+        ]
         if not levels:
             continue
         top = levels[0]
@@ -160,7 +311,7 @@ def bound_parameters(
                 bound = cap if w > cap else -PRIOR_MAX_WEIGHT
                 m = min(1.0, u * 2**bound)
                 why.append(f"weight capped at {bound:+.1f} bits")
-        if u and m:
+        if u and m and label not in S.HOUSEHOLD_LABELS:  # weak by design: no cap for the rest
             prev[comp] = math.log2(m / u)
         if not cl._fix_m_probability:
             cl.m_probability = m
@@ -171,6 +322,20 @@ def bound_parameters(
     return notes
 
 
+PRIOR_SLACK_BITS = 4.0  # predict scores this many bits below the floor (see ``predict``)
+
+
+def _logit2(p: float) -> float:
+    return math.log2(p / (1 - p))
+
+
+def _probability(weight):
+    """Match probability of match weights (numpy), as Splink computes it."""
+    import numpy as np
+
+    return 1.0 / (1.0 + np.exp2(-weight))
+
+
 class LinkageOptions(BaseModel):
     """The ``linkage:`` section of ``place.yaml`` (every key optional).
 
@@ -179,6 +344,7 @@ class LinkageOptions(BaseModel):
         linkage:
           threshold: auto          # or a match probability, e.g. 0.95
           min_precision: 0.99      # optional: the lowest threshold meeting this
+                                   # (default: the highest expected F1 of the clusters)
           max_cluster_size: 30
     """
 
@@ -190,12 +356,12 @@ class LinkageOptions(BaseModel):
         "chooses it from the model's estimated precision and recall",
     )
     min_precision: float | None = Field(
-        0.999,
+        None,
         gt=0,
         le=1,
-        description="'auto' picks the lowest threshold whose expected pairwise precision is "
-        "at least this (max expected F1 if none reaches it); null: the threshold with the "
-        "highest expected F1",
+        description="if set, 'auto' picks the lowest threshold whose expected pairwise "
+        "precision is at least this (max expected F1 if none reaches it); default (null): "
+        "the threshold with the highest expected F1 of the clustered pairs",
     )
     pair_floor: float = Field(
         0.01, ge=0, lt=1, description="pairs below this probability are not kept in linkage_pairs"
@@ -303,9 +469,17 @@ class Threshold:
 
     def curve_points(self) -> list[dict[str, float]]:
         """The curve where it has pairs, rounded for people to read."""
-        keys = ("threshold", "pairs", "est_precision", "est_recall", "est_f1")
+        keys = (
+            "threshold",
+            "pairs",
+            "est_precision",
+            "est_recall",
+            "est_f1",
+            "est_cluster_precision",
+            "est_cluster_f1",
+        )
         return [
-            {k: (round(c[k], 6) if isinstance(c[k], float) else c[k]) for k in keys}
+            {k: (round(c[k], 6) if isinstance(c[k], float) else c[k]) for k in keys if k in c}
             for c in self.curve
             if c["pairs"] > 0
         ]
@@ -354,8 +528,18 @@ class LinkModel:
         self.frame = _to_backend(db_api, frame, "tp_link_frame")
         with self.timer.phase("choose_rules"):
             self.rules, self.rule_selection = self._choose_rules()
-        self.settings = S.splink_settings(self.present, self.rules)
-        self.linker = Linker(self.frame, self.settings, log_level=None)
+            self.household_u, self.household = household_surname_u(frame, self.present)
+            self.household_dob_u = None
+            if self.household_u is not None:
+                self.household_dob_u, self.household["dob"] = household_dob_u(frame, self.present)
+        self.settings = S.splink_settings(
+            self.present,
+            self.rules,
+            household_u=self.household_u,
+            household_dob_u=self.household_dob_u,
+        )
+        # Our own settings (tested): Splink's validation of user settings is skipped.
+        self.linker = Linker(self.frame, self.settings, log_level=None, validate_settings=False)
         self.training_log: list[dict[str, Any]] = []
 
     def pair_budget(self) -> float:
@@ -369,21 +553,39 @@ class LinkModel:
 
     def _count(self, rule: S.NamedRule) -> tuple[int, bool]:
         """(pairs ``rule`` makes, whether estimated): exact by grouping for an equality rule,
-        else Splink's count (a 10% sample on big data)."""
+        exact by a join up to 200,000 records, else Splink's count (a 10% sample)."""
+        if rule is S.EVERY_PAIR:
+            return self.n_records * (self.n_records - 1) // 2, False
         if rule.name == "+".join(rule.needs):  # block_on(...): pairs within equal groups
             cols = ", ".join(f'"{c}"' for c in rule.needs)
             nonnull = " AND ".join(f'"{c}" IS NOT NULL' for c in rule.needs)
-            con = duckdb.connect()
-            try:
-                con.register("f", self._arrow.select(list(rule.needs)))
-                n = con.sql(
+            n = (
+                self._counter()
+                .sql(
                     f"SELECT coalesce(sum(n * (n - 1) / 2), 0) FROM "
                     f"(SELECT count(*) AS n FROM f WHERE {nonnull} GROUP BY {cols})"
-                ).fetchall()[0][0]
-            finally:
-                con.close()
+                )
+                .fetchall()[0][0]
+            )
             return int(n), False
-        return _count_pairs(self.frame, rule, self.n_records), self.n_records > 200_000
+        if self.n_records <= 200_000:
+            sql = rule.rule.get_blocking_rule("duckdb").blocking_rule_sql
+            n = (
+                self._counter()
+                .sql(
+                    f"SELECT count(*) FROM f AS l JOIN f AS r ON ({sql}) AND l.unique_id < r.unique_id"
+                )
+                .fetchall()[0][0]
+            )
+            return int(n), False
+        return _count_pairs(self.frame, rule, self.n_records), True
+
+    def _counter(self) -> duckdb.DuckDBPyConnection:
+        """A private DuckDB holding the frame as ``f``, for counting pairs."""
+        if getattr(self, "_count_con", None) is None:
+            self._count_con = duckdb.connect()
+            self._count_con.register("f", self._arrow)
+        return self._count_con
 
     def _choose_rules(self) -> tuple[list[S.NamedRule], list[dict[str, Any]]]:
         """Usable blocking rules whose pair count fits the budget (``pair_budget``)."""
@@ -436,7 +638,9 @@ class LinkModel:
                     log.info("prior not estimated: %s", e)
         u_pairs = self.u_pairs()
         with self.timer.phase("train_u"):
-            tr.estimate_u_using_random_sampling(max_pairs=u_pairs, seed=o.seed)
+            tr.estimate_u_using_random_sampling(
+                max_pairs=u_pairs, seed=o.seed, min_count_per_level=None, num_chunks=1
+            )
         with self.timer.phase("train_m_em"):
             self._em(S.training_rules(self.present))
             if not any(t["ok"] for t in self.training_log):
@@ -448,6 +652,8 @@ class LinkModel:
                 ]
                 self._em(fallback)
         trained = any(t["ok"] for t in self.training_log)
+        if trained:
+            self.household.update(merge_household_m(self.linker._settings_obj))
         self.m_source = "EM" if trained else "prior m values (too few or too clean records for EM)"
         self.parameter_notes = bound_parameters(self.linker._settings_obj, priors, u_pairs)
         if model_path is not None:
@@ -461,6 +667,7 @@ class LinkModel:
             "comparisons": self.comparison_names(),
             "blocking_rules": self.blocking_rule_names(),
             "prior": self.linker._settings_obj._probability_two_random_records_match,
+            "household_surname": self.household,
         }
 
     def _em(self, rules: list[S.NamedRule]) -> None:
@@ -468,7 +675,7 @@ class LinkModel:
         for r in rules:
             t0 = time.perf_counter()
             try:
-                n = _count_pairs(self.frame, r, self.n_records)
+                n, _ = self._count(r)
             except Exception as e:
                 self.training_log.append({"rule": r.name, "ok": False, "error": str(e)[:300]})
                 continue
@@ -519,23 +726,43 @@ class LinkModel:
         The prior P(two random records match) comes from exact rules with an assumed
         recall (``prior_recall``), which is badly wrong on messy data. After scoring, the
         expected number of matches (the sum of the pairs' probabilities) implies a prior of
-        its own; while the two differ by more than 2x, the prior is replaced and Splink
-        scores again (at most ``prior_rounds`` times).
+        its own; while the two differ by more than 2x, the prior is replaced and the pairs
+        rescored (at most ``prior_rounds`` times).
         """
         o = self.options
         total_pairs = self.n_records * (self.n_records - 1) / 2
         self.prior_history = [self.prior]
         with self.timer.phase("predict"):
-            for _ in range(o.prior_rounds + 1):
-                scored = self._predict_once()
-                expected = float(pa.compute.sum(scored.column("match_probability")).as_py() or 0.0)
+            # Scored once, a little below the floor; a new prior shifts every match weight by
+            # the same number of bits, so the rounds are done on the weights. Only when the
+            # prior grows by more than that slack does Splink score again.
+            base = self.prior
+            scored = self._predict_once(o.pair_floor / 2**PRIOR_SLACK_BITS)
+            w = scored.column("match_weight").to_numpy(zero_copy_only=False).astype(float)
+            for _ in range(o.prior_rounds):
+                p = _probability(w + _logit2(self.prior) - _logit2(base))
+                expected = float(p[p >= o.pair_floor].sum())
                 implied = (
                     min(max(expected / total_pairs, 1e-12), 0.5) if total_pairs else self.prior
                 )
-                if len(self.prior_history) > o.prior_rounds or 0.5 <= implied / self.prior <= 2:
+                if 0.5 <= implied / self.prior <= 2:
                     break
                 self.linker._settings_obj._probability_two_random_records_match = implied
                 self.prior_history.append(implied)
+            shift = _logit2(self.prior) - _logit2(base)
+            if shift > PRIOR_SLACK_BITS:
+                scored = self._predict_once(o.pair_floor)
+            else:
+                w = w + shift
+                p = _probability(w)
+                scored = scored.set_column(
+                    scored.column_names.index("match_weight"), "match_weight", pa.array(w)
+                )
+                scored = scored.set_column(
+                    scored.column_names.index("match_probability"),
+                    "match_probability",
+                    pa.array(p),
+                ).filter(pa.array(p >= o.pair_floor))
         det = self.deterministic_pairs() if o.deterministic else None
         return scored, det
 
@@ -543,11 +770,11 @@ class LinkModel:
     def prior(self) -> float:
         return float(self.linker._settings_obj._probability_two_random_records_match)
 
-    def _predict_once(self) -> pa.Table:
+    def _predict_once(self, floor: float) -> pa.Table:
         n = self.options.predict_chunks
         kwargs = {"num_chunks_left": n, "num_chunks_right": n} if n > 1 else {}
         pred = self.linker.inference.predict(
-            threshold_match_probability=self.options.pair_floor, warning_mode="never", **kwargs
+            threshold_match_probability=floor, warning_mode="never", **kwargs
         )
         cols = [
             "unique_id_l",
@@ -571,7 +798,7 @@ class LinkModel:
             return None
         with self.timer.phase("deterministic"):
             settings = S.splink_settings(self.present, [S.DETERMINISTIC_RULE])
-            det_linker = Linker(self.frame, settings, log_level=None)
+            det_linker = Linker(self.frame, settings, log_level=None, validate_settings=False)
             df = det_linker.inference.deterministic_link()
             out = df.as_pyarrow_table().select(["unique_id_l", "unique_id_r"])
             df.drop_table_from_database_and_remove_from_cache()
@@ -652,15 +879,61 @@ def candidate_thresholds() -> list[float]:
     return sorted(out)
 
 
+CLUSTER_CURVE_MAX_EDGES = 20_000_000  # above this the pair curve alone is used
+
+
+def cluster_curve(edges: pa.Table, thresholds: list[float]) -> dict[float, dict[str, float]]:
+    """Expected precision and F1 of the *clustered* pairs at each threshold.
+
+    Clustering joins pairs transitively, so at a low threshold a cluster holds pairs that
+    no edge above it supports. For each threshold: connected components of the edges at or
+    above it; every pair of records in one component is a predicted link, expected true
+    with its scored probability (0 when it was never scored, or scored below the floor).
+    Expected true links = that sum; expected false = predicted links - true; expected
+    missed = all scored probability - true. Returns {threshold: {est_cluster_precision,
+    est_cluster_f1, cluster_pairs}}.
+    """
+    import numpy as np
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    ids = pa.chunked_array(
+        edges.column("unique_id_l").chunks + edges.column("unique_id_r").chunks
+    ).dictionary_encode()
+    codes = ids.combine_chunks().indices.to_numpy(zero_copy_only=False)
+    n_edges = edges.num_rows
+    left, right = codes[:n_edges], codes[n_edges:]
+    n = len(ids.combine_chunks().dictionary)
+    p = np.asarray(edges.column("match_probability").to_numpy(zero_copy_only=False), dtype=float)
+    total = float(p.sum())
+    out = {}
+    for t in thresholds:
+        keep = p >= t
+        if not keep.any():
+            continue
+        graph = coo_matrix((np.ones(int(keep.sum())), (left[keep], right[keep])), shape=(n, n))
+        _, labels = connected_components(graph, directed=False)
+        within = labels[left] == labels[right]
+        tp = float(p[within].sum())
+        sizes = np.bincount(labels).astype(float)
+        pairs = float((sizes * (sizes - 1) / 2).sum())
+        out[t] = {
+            "est_cluster_precision": tp / pairs if pairs else 1.0,
+            "est_cluster_f1": 2 * tp / (pairs + total) if pairs + total else 0.0,
+            "cluster_pairs": pairs,
+        }
+    return out
+
+
 def choose_threshold(con, edges: str, options: LinkageOptions) -> Threshold:
     """The threshold to cluster at: fixed in place.yaml, or chosen from the expected curve.
 
-    With ``min_precision`` (default 0.999): the lowest threshold whose expected precision
-    reaches it. Without (``min_precision: null``), or when no threshold reaches it: the
-    candidate with the highest expected F1 (2 TP / (2 TP + FP + FN) from the expected
-    counts); ties go to the higher threshold. Expected counts are per pair: clustering joins
-    pairs transitively, so a low threshold costs more precision than the pair curve shows
-    (Anytown 20k at the maximum expected F1, p >= 0.5: pairwise precision 0.94).
+    By default (``min_precision: null``), or when no threshold reaches ``min_precision``:
+    the candidate with the highest expected F1 of the *clustered* pairs (``cluster_curve``:
+    clustering joins pairs transitively, so the pairs' own curve overstates precision at low
+    thresholds), or of the pairs when there are more than ``CLUSTER_CURVE_MAX_EDGES``
+    edges; ties go to the higher threshold. With ``min_precision``: the lowest threshold
+    whose expected pairwise precision reaches it.
     """
     curve = con.sql(threshold_curve_sql(edges, candidate_thresholds())).to_arrow_table().to_pylist()
     for c in curve:
@@ -695,8 +968,29 @@ def choose_threshold(con, edges: str, options: LinkageOptions) -> Threshold:
                 best["threshold"],
                 f"lowest with expected precision >= {options.min_precision}",
             )
+    n_edges = con.sql(f"SELECT count(*) FROM {edges}").fetchall()[0][0]
+    if 0 < n_edges <= CLUSTER_CURVE_MAX_EDGES:
+        table = con.sql(
+            f"SELECT unique_id_l, unique_id_r, match_probability FROM {edges}"
+        ).to_arrow_table()
+        # Whole bits first, then the half bits either side of the best of them.
+        ts = [c["threshold"] for c in curve if c["pairs"] > 0]
+        by_t = cluster_curve(table, ts[::2])
+        if by_t:
+            top = ts.index(max(by_t, key=lambda t: (round(by_t[t]["est_cluster_f1"], 9), t)))
+            by_t.update(cluster_curve(table, [t for t in ts[max(top - 1, 0) : top + 2]]))
+        for c in curve:
+            c.update(by_t.get(c["threshold"], {}))
+        with_cc = [c for c in curve if "est_cluster_f1" in c]
+        if with_cc:
+            best = max(with_cc, key=lambda c: (round(c["est_cluster_f1"], 9), c["threshold"]))
+            return result(best, best["threshold"], "maximum expected F1")
     best = max(curve, key=lambda c: (round(c["est_f1"], 9), c["threshold"]))
-    return result(best, best["threshold"], "maximum expected F1")
+    return result(
+        best,
+        best["threshold"],
+        "maximum expected F1 of the pairs (too many edges to cluster at each threshold)",
+    )
 
 
 def match_weight(p: float) -> float:

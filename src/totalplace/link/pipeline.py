@@ -353,6 +353,11 @@ def _run(frame, options, con, db_api, model_path, reviews, truth, progress=None)
         edges_sql("_tp_scored", "_tp_det" if det is not None else None)
     ).to_arrow_table()
 
+    # The threshold is the model's: chosen before clerical decisions override pairs, so a
+    # few reviews change those pairs only, not where every other pair is cut.
+    con.register("_tp_edges", edges)
+    threshold = choose_threshold(con, "_tp_edges", options)
+    con.unregister("_tp_edges")
     review_summary = None
     if reviews is not None:
         apply = hook("review", "apply_reviews")
@@ -363,8 +368,6 @@ def _run(frame, options, con, db_api, model_path, reviews, truth, progress=None)
             )
         edges, review_summary = apply(edges, Path(reviews), known_ids=frame.column("unique_id"))
     con.register("_tp_edges", edges)
-
-    threshold = choose_threshold(con, "_tp_edges", options)
     with timer.phase("blocking_recall_estimate"):
         con.register("_tp_frame", frame)
         try:

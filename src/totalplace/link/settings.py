@@ -35,6 +35,12 @@ from splink.internals.blocking_rule_creator import BlockingRuleCreator
 # count twice (u would be tiny), so u is fixed at roughly P(surnames differ | non-match):
 # the level then only says "a surname difference is less damning here than usual".
 SURNAME_CHANGE_U = 0.99
+# Given and family name swapped between the two records (one event: the given-name
+# comparison counts it; the family-name level weighs nothing, so it is not counted twice).
+NAMES_SWAPPED_SQL = "given_name_l = family_name_r AND family_name_l = given_name_r"
+HOUSEHOLD_LABEL = "Same family name at the same address (a household's shared name)"
+HOUSEHOLD_DOB_LABEL = "Same dob, family name and address (twins share all three)"
+HOUSEHOLD_LABELS = (HOUSEHOLD_LABEL, HOUSEHOLD_DOB_LABEL)
 
 
 @dataclass(frozen=True)
@@ -87,6 +93,11 @@ BLOCKING_RULES: tuple[NamedRule, ...] = (
 )
 
 
+# Last: every pair of records, kept only when all pairs fit the pair budget (small lists,
+# where blocking would only lose pairs whose fields are all mangled).
+EVERY_PAIR = _sql_rule("every pair", "1 = 1", ())
+
+
 # EM rules: each leaves the comparisons it does not block on to be estimated. Members of
 # one household share surname and address, and often a dob (twins) or full name (parent
 # and child), so a name block is full of non-matching relatives, and EM then learns that
@@ -121,8 +132,11 @@ def _usable(rule: NamedRule, present: set[str]) -> bool:
 
 
 def blocking_rules(present: set[str]) -> list[NamedRule]:
-    """The blocking rules whose columns all have data."""
-    return [r for r in BLOCKING_RULES if _usable(r, present)]
+    """The blocking rules whose columns all have data, then one rule per extra
+    ``link-files`` column (an id or a birth place a user maps may catch pairs whose names
+    and dob are all mangled; the pair budget keeps out any that is not selective)."""
+    extras = [_rule(c) for c in sorted(present) if c.startswith("extra_")]
+    return [r for r in BLOCKING_RULES if _usable(r, present)] + extras + [EVERY_PAIR]
 
 
 def training_rules(present: set[str]) -> list[NamedRule]:
@@ -169,10 +183,9 @@ def given_name_comparison(present: set[str]) -> cl.CustomComparison:
     levels.append(cll.JaroWinklerLevel("given_name", 0.80).configure(m_probability=0.02))
     if "family_name" in present:
         levels.append(
-            cll.ColumnsReversedLevel("given_name", "family_name").configure(
-                label_for_charts="Given name is the other record's family name",
-                m_probability=0.005,
-            )
+            cll.CustomLevel(
+                NAMES_SWAPPED_SQL, label_for_charts="Given and family names swapped"
+            ).configure(m_probability=0.005)
         )
     levels.append(cll.ElseLevel().configure(m_probability=0.02))
     return cl.CustomComparison(
@@ -180,9 +193,30 @@ def given_name_comparison(present: set[str]) -> cl.CustomComparison:
     )
 
 
-def family_name_comparison(present: set[str]) -> cl.CustomComparison:
-    levels: list[Any] = [
-        cll.NullLevel("family_name"),
+def household_level_sql(present: set[str]) -> str | None:
+    """SQL for "same family name at the same address", or None without an address."""
+    same = [f"{c}_l = {c}_r" for c in ("address", "uprn") if c in present]
+    if not same or "family_name" not in present:
+        return None
+    return f"family_name_l = family_name_r AND ({' OR '.join(same)})"
+
+
+def family_name_comparison(
+    present: set[str], household_u: float | None = None
+) -> cl.CustomComparison:
+    levels: list[Any] = [cll.NullLevel("family_name")]
+    household = household_level_sql(present)
+    if household_u is not None and household is not None:
+        # Members of one household share their surname: at the same address an equal
+        # surname is weak evidence. Its u is the share of same-address pairs of different
+        # given names that share a surname (``model.household_surname_u``), not the chance
+        # that two random records do; its m is the exact level's (see ``model``).
+        levels.append(
+            cll.CustomLevel(household, label_for_charts=HOUSEHOLD_LABEL).configure(
+                u_probability=household_u, fix_u_probability=True, m_probability=0.85
+            )
+        )
+    levels += [
         cll.ExactMatchLevel("family_name").configure(
             tf_adjustment_column="family_name", m_probability=0.85
         ),
@@ -196,10 +230,12 @@ def family_name_comparison(present: set[str]) -> cl.CustomComparison:
         )
     levels.append(cll.JaroWinklerLevel("family_name", 0.80).configure(m_probability=0.02))
     if "given_name" in present:
+        # The same swap, already counted by the given name: no evidence here (m = u).
         levels.append(
-            cll.ColumnsReversedLevel("family_name", "given_name").configure(
-                label_for_charts="Family name is the other record's given name",
-                m_probability=0.005,
+            cll.CustomLevel(
+                NAMES_SWAPPED_SQL, label_for_charts="Names swapped (counted in given name)"
+            ).configure(
+                m_probability=1.0, u_probability=1.0, fix_m_probability=True, fix_u_probability=True
             )
         )
     if "given_name" in present and "dob_str" in present:
@@ -217,7 +253,9 @@ def family_name_comparison(present: set[str]) -> cl.CustomComparison:
     )
 
 
-def dob_comparison() -> cl.CustomComparison:
+def dob_comparison(
+    present: set[str] | None = None, household_u: float | None = None
+) -> cl.CustomComparison:
     placeholder = (
         "substr(dob_str_l, 1, 4) = substr(dob_str_r, 1, 4) AND "
         "(substr(dob_str_l, 6, 5) = '01-01' OR substr(dob_str_r, 6, 5) = '01-01')"
@@ -227,9 +265,20 @@ def dob_comparison() -> cl.CustomComparison:
         "substr(dob_str_l, 6, 2) = substr(dob_str_r, 9, 2) AND "
         "substr(dob_str_l, 9, 2) = substr(dob_str_r, 6, 2)"
     )
+    household = []
+    level_sql = household_level_sql(present or set())
+    if household_u is not None and level_sql is not None:
+        # Twins: one household, one surname, one dob. Its u is the share of such pairs
+        # (different given names) sharing a dob (``model.household_dob_u``).
+        household.append(
+            cll.CustomLevel(
+                f"dob_str_l = dob_str_r AND {level_sql}", label_for_charts=HOUSEHOLD_DOB_LABEL
+            ).configure(u_probability=household_u, fix_u_probability=True, m_probability=0.9)
+        )
     return cl.CustomComparison(
         [
             cll.NullLevel("dob_str"),
+            *household,
             cll.ExactMatchLevel("dob_str").configure(
                 label_for_charts="Exact match on dob", m_probability=0.9
             ),
@@ -304,17 +353,20 @@ def exact_comparison(col: str, m_exact: float, description: str) -> cl.CustomCom
     )
 
 
-def comparisons(present: set[str]) -> list[cl.ComparisonCreator]:
-    """Every comparison the data supports, in a fixed order."""
+def comparisons(
+    present: set[str], household_u: float | None = None, household_dob_u: float | None = None
+) -> list[cl.ComparisonCreator]:
+    """Every comparison the data supports, in a fixed order (``household_u``: see
+    ``family_name_comparison``)."""
     out: list[Any] = []
     if "nhs_number" in present:
         out.append(exact_comparison("nhs_number", 0.97, "NHS number"))
     if "given_name" in present:
         out.append(given_name_comparison(present))
     if "family_name" in present:
-        out.append(family_name_comparison(present))
+        out.append(family_name_comparison(present, household_u))
     if "dob_str" in present:
-        out.append(dob_comparison())
+        out.append(dob_comparison(present, household_dob_u))
     if present & {"uprn", "address", "postcode"}:
         out.append(address_comparison(present))
     if "sex" in present:
@@ -347,6 +399,8 @@ def splink_settings(
     rules: list[NamedRule] | None = None,
     extra_columns: tuple[str, ...] = ("agency", "source_id"),
     link_type: str = "dedupe_only",
+    household_u: float | None = None,
+    household_dob_u: float | None = None,
 ) -> SettingsCreator:
     """The SettingsCreator for data whose non-empty columns are ``present``.
 
@@ -355,8 +409,11 @@ def splink_settings(
         rules: blocking rules for prediction (default: every usable one).
         extra_columns: carried through to predictions and clusters untouched.
         link_type: ``dedupe_only`` (one frame holding every agency's records).
+        household_u: u of the "same family name at the same address" level, or None to
+            leave the level out (``model.household_surname_u``); ``household_dob_u`` the
+            same for the dob level of twins.
     """
-    comps = comparisons(present)
+    comps = comparisons(present, household_u, household_dob_u)
     if len(comps) < 2:
         raise ValueError(
             "linkage needs at least two of: nhs_number, given_name, family_name, dob, "
