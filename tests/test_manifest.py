@@ -117,7 +117,9 @@ BAD = [
     (
         "bad-format",
         [edit("agencies.0.files.0.format", "json")],
-        ["agencies[0].files[0].format: Input should be 'csv', 'parquet', 'xlsx', 'xls' or 'fdp' (found 'json')"],
+        [
+            "agencies[0].files[0].format: Input should be 'csv', 'parquet', 'xlsx', 'xls' or 'fdp' (found 'json')"
+        ],
     ),
     (
         "column-and-value-both-given",
@@ -194,6 +196,14 @@ def test_a_repeated_header_name_is_ambiguous(make_place):
     assert err.value.problems == [
         "agencies[0].files[0].columns.dob: source column 'DOB' is ambiguous: "
         "the header of p.csv has it 2 times"
+    ]
+    root = make_place(GOOD, {"p.csv": "ID,DOB,dob\n"})  # one column to DuckDB
+    with pytest.raises(ManifestError) as err:
+        load_manifest(root, header_reader=read_header)
+    assert err.value.problems == [
+        "agencies[0].files[0].columns.dob: source column 'DOB' is ambiguous: "
+        "the header of p.csv has it 2 times (names that differ only in case count as the "
+        "same column)"
     ]
 
 

@@ -422,9 +422,10 @@ def check_sources(
             except InputFileError as e:
                 unreadable.append((f.path, e.problem))
                 continue
+            # DuckDB ignores case in column names, so 'ID' and 'id' are the same column there.
             counts: dict[str, int] = {}
             for h in header:
-                counts[h] = counts.get(h, 0) + 1
+                counts[h.lower()] = counts.get(h.lower(), 0) + 1
             for col, spec in f.column_specs().items():
                 if spec.column is None:
                     continue
@@ -433,10 +434,15 @@ def check_sources(
                         f"{where}.columns.{col}: unknown source column {spec.column!r}; "
                         f"available: {', '.join(header)}"
                     )
-                elif counts[spec.column] > 1:
+                elif (n := counts[spec.column.lower()]) > 1:
+                    case = (
+                        ""
+                        if header.count(spec.column) == n
+                        else (" (names that differ only in case count as the same column)")
+                    )
                     problems.append(
                         f"{where}.columns.{col}: source column {spec.column!r} is ambiguous: the "
-                        f"header of {f.path} has it {counts[spec.column]} times"
+                        f"header of {f.path} has it {n} times{case}"
                     )
     if unreadable:
         path, problem = unreadable[0]

@@ -40,12 +40,15 @@ def clean_names(names: list[object]) -> list[str]:
 
 
 def unique_names(names: list[str]) -> list[str]:
-    """Repeated names get a suffix (``Date``, ``Date_2``) so every column can be read."""
+    """Repeated names get a suffix (``Date``, ``Date_2``) so every column can be read.
+
+    Names that differ only in case (``ID``, ``id``) are repeats too: DuckDB ignores case.
+    """
     seen: dict[str, int] = {}
     out = []
     for n in names:
-        seen[n] = seen.get(n, 0) + 1
-        out.append(n if seen[n] == 1 else f"{n}_{seen[n]}")
+        seen[n.lower()] = seen.get(n.lower(), 0) + 1
+        out.append(n if seen[n.lower()] == 1 else f"{n}_{seen[n.lower()]}")
     return out
 
 
