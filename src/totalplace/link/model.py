@@ -121,17 +121,23 @@ SELECT {pairs("")} - {pairs(", i")} AS pairs,
 """
 
 
-def household_dob_u(frame: pa.Table, present: set[str]) -> tuple[float | None, dict]:
-    """u of "same dob, family name and address" (twins), used only where the household
-    surname level is: see ``household_surname_u``."""
+def _household_counts(frame: pa.Table, present: set[str], sql) -> tuple[float, float, float | None]:
+    """(pairs, pairs agreeing, share agreeing among all records) from ``sql(table, key)``,
+    keyed on the address text where there is one, else the UPRN."""
     key = "address" if "address" in present else "uprn"
     con = duckdb.connect()
     try:
         con.register("f", frame.select([key, "given_name", "family_name", "dob_str"]))
-        pairs, same, u_all = con.sql(household_dob_u_sql("f", key)).fetchall()[0]
+        pairs, same, u_all = con.sql(sql("f", key)).fetchall()[0]
     finally:
         con.close()
-    pairs, same = float(pairs or 0), float(same or 0)
+    return float(pairs or 0), float(same or 0), u_all
+
+
+def household_dob_u(frame: pa.Table, present: set[str]) -> tuple[float | None, dict]:
+    """u of "same dob, family name and address" (twins), used only where the household
+    surname level is: see ``household_surname_u``."""
+    pairs, same, u_all = _household_counts(frame, present, household_dob_u_sql)
     detail = {"household_pairs": int(pairs), "sharing_a_dob": int(same)}
     if pairs < HOUSEHOLD_MIN_PAIRS or not same:
         return None, {**detail, "used": False, "why": "too few pairs or none sharing a dob"}
@@ -154,14 +160,7 @@ def household_surname_u(frame: pa.Table, present: set[str]) -> tuple[float | Non
     """
     if S.household_level_sql(present) is None or "dob_str" not in present:
         return None, {"used": False, "why": "no address or UPRN, or no dob"}
-    key = "address" if "address" in present else "uprn"
-    con = duckdb.connect()
-    try:
-        con.register("f", frame.select([key, "given_name", "family_name", "dob_str"]))
-        pairs, same, u_all = con.sql(household_surname_u_sql("f", key)).fetchall()[0]
-    finally:
-        con.close()
-    pairs, same = float(pairs or 0), float(same or 0)
+    pairs, same, u_all = _household_counts(frame, present, household_surname_u_sql)
     detail = {"same_address_pairs": int(pairs), "sharing_a_surname": int(same)}
     if pairs < HOUSEHOLD_MIN_PAIRS or not same:
         return None, {**detail, "used": False, "why": "too few same-address pairs"}
