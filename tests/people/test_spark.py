@@ -97,6 +97,7 @@ def _inputs() -> dict[str, pa.Table]:
             "start_at": pa.array([ts(x) for x in data["start_at"]], pa.timestamp("us")),
             "end_at": pa.array([ts(x) for x in data["end_at"]], pa.timestamp("us")),
             "cost_gbp": pa.array(data["cost_gbp"], pa.decimal128(18, 2)),
+            "reason_text": pa.nulls(len(rows), pa.string()),
         }
     )
     links = pa.table(

@@ -325,6 +325,50 @@ def fy_bounds(start: dt.date, end: dt.date) -> list[tuple[str, dt.date, dt.date]
     return out
 
 
+KINDS = "_people_ev_kinds"
+TZ_TABLE = "_people_tz"
+
+
+def kinds_sql(rules: list[CostRule], events: str = "events") -> str:
+    """SQL: every distinct kind of event (agency, service, activity, outcome, channel).
+
+    A place has a few hundred kinds and millions of events, so the rules are matched once per
+    kind (its first matching base rule, ``rule_no``, and one flag per add-on, ``add_<n>``)
+    and the events join their kind by ``kind_id``. Columns ``<field>_l`` hold the lower-cased
+    descriptions for other rule sets (needs) to match on.
+    """
+    base = [(i, r) for i, r in enumerate(rules, start=1) if not r.add]
+    adds = [(i, r) for i, r in enumerate(rules, start=1) if r.add]
+    rule_case = (
+        "CASE " + " ".join(f"WHEN {match_sql(r)} THEN {i}" for i, r in base) + " END"
+        if base
+        else "CAST(NULL AS INTEGER)"
+    )
+    add_cols = "".join(f", ({match_sql(r)}) AS add_{i}" for i, r in adds)
+    fields = ", ".join(MATCH_FIELDS)
+    return f"""
+SELECT CAST(row_number() OVER (ORDER BY {fields}) AS INTEGER) AS kind_id, e.*,
+  {rule_case} AS rule_no{add_cols}
+FROM (SELECT {fields}, {", ".join(f"lower({f}) AS {f}_l" for f in MATCH_FIELDS)}
+      FROM (SELECT DISTINCT {fields} FROM {events})) e
+"""
+
+
+def tz_offsets_sql(tz: str, events: str = "events") -> str:
+    """SQL (DuckDB): the place's UTC offset for every quarter hour the events start or end in.
+
+    Offsets change only on quarter hours (UTC), so converting these few thousand instants and
+    joining them back gives every event's local time for a fraction of the cost of converting
+    millions of timestamps one by one.
+    """
+    q = "INTERVAL 15 MINUTE"
+    return f"""
+SELECT b, {local_sql("b", tz)} - b AS off FROM (
+  SELECT DISTINCT time_bucket({q}, start_at) AS b FROM {events}
+  UNION SELECT DISTINCT time_bucket({q}, end_at) FROM {events} WHERE end_at IS NOT NULL)
+"""
+
+
 def event_costs_sqls(
     rules: list[CostRule],
     period: tuple[dt.date, dt.date],
@@ -339,17 +383,14 @@ def event_costs_sqls(
     Columns: agency, event_id, person_id (NULL when the event's record is not linked),
     start_date, end_date (local), days_in_period, cost_gbp (DECIMAL(18,2); NULL when none),
     cost_source ('extract' / 'unit cost' / 'none'), cost_id (base '+' add-ons), basis,
-    bears, value_type, estimate, reason (why there is no cost).
+    bears, value_type, estimate, reason (why there is no cost); and, for the stage's own
+    later steps (not published), kind_id (the row of ``_people_ev_kinds``) and reason_text.
+    All set-based: rules are matched per kind of event (``kinds_sql``), local times come
+    from a table of UTC offsets (DuckDB) or ``from_utc_timestamp`` (Spark).
     """
     p0, p1 = period
-    base = [(i, r) for i, r in enumerate(rules, start=1) if not r.add]
     adds = [(i, r) for i, r in enumerate(rules, start=1) if r.add]
-    rule_case = (
-        "CASE " + " ".join(f"WHEN {match_sql(r)} THEN {i}" for i, r in base) + " END"
-        if base
-        else "CAST(NULL AS INTEGER)"
-    )
-    add_cols = "".join(f",\n    ({match_sql(r)}) AS add_{i}" for i, r in adds)
+    add_cols = "".join(f", k.add_{i}" for i, _ in adds)
     p_end = f"DATE '{p1.isoformat()}' + 1"
     days = (
         f"greatest(0, date_diff('day', greatest(start_date, DATE '{p0.isoformat()}'), "
@@ -377,27 +418,40 @@ def event_costs_sqls(
         if adds
         else "NULL"
     )
+    kind_join = " AND ".join(f"k.{f} IS NOT DISTINCT FROM e.{f}" for f in MATCH_FIELDS)
+    if dialect == "spark":
+        start_local, end_local = (
+            local_sql("e.start_at", tz, dialect),
+            local_sql("e.end_at", tz, dialect),
+        )
+        tz_joins = ""
+    else:
+        start_local, end_local = "e.start_at + ts.off", "e.end_at + te.off"
+        q = "INTERVAL 15 MINUTE"
+        tz_joins = (
+            f"\nLEFT JOIN {TZ_TABLE} ts ON ts.b = time_bucket({q}, e.start_at)"
+            f"\nLEFT JOIN {TZ_TABLE} te ON te.b = time_bucket({q}, e.end_at)"
+        )
     matched = f"""
-SELECT e.agency, e.event_id, l.person_id, e.cost_gbp AS own_cost,
-    CAST({local_sql("e.start_at", tz, dialect)} AS DATE) AS start_date,
-    {local_sql("e.end_at", tz, dialect)} AS end_local,
-    CAST({local_sql("e.end_at", tz, dialect)} AS DATE) AS end_date,
-    {rule_case} AS rule_no{add_cols}
-FROM (SELECT *, {", ".join(f"lower({f}) AS {f}_l" for f in MATCH_FIELDS)} FROM {events}) e
+SELECT e.agency, e.event_id, l.person_id, e.cost_gbp AS own_cost, e.reason_text,
+    k.kind_id, k.rule_no{add_cols},
+    CAST({start_local} AS DATE) AS start_date,
+    {end_local} AS end_local,
+    CAST({end_local} AS DATE) AS end_date
+FROM {events} e
+JOIN {KINDS} k ON {kind_join}{tz_joins}
 LEFT JOIN {links} l ON l.agency = e.agency AND l.source_id = CAST(e.source_id AS VARCHAR)
 """
-    priced = f"""
-SELECT m.*, {days} AS days_in_period FROM _people_ev_matched m
-"""
     final = f"""
-WITH x AS (
+WITH p AS (SELECT m.*, {days} AS days_in_period FROM _people_ev_matched m),
+x AS (
   SELECT p.agency, p.event_id, p.person_id, p.start_date, p.end_local, p.end_date,
-    p.days_in_period, p.own_cost, r.rule_no, r.basis, r.bears, r.value_type, r.estimate,
-    r.reason AS rule_reason, r.cost_id AS base_id,
+    p.days_in_period, p.own_cost, p.kind_id, p.reason_text, r.rule_no, r.basis, r.bears,
+    r.value_type, r.estimate, r.reason AS rule_reason, r.cost_id AS base_id,
     {amount("r")} AS base_pence,
     {add_sum} AS add_pence,
     {add_ids} AS add_ids
-  FROM _people_ev_priced p
+  FROM p
   LEFT JOIN {rules_name} r ON r.rule_no = p.rule_no{add_joins}
 )
 SELECT agency, event_id, person_id, start_date, end_local, end_date, days_in_period,
@@ -422,14 +476,18 @@ SELECT agency, event_id, person_id, start_date, end_local, end_date, days_in_per
     WHEN rule_no IS NULL THEN 'no unit cost: no cost rule matches this activity'
     WHEN basis = 'day' THEN 'no unit cost: no days inside the analysis period'
     ELSE 'no unit cost: the unit cost is zero'
-  END AS reason
+  END AS reason,
+  kind_id, reason_text
 FROM x
 """
-    return [
-        SqlStep(matched, "_people_ev_matched"),
-        SqlStep(priced, "_people_ev_priced"),
-        SqlStep(final, "event_costs"),
-    ]
+    steps = [SqlStep(kinds_sql(rules, events), KINDS)]
+    if dialect != "spark":
+        steps.append(SqlStep(tz_offsets_sql(tz, events), TZ_TABLE))
+    return [*steps, SqlStep(matched, "_people_ev_matched"), SqlStep(final, "event_costs")]
+
+
+# Columns of the stage's working event_costs table that are not published.
+WORKING_COLUMNS = ("kind_id", "reason_text")
 
 
 def years_values_sql(period: tuple[dt.date, dt.date]) -> str:

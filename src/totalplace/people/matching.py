@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from totalplace.people.cohorts import (
     BASELINE,
@@ -69,8 +70,7 @@ def comparison_group(
                 earlier if earlier - dt.timedelta(days=spec.lookback_days) >= period[0] else later
             )
         t = select_cohort(source, spec, other)
-        keep = [pid not in member_ids for pid in t.column("person_id").to_pylist()]
-        t = t.filter(pa.array(keep, pa.bool_()))
+        t = t.filter(pc.invert(pc.is_in(t.column("person_id"), members.column("person_id"))))
         return t.append_column("matched_to", pa.nulls(t.num_rows, pa.string())).append_column(
             "propensity", pa.nulls(t.num_rows, pa.float64())
         )

@@ -95,23 +95,51 @@ def untraced_needs(m: NeedsMapping) -> list[str]:
     return [n for n in m.needs if n not in have]
 
 
-def _match(r: NeedRule, e: str = "e") -> str:
-    parts = [glob_sql(f"{e}.{f}_l", getattr(r, f)) for f in MATCH if getattr(r, f) is not None]
-    if r.min_age is not None:
-        parts.append(f"age >= {r.min_age}")
-    if r.max_age is not None:
-        parts.append(f"age <= {r.max_age}")
+DESCRIPTORS = ("agency", "service", "activity", "outcome", "channel")
+
+
+def _kind_match(r: NeedRule, e: str = "k") -> str:
+    """SQL over a kind's lower-cased descriptions (``<field>_l``): the rule's patterns."""
+    parts = [
+        glob_sql(f"{e}.{f}_l", getattr(r, f)) for f in DESCRIPTORS if getattr(r, f) is not None
+    ]
     return " AND ".join(parts) or "TRUE"
+
+
+def _row_match(r: NeedRule, e: str = "e") -> str:
+    """SQL over one event: the rule's conditions that vary by event (reason text, age)."""
+    parts = []
+    if r.reason is not None:
+        parts.append(glob_sql(f"lower({e}.reason_text)", r.reason))
+    if r.min_age is not None:
+        parts.append(f"{e}.age >= {r.min_age}")
+    if r.max_age is not None:
+        parts.append(f"{e}.age <= {r.max_age}")
+    return " AND ".join(parts) or "TRUE"
+
+
+def age_sql(dob: str, on: str) -> str:
+    """SQL: whole years of age on date ``on`` for date of birth ``dob``."""
+    return (
+        f"date_diff('year', {dob}, {on}) - CASE WHEN month({on}) * 100 + day({on}) "
+        f"< month({dob}) * 100 + day({dob}) THEN 1 ELSE 0 END"
+    )
 
 
 def person_needs_sql(
     m: NeedsMapping,
     period_end: dt.date,
     event_costs: str = "event_costs",
-    events: str = "events",
+    kinds: str = "_people_ev_kinds",
     persons: str = "persons",
 ) -> str:
-    """SQL for ``person_needs``: spells of evidence that meet each rule's threshold."""
+    """SQL for ``person_needs``: spells of evidence that meet each rule's threshold.
+
+    Reads the stage's working ``event_costs`` (with ``kind_id`` and ``reason_text``) and the
+    kinds of event (``costs.kinds_sql``): each rule's patterns on agency, service, activity,
+    outcome and channel are matched once per kind; only the events of matching kinds are
+    then checked for reason text and age, and excluded by the need's exclusion rules.
+    """
     rules = [(i, r) for i, r in enumerate(m.rules) if not r.exclude]
     if not rules:
         return (
@@ -119,35 +147,41 @@ def person_needs_sql(
             "CAST(NULL AS DATE) AS from_date, CAST(NULL AS DATE) AS to_date, 0 AS n_events, "
             "CAST(NULL AS VARCHAR) AS agencies LIMIT 0"
         )
-    excl = {n: [r for r in m.rules if r.exclude and r.need == n] for n in m.needs}
-    arms = []
-    for i, r in rules:
-        cond = _match(r)
-        for x in excl.get(r.need, []):
-            cond += f" AND NOT coalesce({_match(x)}, FALSE)"
-        arms.append(
-            f"SELECT person_id, {_lit(r.need)} AS need, {i} AS rule_no, {r.min_events} AS k, "
-            f"agency, start_date, ev_end FROM ev e WHERE {cond}"
-        )
-    union = "\nUNION ALL\n".join(arms)
+    excl = [(j, x) for j, x in enumerate(m.rules) if x.exclude]
+    ex_cols = "".join(f", ({_kind_match(x)}) AS ex_{j}" for j, x in excl)
+    kr = "\n  UNION ALL\n  ".join(
+        f"SELECT k.kind_id, {i} AS rule_no{ex_cols} FROM {kinds} k WHERE {_kind_match(r)}"
+        for i, r in rules
+    )
+
+    def row_cond(i: int, r: NeedRule) -> str:
+        cond = _row_match(r)
+        for j, x in excl:
+            if x.need == r.need:
+                cond += f" AND NOT coalesce(e.ex_{j} AND {_row_match(x)}, FALSE)"
+        return cond
+
+    need_of = " ".join(f"WHEN {i} THEN {_lit(r.need)}" for i, r in rules)
+    k_of = " ".join(f"WHEN {i} THEN {r.min_events}" for i, r in rules)
+    keep = " ".join(f"WHEN {i} THEN {row_cond(i, r)}" for i, r in rules)
     pe = f"DATE '{period_end.isoformat()}'"
     return f"""
-WITH ev AS (
-  SELECT c.person_id, c.agency, c.start_date,
+WITH kr AS (
+  {kr}
+), ev AS (
+  SELECT c.person_id, c.agency, c.start_date, c.reason_text, kr.*,
     CASE WHEN c.end_date IS NULL AND c.basis = 'day' THEN {pe}
          ELSE least(greatest(coalesce(c.end_date, c.start_date), c.start_date), {pe}) END
       AS ev_end,
-    lower(c.agency) AS agency_l, lower(e.service) AS service_l, lower(e.activity) AS activity_l,
-    lower(e.outcome) AS outcome_l, lower(e.channel) AS channel_l, lower(e.reason_text) AS reason_l,
-    date_diff('year', p.dob, c.start_date)
-      - CASE WHEN strftime(c.start_date, '%m%d') < strftime(p.dob, '%m%d') THEN 1 ELSE 0 END
-      AS age
+    {age_sql("p.dob", "c.start_date")} AS age
   FROM {event_costs} c
-  JOIN {events} e ON e.agency = c.agency AND e.event_id = c.event_id
+  JOIN kr ON kr.kind_id = c.kind_id
   LEFT JOIN {persons} p ON p.person_id = c.person_id
   WHERE c.person_id IS NOT NULL
 ), evidence AS (
-{union}
+  SELECT person_id, CASE rule_no {need_of} END AS need, rule_no, CASE rule_no {k_of} END AS k,
+    agency, start_date, ev_end
+  FROM ev e WHERE CASE rule_no {keep} END
 ), ordered AS (
   SELECT *, max(ev_end) OVER (PARTITION BY person_id, need, rule_no ORDER BY start_date, ev_end
       ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS prev_end

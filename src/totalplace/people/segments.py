@@ -60,22 +60,35 @@ def segments_sql(
     person_needs: str = "person_needs",
     event_costs: str = "event_costs",
     events: str = "events",
+    person_events: str | None = None,
 ) -> str:
-    """One row per linked person: segment, age band, needs, cost over the period."""
+    """One row per linked person: segment, age band, needs, cost over the period.
+
+    ``person_events`` (the stage's working table with ``activity_l``) saves joining
+    ``event_costs`` back to ``events`` for the activity.
+    """
     case = "CASE " + " ".join(f"WHEN {cond} THEN '{name}'" for name, _, cond in SEGMENTS) + " END"
     pe = f"DATE '{period_end.isoformat()}'"
+    if person_events:
+        source = f"(SELECT *, activity_l AS activity FROM {person_events}) c"
+        act = "c.activity"
+    else:
+        source = (
+            f"{event_costs} c JOIN {events} e ON e.agency = c.agency AND e.event_id = c.event_id "
+            "WHERE c.person_id IS NOT NULL"
+        )
+        act = "e.activity"
     return f"""
 WITH n AS (SELECT person_id, list_sort(list(DISTINCT need)) AS needs FROM {person_needs}
            GROUP BY person_id),
 u AS (
   SELECT c.person_id, coalesce(sum(c.cost_gbp), 0) AS cost,
     count(*) FILTER (WHERE c.agency = 'adult_social_care') AS asc_events,
-    count(*) FILTER (WHERE c.agency = 'acute' AND e.activity NOT ILIKE '%A&E%'
+    count(*) FILTER (WHERE c.agency = 'acute' AND {act} NOT ILIKE '%A&E%'
                      AND c.cost_gbp > 0 AND c.basis = 'event'
-                     AND (e.activity ILIKE '%elective%' OR e.activity ILIKE '%emergency%'))
+                     AND ({act} ILIKE '%elective%' OR {act} ILIKE '%emergency%'))
       AS admissions
-  FROM {event_costs} c JOIN {events} e ON e.agency = c.agency AND e.event_id = c.event_id
-  WHERE c.person_id IS NOT NULL GROUP BY c.person_id
+  FROM {source} GROUP BY c.person_id
 ),
 b AS (
   SELECT p.person_id, coalesce(n.needs, []) AS needs,

@@ -12,9 +12,7 @@ from totalplace.errors import ManifestError
 from totalplace.people import concentration as conc
 from totalplace.people import costs, needs, segments
 from totalplace.people.cohorts import (
-    PERSON_EVENTS_SQL,
     CohortSpec,
-    _Source,
     comparison_group,
     default_index_date,
     load_cohorts,
@@ -130,17 +128,21 @@ class People:
                 _temp(
                     eng,
                     T["person_needs"],
-                    needs.person_needs_sql(mapping, self.period[1], T["event_costs"]),
+                    needs.person_needs_sql(
+                        mapping, self.period[1], T["event_costs"], kinds=costs.KINDS
+                    ),
                 )
             tables: dict[str, Any] = {
                 k: f'SELECT * FROM "{v}"' for k, v in T.items() if k != "person_events"
             }
+            working = ", ".join(costs.WORKING_COLUMNS)
+            tables["event_costs"] = f'SELECT * EXCLUDE ({working}) FROM "{T["event_costs"]}"'
             with _timed(timings, "concentration"):
                 for name, sql in self._concentration_tables(eng, pop).items():
                     _temp(eng, f"_people_{name}", sql)
                     tables[name] = f'SELECT * FROM "_people_{name}"'
             with _timed(timings, "cohorts"):
-                _temp(eng, "_people_person_events", _Source(self.place, T).sql(PERSON_EVENTS_SQL))
+                _temp(eng, "_people_person_events", _PERSON_EVENTS.format(ec=T["event_costs"]))
                 cohorts_t, members_t = self._cohort_tables(specs)
             tables["cohorts"] = cohorts_t
             tables["cohort_members"] = members_t
@@ -149,7 +151,9 @@ class People:
                     eng,
                     "_people_segments",
                     segments.segments_sql(
-                        self.period[1], person_needs=T["person_needs"], event_costs=T["event_costs"]
+                        self.period[1],
+                        person_needs=T["person_needs"],
+                        person_events="_people_person_events",
                     ),
                 )
             tables["segments"] = 'SELECT * FROM "_people_segments"'
@@ -192,9 +196,20 @@ class People:
         n_households = int(eng.count("households"))
         labels = [None, *self.years]
         conc_parts, lorenz_parts = [], []
+        # Each unit's totals per year and over all years, added up once for every figure.
+        parts = [
+            f"SELECT '{unit}' AS unit, '{y or 'all'}' AS year, id, c "
+            f"FROM ({conc.unit_totals_sql(unit, y, pc, hc)}) WHERE c > 0"
+            for unit in ("person", "household")
+            for y in labels
+        ]
+        _temp(eng, "_people_unit_totals", "\nUNION ALL\n".join(parts))
         for unit, n in (("person", pop), ("household", n_households)):
             for y in labels:
-                totals = conc.unit_totals_sql(unit, y, pc, hc)
+                totals = (
+                    f"SELECT id, c FROM _people_unit_totals "
+                    f"WHERE unit = '{unit}' AND year = '{y or 'all'}'"
+                )
                 conc_parts.append(conc.concentration_sql(totals, n, y or "all", unit))
                 lorenz_parts.append(conc.lorenz_sql(totals, n, y or "all", unit))
         out: dict[str, str | pa.Table] = {
@@ -216,60 +231,50 @@ class People:
         return out
 
     def _cohort_tables(self, specs: list[CohortSpec]) -> tuple[pa.Table, pa.Table]:
-        cohort_rows, member_rows = [], []
+        """Each cohort and its comparison group with their year before and after, in SQL."""
+        eng = self.place.store.engine
+        cohort_rows, member_parts = [], []
         for spec in specs:
             idx = default_index_date(spec, self.period)
             mem = select_cohort(self.place, spec, idx, tables=T)
             comp = comparison_group(
                 self.place, spec, idx, method="other_index_date", members=mem, tables=T
             )
-            stats = {}
-            for grp, t in (("cohort", mem), ("comparison", comp)):
-                if t.num_rows == 0:
-                    stats[grp] = (0, None, None)
-                    continue
-                out = person_period_outcomes(
-                    self.place, t, period_days=spec.followup_days, before=1, after=1, tables=T
-                ).to_pylist()
-                by = {(r["person_id"], r["period"]): r for r in out}
-                before = after = 0.0
-                observed = True
-                for r in t.to_pylist():
-                    b, a = by.get((r["person_id"], -1)), by.get((r["person_id"], 0))
-                    observed &= bool(a and a["observed"])
-                    before += float((b or {}).get("cost_gbp") or 0)
-                    after += float((a or {}).get("cost_gbp") or 0)
-                    member_rows.append(
-                        {
-                            "cohort": spec.name,
-                            "person_id": r["person_id"],
-                            "index_date": r["index_date"],
-                            "grp": grp,
-                            "matched_to": r.get("matched_to"),
-                            "events_before": (b or {}).get("events"),
-                            "cost_before": (b or {}).get("cost_gbp"),
-                            "events_after": (a or {}).get("events")
-                            if a and a["observed"]
-                            else None,
-                            "cost_after": (a or {}).get("cost_gbp")
-                            if a and a["observed"]
-                            else None,
-                        }
+            people = pa.concat_tables(
+                [
+                    t.select(["person_id", "index_date"])
+                    .append_column("grp", pa.array([grp] * t.num_rows, pa.string()))
+                    .append_column(
+                        "matched_to",
+                        t.column("matched_to")
+                        if "matched_to" in t.column_names
+                        else pa.nulls(t.num_rows, pa.string()),
                     )
-                stats[grp] = (t.num_rows, before, after if observed else None)
-            n, b, a = stats["cohort"]
-            cn, cb, ca = stats["comparison"]
+                    for grp, t in (("cohort", mem), ("comparison", comp))
+                ]
+            )
+            eng.register("_people_cohort_people", people)
+            out = person_period_outcomes(
+                self.place, people, period_days=spec.followup_days, before=1, after=1, tables=T
+            )
+            eng.register("_people_cohort_outcomes", out)
+            rows = eng.query(_cohort_members_sql(spec.name))
+            member_parts.append(rows.select(_MEMBERS.names).cast(_MEMBERS))
+            eng.register("_people_cohort_members", rows)
+            stats = {r["grp"]: r for r in eng.query(_COHORT_STATS).to_pylist()}
+            n, b, a = (stats.get("cohort", {}).get(k) for k in ("n", "before", "after"))
+            cn, cb, ca = (stats.get("comparison", {}).get(k) for k in ("n", "before", "after"))
             cohort_rows.append(
                 {
                     "cohort": spec.name,
                     "description": spec.description,
                     "index_date": idx,
-                    "members": n,
+                    "members": n or 0,
                     "cost_before": b,
                     "cost_after": a,
                     "change": (a / b - 1) if (a is not None and b) else None,
                     "comparison_method": "other_index_date",
-                    "comparison_people": cn,
+                    "comparison_people": cn or 0,
                     "comparison_cost_before": cb,
                     "comparison_cost_after": ca,
                     "comparison_change": (ca / cb - 1) if (ca is not None and cb) else None,
@@ -277,7 +282,7 @@ class People:
                 }
             )
         cohorts_t = pa.Table.from_pylist(cohort_rows, schema=_COHORTS)
-        members_t = pa.Table.from_pylist(member_rows, schema=_MEMBERS)
+        members_t = pa.concat_tables(member_parts) if member_parts else _MEMBERS.empty_table()
         return cohorts_t, members_t
 
     def _cost_detail(self, eng) -> dict[str, Any]:
@@ -303,6 +308,42 @@ class People:
             "no_cost_reasons": {r["reason"]: r["n"] for r in reasons},
         }
 
+
+# The stage's person_events (see cohorts.PERSON_EVENTS_SQL) from its working tables: the
+# lower-cased descriptions come from the kinds of event, not a second join with events.
+_PERSON_EVENTS = f"""
+SELECT c.person_id, c.agency, c.start_date, c.end_date, c.cost_gbp, c.basis, c.days_in_period,
+  k.agency_l, k.service_l, k.activity_l, k.outcome_l, k.channel_l
+FROM "{{ec}}" c JOIN {costs.KINDS} k ON k.kind_id = c.kind_id
+WHERE c.person_id IS NOT NULL
+"""
+
+
+def _cohort_members_sql(name: str) -> str:
+    """One row per cohort member and comparator: the period before and after its index date
+    (after: NULL when that period is not wholly inside the data)."""
+    return f"""
+SELECT {costs._lit(name)} AS cohort, g.person_id, CAST(g.index_date AS DATE) AS index_date, g.grp,
+  g.matched_to, b.events AS events_before, b.cost_gbp AS cost_before,
+  CASE WHEN a.observed THEN a.events END AS events_after,
+  CASE WHEN a.observed THEN a.cost_gbp END AS cost_after,
+  coalesce(a.observed, FALSE) AS observed
+FROM _people_cohort_people g
+LEFT JOIN _people_cohort_outcomes b ON b.person_id = g.person_id
+  AND b.index_date = CAST(g.index_date AS DATE) AND b.period = -1
+LEFT JOIN _people_cohort_outcomes a ON a.person_id = g.person_id
+  AND a.index_date = CAST(g.index_date AS DATE) AND a.period = 0
+ORDER BY CASE g.grp WHEN 'cohort' THEN 0 ELSE 1 END, g.person_id
+"""
+
+
+# Per group: people, cost before, cost after (NULL unless every member's year after is seen).
+_COHORT_STATS = """
+SELECT grp, count(*) AS n,
+  CAST(coalesce(sum(cost_before), 0) AS DOUBLE) AS before,
+  CASE WHEN bool_and(observed) THEN CAST(coalesce(sum(cost_after), 0) AS DOUBLE) END AS after
+FROM _people_cohort_members GROUP BY grp
+"""
 
 _COHORTS = pa.schema(
     [
