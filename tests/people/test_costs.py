@@ -139,3 +139,43 @@ def test_top_shares_match_truth_within_a_point(people_open, people_place):
 def test_truth_shares_helper_counts_people_with_no_cost():
     assert top_shares([10.0, 0.0, 0.0, 0.0], 4, (0.25,)) == {0.25: 1.0}
     assert duckdb  # imported for the slow tests
+
+
+def test_a_place_that_is_not_anytown_gets_a_cost_or_a_reason_for_every_event(minitown):
+    """Minitown's agencies and activities are not Anytown's: the default rules cost what they
+    know (its own A&E costs, police domestic and anti-social behaviour incidents) and every
+    other event is counted with its reason, and named by agency in the summary."""
+    from totalplace.place import Place
+
+    with Place.open(minitown) as place:
+        place.ingest.run()
+        place.link.run()
+        result = place.people.run()
+        eng = place.store.engine
+        d = result.detail
+        n_events = eng.count("events")
+        assert eng.count("event_costs") == n_events == d["events"]
+        assert d["costed"] + d["no_unit_cost"] == n_events
+        assert (
+            eng.scalar(
+                "SELECT count(*) FROM event_costs WHERE cost_gbp IS NULL "
+                "AND (reason IS NULL OR NOT starts_with(reason, 'no unit cost: '))"
+            )
+            == 0
+        )
+        assert sum(d["no_cost_reasons"].values()) == d["no_unit_cost"]
+        # Costs the extract carries are kept; the police incidents the table knows are costed.
+        own = eng.scalar("SELECT count(*) FROM events WHERE cost_gbp IS NOT NULL")
+        assert own > 0
+        assert eng.scalar("SELECT count(*) FROM event_costs WHERE cost_source = 'extract'") == own
+        ids = {
+            r["cost_id"] for r in eng.query("SELECT DISTINCT cost_id FROM event_costs").to_pylist()
+        }
+        assert {"dv_incident", "asb_incident"} <= ids
+        # The council's events match no rule: counted by agency and said in the summary.
+        council = eng.scalar("SELECT count(*) FROM events WHERE agency = 'council'")
+        assert d["no_cost_rule_by_agency"] == {"council": council}
+        assert sum(r["events"] for r in d["no_cost_by_activity"]) == d["no_unit_cost"]
+        assert any(f"council: {council}" in line for line in result.summary)
+        # Needs whose rules match nothing this place holds are named, not guessed.
+        assert "child_in_need" in d["untraced_needs"] and "frailty" in d["untraced_needs"]

@@ -42,6 +42,7 @@ from totalplace.prices import financial_year, load_deflator, uprate
 
 UNIT_DAYS = {"event": None, "day": Decimal(1), "week": Decimal(7), "year": Decimal("365.25")}
 RULES_TABLE = "_people_cost_rules"
+NO_RULE_REASON = "no unit cost: no cost rule matches this activity"
 MATCH_FIELDS = ("agency", "service", "activity", "outcome", "channel")
 
 
@@ -473,7 +474,7 @@ SELECT agency, event_id, person_id, start_date, end_local, end_date, days_in_per
   CASE
     WHEN own_cost IS NOT NULL OR coalesce(base_pence, 0) + add_pence > 0 THEN NULL
     WHEN rule_reason IS NOT NULL THEN 'no unit cost: ' || rule_reason
-    WHEN rule_no IS NULL THEN 'no unit cost: no cost rule matches this activity'
+    WHEN rule_no IS NULL THEN {_lit(NO_RULE_REASON)}
     WHEN basis = 'day' THEN 'no unit cost: no days inside the analysis period'
     ELSE 'no unit cost: the unit cost is zero'
   END AS reason,

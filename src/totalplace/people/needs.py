@@ -89,10 +89,24 @@ def load_needs_mapping(path: str | Path | None = None) -> NeedsMapping:
     return m
 
 
-def untraced_needs(m: NeedsMapping) -> list[str]:
-    """Needs no rule can evidence: no extract this place holds records them."""
+def untraced_needs(m: NeedsMapping, traced: set[str] | None = None) -> list[str]:
+    """Needs nothing can evidence: no rule for them, or (given ``traced``, the needs whose
+    rules match some kind of event the place holds, see ``traced_needs_sql``) no extract of
+    this place records anything their rules look for."""
     have = {r.need for r in m.rules if not r.exclude}
+    if traced is not None:
+        have &= traced
     return [n for n in m.needs if n not in have]
+
+
+def traced_needs_sql(m: NeedsMapping, kinds: str = "_people_ev_kinds") -> str:
+    """SQL: the needs with a rule whose patterns match at least one kind of event here."""
+    arms = [
+        f"SELECT {_lit(r.need)} AS need FROM {kinds} k WHERE {_kind_match(r)}"
+        for r in m.rules
+        if not r.exclude
+    ]
+    return "\nUNION\n".join(arms) or "SELECT CAST(NULL AS VARCHAR) AS need LIMIT 0"
 
 
 DESCRIPTORS = ("agency", "service", "activity", "outcome", "channel")

@@ -132,6 +132,10 @@ class People:
                         mapping, self.period[1], T["event_costs"], kinds=costs.KINDS
                     ),
                 )
+                traced = {
+                    r["need"]
+                    for r in eng.query(needs.traced_needs_sql(mapping, costs.KINDS)).to_pylist()
+                }
             tables: dict[str, Any] = {
                 k: f'SELECT * FROM "{v}"' for k, v in T.items() if k != "person_events"
             }
@@ -160,9 +164,18 @@ class People:
             with _timed(timings, "publish"):
                 counts = store.publish(tables)
             detail = self._cost_detail(eng)
+            detail["no_cost_by_activity"] = eng.query(_NO_COST_SQL.format(ec=T["event_costs"]))
+            detail["no_cost_by_activity"] = detail["no_cost_by_activity"].to_pylist()
+            detail["no_cost_rule_by_agency"] = {
+                r["agency"]: r["events"]
+                for r in eng.query(
+                    "SELECT agency, count(*) AS events FROM event_costs WHERE reason = "
+                    f"{costs._lit(costs.NO_RULE_REASON)} GROUP BY agency ORDER BY agency"
+                ).to_pylist()
+            }
             detail["population"] = pop
             detail["timings"] = {k: round(v, 2) for k, v in timings.items()}
-            detail["untraced_needs"] = needs.untraced_needs(mapping)
+            detail["untraced_needs"] = needs.untraced_needs(mapping, traced)
             detail["people_per_need"] = {
                 r["need"]: r["people"] for r in eng.query(needs.needs_summary_sql()).to_pylist()
             }
@@ -182,6 +195,16 @@ class People:
             f"extract: {', '.join(detail['untraced_needs']) or 'none'}",
             f"{counts['cohorts']} cohorts, {counts['cohort_members']:,} members and comparators",
         ]
+        unmatched = detail["no_cost_rule_by_agency"]
+        if unmatched:
+            summary.insert(
+                1,
+                f"{sum(unmatched.values()):,} events match no cost rule ("
+                + ", ".join(f"{a}: {n:,}" for a, n in sorted(unmatched.items()))
+                + "); the default rules are written for Anytown's agencies and activities: "
+                "give this place's own with people: {cost_rules: ..., unit_costs: ...} in "
+                "place.yaml (see detail no_cost_by_activity)",
+            )
         top = eng.query("SELECT top_1 FROM concentration WHERE unit = 'person' AND year = 'all'")
         headline = summary[0]
         if top.num_rows and top.column(0)[0].as_py() is not None:
@@ -308,6 +331,17 @@ class People:
             "no_cost_reasons": {r["reason"]: r["n"] for r in reasons},
         }
 
+
+# Events with no cost by agency, service, activity and reason: what a place's own cost rules
+# would need to cover (every kind listed, most events first).
+_NO_COST_SQL = """
+SELECT k.agency, k.service, k.activity, c.reason, count(*) AS events
+FROM "{ec}" c JOIN _people_ev_kinds k ON k.kind_id = c.kind_id
+WHERE c.cost_gbp IS NULL
+GROUP BY k.agency, k.service, k.activity, c.reason
+ORDER BY events DESC, k.agency, k.service, k.activity
+LIMIT 100
+"""
 
 # The stage's person_events (see cohorts.PERSON_EVENTS_SQL) from its working tables: the
 # lower-cased descriptions come from the kinds of event, not a second join with events.
