@@ -26,6 +26,22 @@ def unit_totals_sql(unit: str, year: str | None, person_costs: str, household_co
     )
 
 
+def all_unit_totals_sql(person_costs: str, household_costs: str, years: list[str]) -> str:
+    """Every person's and household's total cost over all years ('all') and in each of
+    ``years``, those above zero only: ``unit_totals_sql`` for them all in one pass per unit."""
+    keep = ", ".join(f"'{y}'" for y in years) or "NULL"
+    parts = [
+        f"SELECT '{unit}' AS unit, coalesce(year, 'all') AS year, {key} AS id, "
+        f"sum(cost_gbp) AS c FROM {table} GROUP BY GROUPING SETS (({key}, year), ({key})) "
+        f"HAVING sum(cost_gbp) > 0 AND (year IS NULL OR year IN ({keep}))"
+        for unit, key, table in (
+            ("person", "person_id", person_costs),
+            ("household", "household_id", household_costs),
+        )
+    ]
+    return "\nUNION ALL\n".join(parts)
+
+
 def concentration_sql(totals: str, population: int, label: str, unit: str) -> str:
     """Top shares and the Gini coefficient over ``population`` units (zeros included).
 
@@ -67,6 +83,62 @@ m AS (SELECT pct, greatest(0, CAST(floor({n} * pct / {points}.0) AS BIGINT) - np
 SELECT '{unit}' AS unit, '{label}' AS year, m.pct * 100.0 / {points} AS population_pct,
   coalesce(r.cum, 0) / (SELECT tot FROM s) AS cost_share
 FROM m LEFT JOIN r ON r.j = m.k ORDER BY m.pct
+"""
+
+
+def ranked_sql(totals: str) -> str:
+    """Every unit with a cost, ranked within its (unit, year) from the cheapest: rank ``j`` and
+    the running total ``cum``. ``totals`` has unit, year, id and c (> 0). Ties in cost need no
+    order of their own: every figure below is the same whichever way they fall."""
+    return f"""
+SELECT unit, year, CAST(c AS DOUBLE) AS c,
+  row_number() OVER (PARTITION BY unit, year ORDER BY c) AS j,
+  sum(CAST(c AS DOUBLE)) OVER (PARTITION BY unit, year ORDER BY c
+    ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS cum
+FROM {totals}
+"""
+
+
+def _by_unit(values: dict[str, int | float]) -> str:
+    return "CASE unit " + " ".join(f"WHEN '{u}' THEN {v}" for u, v in values.items()) + " END"
+
+
+def concentration_all_sql(ranked: str, populations: dict[str, int]) -> str:
+    """``concentration_sql`` for every (unit, year) of a ``ranked_sql`` table at once.
+
+    ``populations``: units per kind of unit, e.g. {"person": 20000, "household": 8000}.
+    """
+    n = _by_unit({u: int(v) for u, v in populations.items()})
+    tops = ",\n  ".join(
+        f"sum(c) FILTER (WHERE j > npos - "
+        f"{_by_unit({u: round(int(v) * q) for u, v in populations.items()})}) / tot "
+        f"AS top_{_pct(q)}"
+        for q in SHARES
+    )
+    return f"""
+WITH s AS (SELECT unit, year, count(*) AS npos, sum(c) AS tot FROM {ranked} GROUP BY 1, 2),
+r AS (SELECT r.*, s.npos, s.tot, {n} AS n FROM {ranked} r JOIN s USING (unit, year))
+SELECT unit, year, n AS population, npos AS with_cost, tot AS total_gbp,
+  2 * sum((n - npos + j) * c) / (n * tot) - (n + 1.0) / n AS gini,
+  {tops}
+FROM r GROUP BY unit, year, n, npos, tot
+"""
+
+
+def lorenz_all_sql(ranked: str, populations: dict[str, int], points: int = 100) -> str:
+    """``lorenz_sql`` for every (unit, year) of a ``ranked_sql`` table at once."""
+    n = _by_unit({u: int(v) for u, v in populations.items()})
+    return f"""
+WITH s AS (SELECT unit, year, count(*) AS npos, sum(c) AS tot, {n} AS n
+           FROM {ranked} GROUP BY 1, 2),
+p AS (SELECT CAST(range AS INTEGER) AS pct FROM range(0, {points + 1})),
+m AS (SELECT s.unit, s.year, s.tot, p.pct,
+        greatest(0, CAST(floor(s.n * p.pct / {points}.0) AS BIGINT) - (s.n - s.npos)) AS k
+      FROM s CROSS JOIN p)
+SELECT m.unit, m.year, m.pct * 100.0 / {points} AS population_pct,
+  coalesce(r.cum, 0) / m.tot AS cost_share
+FROM m LEFT JOIN {ranked} r ON r.unit = m.unit AND r.year = m.year AND r.j = m.k
+ORDER BY m.unit, m.year, m.pct
 """
 
 
@@ -120,6 +192,56 @@ SELECT '{y1}' AS from_year, '{y2}' AS to_year, {share} AS top_share, count(*) AS
   count(*) FILTER (WHERE rk2 <= {k}) AS stayed_in_top,
   count(*) FILTER (WHERE c2 = 0) AS no_cost_year2
 FROM r WHERE rk1 <= {k}
+"""
+
+
+def person_year_groups_sql(years: list[str], person_costs: str, persons: str) -> str:
+    """Every linked person's cost in each year (``c<i>`` for ``years[i]``), their cost group
+    that year (``g<i>``: 0 no cost, 1-10 deciles among people with a cost, as in
+    ``decile_transitions_sql``) and their rank from the costliest (``rk<i>``, ties by
+    person_id, as in ``persistence_sql``): one pass for every pair of years."""
+    costs = ",\n  ".join(
+        f"coalesce(sum(c.cost_gbp) FILTER (WHERE c.year = '{y}'), 0) AS c{i}"
+        for i, y in enumerate(years)
+    )
+    groups = ",\n  ".join(
+        f"CASE WHEN c{i} > 0 THEN ntile(10) OVER (PARTITION BY c{i} > 0 ORDER BY c{i}, "
+        f"person_id) ELSE 0 END AS g{i},\n"
+        f"  row_number() OVER (ORDER BY c{i} DESC, person_id) AS rk{i}"
+        for i, _ in enumerate(years)
+    )
+    return f"""
+WITH a AS (
+  SELECT p.person_id,
+  {costs}
+  FROM {persons} p LEFT JOIN {person_costs} c ON c.person_id = p.person_id
+  GROUP BY p.person_id
+)
+SELECT *,
+  {groups}
+FROM a
+"""
+
+
+def decile_transitions_from_sql(years: list[str], i: int, groups: str) -> str:
+    """``decile_transitions_sql`` for ``years[i]`` to the next from ``person_year_groups_sql``."""
+    return f"""
+SELECT '{years[i]}' AS from_year, '{years[i + 1]}' AS to_year,
+  CAST(g{i} AS INTEGER) AS from_group, CAST(g{i + 1} AS INTEGER) AS to_group, count(*) AS people
+FROM {groups} GROUP BY g{i}, g{i + 1}
+"""
+
+
+def persistence_from_sql(years: list[str], i: int, k: int, share: float, groups: str) -> str:
+    """``persistence_sql`` for ``years[i]`` to the next from ``person_year_groups_sql``."""
+    a, b = f"c{i}", f"c{i + 1}"
+    return f"""
+SELECT '{years[i]}' AS from_year, '{years[i + 1]}' AS to_year, {share} AS top_share,
+  count(*) AS people, sum({a}) AS cost_year1, sum({b}) AS cost_year2,
+  CAST(sum({b}) AS DOUBLE) / CAST(sum({a}) AS DOUBLE) - 1 AS change,
+  count(*) FILTER (WHERE rk{i + 1} <= {k}) AS stayed_in_top,
+  count(*) FILTER (WHERE {b} = 0) AS no_cost_year2
+FROM {groups} WHERE rk{i} <= {k}
 """
 
 

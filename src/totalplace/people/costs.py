@@ -327,6 +327,9 @@ def fy_bounds(start: dt.date, end: dt.date) -> list[tuple[str, dt.date, dt.date]
 
 
 KINDS = "_people_ev_kinds"
+# The stage's working table of event costs: narrow (numbers, codes), read by its later steps;
+# ``event_costs`` is published from it with the descriptive columns.
+WORKING_TABLE = "_people_event_costs"
 TZ_TABLE = "_people_tz"
 
 
@@ -378,15 +381,18 @@ def event_costs_sqls(
     links: str = "person_links",
     rules_name: str = RULES_TABLE,
     dialect: str = "duckdb",
+    keep_reason: str | None = None,
 ) -> list[SqlStep]:
     """Steps ending in ``event_costs``: one row per event with its cost or its reason.
 
     Columns: agency, event_id, person_id (NULL when the event's record is not linked),
     start_date, end_date (local), days_in_period, cost_gbp (DECIMAL(18,2); NULL when none),
     cost_source ('extract' / 'unit cost' / 'none'), cost_id (base '+' add-ons), basis,
-    bears, value_type, estimate, reason (why there is no cost); and, for the stage's own
-    later steps (not published), kind_id (the row of ``_people_ev_kinds``) and reason_text.
-    All set-based: rules are matched per kind of event (``kinds_sql``), local times come
+    bears, value_type, estimate, reason (why there is no cost). The step before it makes the
+    working table ``_people_event_costs`` (the costs, ``own``, ``basis``, ``rule_no``,
+    ``kind_id``, the add-ons applied and ``reason_text``, kept only for kinds matching
+    ``keep_reason``, an SQL condition over ``k.<field>_l``; default all) that later steps
+    read. All set-based: rules are matched per kind of event (``kinds_sql``), local times come
     from a table of UTC offsets (DuckDB) or ``from_utc_timestamp`` (Spark).
     """
     p0, p1 = period
@@ -443,15 +449,21 @@ FROM {events} e
 JOIN {KINDS} k ON {kind_join}{tz_joins}
 LEFT JOIN {links} l ON l.agency = e.agency AND l.source_id = CAST(e.source_id AS VARCHAR)
 """
-    final = f"""
-WITH p AS (SELECT m.*, {days} AS days_in_period FROM _people_ev_matched m),
+    reason_text = (
+        "e.reason_text"
+        if keep_reason is None
+        else f"CASE WHEN {keep_reason} THEN e.reason_text END"
+    )
+    matched = matched.replace("e.reason_text,", f"{reason_text} AS reason_text,", 1)
+    applied = "".join(f",\n    ({add_amount(i)}) > 0 AS add_on_{i}" for i, _ in adds)
+    working = f"""
+WITH m AS ({matched}),
+p AS (SELECT m.*, {days} AS days_in_period FROM m),
 x AS (
   SELECT p.agency, p.event_id, p.person_id, p.start_date, p.end_local, p.end_date,
-    p.days_in_period, p.own_cost, p.kind_id, p.reason_text, r.rule_no, r.basis, r.bears,
-    r.value_type, r.estimate, r.reason AS rule_reason, r.cost_id AS base_id,
+    p.days_in_period, p.own_cost, p.kind_id, p.reason_text, r.rule_no, r.basis,
     {amount("r")} AS base_pence,
-    {add_sum} AS add_pence,
-    {add_ids} AS add_ids
+    {add_sum} AS add_pence{applied}
   FROM p
   LEFT JOIN {rules_name} r ON r.rule_no = p.rule_no{add_joins}
 )
@@ -462,33 +474,45 @@ SELECT agency, event_id, person_id, start_date, end_local, end_date, days_in_per
       THEN CAST(CAST(coalesce(base_pence, 0) + add_pence AS DECIMAL(18,0)) / 100
                 AS DECIMAL(18,2))
   END AS cost_gbp,
-  CASE
-    WHEN own_cost IS NOT NULL THEN 'extract'
-    WHEN coalesce(base_pence, 0) + add_pence > 0 THEN 'unit cost'
-    ELSE 'none'
-  END AS cost_source,
-  CASE WHEN own_cost IS NULL THEN nullif(concat_ws('+', base_id, nullif(add_ids, '')), '')
-  END AS cost_id,
-  coalesce(basis, 'event') AS basis, bears, coalesce(value_type, 'fiscal') AS value_type,
-  coalesce(estimate AND own_cost IS NULL, FALSE) AS estimate,
-  CASE
-    WHEN own_cost IS NOT NULL OR coalesce(base_pence, 0) + add_pence > 0 THEN NULL
-    WHEN rule_reason IS NOT NULL THEN 'no unit cost: ' || rule_reason
-    WHEN rule_no IS NULL THEN {_lit(NO_RULE_REASON)}
-    WHEN basis = 'day' THEN 'no unit cost: no days inside the analysis period'
-    ELSE 'no unit cost: the unit cost is zero'
-  END AS reason,
-  kind_id, reason_text
+  own_cost IS NOT NULL AS own, coalesce(basis, 'event') AS basis, rule_no,
+  kind_id, reason_text{"".join(f", add_on_{i}" for i, _ in adds)}
 FROM x
+"""
+    add_ids = (
+        "concat_ws('+', "
+        + ", ".join(f"CASE WHEN w.add_on_{i} THEN a{i}.cost_id END" for i, _ in adds)
+        + ")"
+        if adds
+        else "NULL"
+    )
+    published = f"""
+SELECT w.agency, w.event_id, w.person_id, w.start_date, w.end_local, w.end_date,
+  w.days_in_period, w.cost_gbp,
+  CASE WHEN w.own THEN 'extract' WHEN w.cost_gbp IS NOT NULL THEN 'unit cost' ELSE 'none' END
+    AS cost_source,
+  CASE WHEN NOT w.own THEN nullif(concat_ws('+', r.cost_id, nullif({add_ids}, '')), '')
+  END AS cost_id,
+  w.basis, r.bears, coalesce(r.value_type, 'fiscal') AS value_type,
+  coalesce(r.estimate AND NOT w.own, FALSE) AS estimate,
+  {reason_sql("w", "r")} AS reason
+FROM {WORKING_TABLE} w
+LEFT JOIN {rules_name} r ON r.rule_no = w.rule_no{add_joins}
 """
     steps = [SqlStep(kinds_sql(rules, events), KINDS)]
     if dialect != "spark":
         steps.append(SqlStep(tz_offsets_sql(tz, events), TZ_TABLE))
-    return [*steps, SqlStep(matched, "_people_ev_matched"), SqlStep(final, "event_costs")]
+    return [*steps, SqlStep(working, WORKING_TABLE), SqlStep(published, "event_costs")]
 
 
-# Columns of the stage's working event_costs table that are not published.
-WORKING_COLUMNS = ("kind_id", "reason_text")
+def reason_sql(w: str = "w", r: str = "r") -> str:
+    """SQL: why an event of the working table ``w`` (its base rule ``r``) has no cost."""
+    return f"""CASE
+    WHEN {w}.cost_gbp IS NOT NULL THEN NULL
+    WHEN {r}.reason IS NOT NULL THEN 'no unit cost: ' || {r}.reason
+    WHEN {w}.rule_no IS NULL THEN {_lit(NO_RULE_REASON)}
+    WHEN {w}.basis = 'day' THEN 'no unit cost: no days inside the analysis period'
+    ELSE 'no unit cost: the unit cost is zero'
+  END"""
 
 
 def years_values_sql(period: tuple[dt.date, dt.date]) -> str:

@@ -132,6 +132,12 @@ def _row_match(r: NeedRule, e: str = "e") -> str:
     return " AND ".join(parts) or "TRUE"
 
 
+def reason_kinds_sql(m: NeedsMapping, k: str = "k") -> str:
+    """SQL over a kind's ``<field>_l``: kinds whose reason text some rule reads."""
+    conds = [f"({_kind_match(r, k)})" for r in m.rules if r.reason is not None]
+    return " OR ".join(conds) if conds else "FALSE"
+
+
 def age_sql(dob: str, on: str) -> str:
     """SQL: whole years of age on date ``on`` for date of birth ``dob``."""
     return (

@@ -28,7 +28,7 @@ INPUTS = ("events", "person_links", "persons", "households", "household_members"
 # Unpublished tables while the stage runs (published together at the end).
 T = {
     "person_events": "_people_person_events",
-    "event_costs": "_people_event_costs",
+    "event_costs": costs.WORKING_TABLE,
     "person_costs": "_people_person_costs",
     "household_costs": "_people_household_costs",
     "person_needs": "_people_person_needs",
@@ -119,9 +119,18 @@ class People:
             eng.register(costs.RULES_TABLE, costs.rules_table(rules, table))
             tz = self.place.manifest.timezone
             with _timed(timings, "costs"):
-                for step in costs.event_costs_sqls(rules, self.period, tz, dialect=eng.dialect):
-                    name = step.output_table
-                    _temp(eng, T["event_costs"] if name == "event_costs" else name, step.sql)
+                steps = costs.event_costs_sqls(
+                    rules,
+                    self.period,
+                    tz,
+                    dialect=eng.dialect,
+                    keep_reason=needs.reason_kinds_sql(mapping),
+                )
+                for step in steps:
+                    if step.output_table == "event_costs":
+                        published_event_costs = step.sql  # written once, at publish
+                    else:
+                        _temp(eng, step.output_table, step.sql)
                 _temp(eng, T["person_costs"], costs.person_costs_sql(self.period, T["event_costs"]))
                 _temp(eng, T["household_costs"], costs.household_costs_sql(T["person_costs"]))
             with _timed(timings, "needs"):
@@ -139,8 +148,7 @@ class People:
             tables: dict[str, Any] = {
                 k: f'SELECT * FROM "{v}"' for k, v in T.items() if k != "person_events"
             }
-            working = ", ".join(costs.WORKING_COLUMNS)
-            tables["event_costs"] = f'SELECT * EXCLUDE ({working}) FROM "{T["event_costs"]}"'
+            tables["event_costs"] = published_event_costs
             with _timed(timings, "concentration"):
                 for name, sql in self._concentration_tables(eng, pop).items():
                     _temp(eng, f"_people_{name}", sql)
@@ -217,39 +225,33 @@ class People:
     def _concentration_tables(self, eng, pop: int) -> dict[str, str | pa.Table]:
         pc, hc = T["person_costs"], T["household_costs"]
         n_households = int(eng.count("households"))
-        labels = [None, *self.years]
-        conc_parts, lorenz_parts = [], []
-        # Each unit's totals per year and over all years, added up once for every figure.
-        parts = [
-            f"SELECT '{unit}' AS unit, '{y or 'all'}' AS year, id, c "
-            f"FROM ({conc.unit_totals_sql(unit, y, pc, hc)}) WHERE c > 0"
-            for unit in ("person", "household")
-            for y in labels
-        ]
-        _temp(eng, "_people_unit_totals", "\nUNION ALL\n".join(parts))
-        for unit, n in (("person", pop), ("household", n_households)):
-            for y in labels:
-                totals = (
-                    f"SELECT id, c FROM _people_unit_totals "
-                    f"WHERE unit = '{unit}' AND year = '{y or 'all'}'"
-                )
-                conc_parts.append(conc.concentration_sql(totals, n, y or "all", unit))
-                lorenz_parts.append(conc.lorenz_sql(totals, n, y or "all", unit))
+        # Each unit's totals per year and over all years, added up once and ranked once for
+        # every figure (top shares, Gini, Lorenz curve).
+        _temp(eng, "_people_unit_totals", conc.all_unit_totals_sql(pc, hc, self.years))
+        _temp(eng, "_people_ranked", conc.ranked_sql("_people_unit_totals"))
+        populations = {"person": pop, "household": n_households}
         out: dict[str, str | pa.Table] = {
-            "concentration": "\nUNION ALL\n".join(f"SELECT * FROM ({s})" for s in conc_parts),
-            "lorenz": "\nUNION ALL\n".join(f"SELECT * FROM ({s})" for s in lorenz_parts),
+            "concentration": conc.concentration_all_sql("_people_ranked", populations),
+            "lorenz": conc.lorenz_all_sql("_people_ranked", populations),
         }
+        # Each person's cost per year (the persistence figures' input).
+        pc = (
+            "(SELECT id AS person_id, year, c AS cost_gbp FROM _people_unit_totals "
+            "WHERE unit = 'person' AND year <> 'all')"
+        )
         ys = self.years
         pairs = list(zip(ys, ys[1:], strict=False))
         k = round(pop * self.settings.high_use_share)
         if pairs:
+            _temp(eng, "_people_person_years", conc.person_year_groups_sql(ys, pc, "persons"))
+            g, share = "_people_person_years", self.settings.high_use_share
             out["decile_transitions"] = "\nUNION ALL\n".join(
-                f"SELECT * FROM ({conc.decile_transitions_sql(a, b, pc, 'persons')})"
-                for a, b in pairs
+                f"SELECT * FROM ({conc.decile_transitions_from_sql(ys, i, g)})"
+                for i in range(len(pairs))
             )
             out["persistence"] = "\nUNION ALL\n".join(
-                f"SELECT * FROM ({conc.persistence_sql(a, b, k, self.settings.high_use_share, pc, 'persons')})"
-                for a, b in pairs
+                f"SELECT * FROM ({conc.persistence_from_sql(ys, i, k, share, g)})"
+                for i in range(len(pairs))
             )
         return out
 
@@ -334,12 +336,18 @@ class People:
 
 # Events with no cost by agency, service, activity and reason: what a place's own cost rules
 # would need to cover (every kind listed, most events first).
-_NO_COST_SQL = """
-SELECT k.agency, k.service, k.activity, c.reason, count(*) AS events
-FROM "{ec}" c JOIN _people_ev_kinds k ON k.kind_id = c.kind_id
-WHERE c.cost_gbp IS NULL
-GROUP BY k.agency, k.service, k.activity, c.reason
-ORDER BY events DESC, k.agency, k.service, k.activity
+_NO_COST_SQL = f"""
+WITH w AS (
+  SELECT kind_id, rule_no, basis, CAST(NULL AS DECIMAL(18,2)) AS cost_gbp, count(*) AS events
+  FROM "{{ec}}" WHERE cost_gbp IS NULL GROUP BY kind_id, rule_no, basis
+), x AS (
+  SELECT k.agency, k.service, k.activity, {costs.reason_sql("w", "r")} AS reason, w.events
+  FROM w JOIN {costs.KINDS} k ON k.kind_id = w.kind_id
+  LEFT JOIN {costs.RULES_TABLE} r ON r.rule_no = w.rule_no
+)
+SELECT agency, service, activity, reason, sum(events) AS events FROM x
+GROUP BY agency, service, activity, reason
+ORDER BY events DESC, agency, service, activity
 LIMIT 100
 """
 
