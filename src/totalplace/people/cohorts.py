@@ -317,51 +317,27 @@ def window_cost_sql(w0: str, w1: str, period: tuple[dt.date, dt.date], c: str = 
     )
 
 
-def baseline_sql(spec: CohortSpec, index_date: dt.date, period: tuple[dt.date, dt.date]) -> str:
-    """SQL: every linked person with the baseline measures and the spec's criteria flags."""
+def base_key(index_date: dt.date, lookback_days: int) -> str:
+    """The name under which a precomputed ``base_sql`` table is passed in ``tables``."""
+    return f"cohort_base_{index_date:%Y%m%d}_{lookback_days}"
+
+
+def base_sql(index_date: dt.date, lookback_days: int, period: tuple[dt.date, dt.date]) -> str:
+    """SQL: every linked person's baseline at ``index_date`` that does not depend on a
+    cohort's criteria (age, sex, household, needs, events, agencies and cost in the
+    lookback), with ``cost_rank`` (1 = costliest, ties by person_id) and ``n_all``. Cohorts
+    with the same index date and lookback share it (the stage computes it once)."""
     idx = _d(index_date)
-    lb = f"({idx} - {spec.lookback_days})"
-    widest = max(
-        [spec.lookback_days] + [c.window_days or 0 for c in (*spec.activity, *spec.any_activity)]
-    )
-    crit_cols, month_ctes, month_joins = [], [], []
-    for key in ("activity", "any_activity"):
-        for j, c in enumerate(getattr(spec, key)):
-            w = c.window_days or spec.lookback_days
-            name = f"{key}_{j}"
-            cond = f"{_match(c)} AND e.start_date >= {idx} - {w} AND e.start_date < {idx}"
-            if c.per == "window":
-                crit_cols.append(f"count(*) FILTER (WHERE {cond}) AS {name}")
-            else:
-                month_ctes.append(
-                    f"{name} AS (SELECT person_id, max(n) AS {name} FROM (SELECT person_id, "
-                    f"date_trunc('month', start_date) AS mth, count(*) AS n FROM pe e "
-                    f"WHERE {cond} GROUP BY 1, 2) GROUP BY 1)"
-                )
-                month_joins.append(f"LEFT JOIN {name} USING (person_id)")
-    crit = "".join(f",\n    {x}" for x in crit_cols)
-    ctes = "".join(f",\n{x}" for x in month_ctes)
-    mcols = "".join(
-        f", coalesce({k}_{j}, 0) AS {k}_{j}"
-        for k in ("activity", "any_activity")
-        for j, c in enumerate(getattr(spec, k))
-        if c.per == "month"
-    )
-    wcols = "".join(
-        f", coalesce(a.{k}_{j}, 0) AS {k}_{j}"
-        for k in ("activity", "any_activity")
-        for j, c in enumerate(getattr(spec, k))
-        if c.per == "window"
-    )
+    lb = f"({idx} - {lookback_days})"
     return f"""
 WITH pe AS (
   SELECT * FROM person_events c
-  WHERE c.start_date < {idx} AND (c.start_date >= {idx} - {widest} OR c.basis = 'day')
+  WHERE c.start_date < {idx} AND (c.start_date >= {lb} OR c.basis = 'day')
 ), agg AS (
   SELECT person_id,
     count(*) FILTER (WHERE start_date >= {lb}) AS events_before,
     count(DISTINCT agency) FILTER (WHERE start_date >= {lb}) AS agencies_before,
-    sum({window_cost_sql(lb, idx, period, "e")}) AS cost_before{crit}
+    sum({window_cost_sql(lb, idx, period, "e")}) AS cost_before
   FROM pe e GROUP BY person_id
 ), nd AS (
   SELECT person_id, list_sort(list(DISTINCT need)) AS needs
@@ -369,21 +345,93 @@ WITH pe AS (
 ), hh AS (
   SELECT m.person_id, m.household_id, h.n_current_persons
   FROM household_members m JOIN households h USING (household_id) WHERE m.is_current
-){ctes}
-SELECT p.person_id, {idx} AS index_date,
-  date_diff('year', p.dob, {idx})
-    - CASE WHEN strftime({idx}, '%m%d') < strftime(p.dob, '%m%d') THEN 1 ELSE 0 END AS age,
-  p.sex, CASE WHEN p.sex = 'F' THEN 1 ELSE 0 END AS is_female,
-  hh.household_id, hh.n_current_persons = 1 AS living_alone,
-  coalesce(nd.needs, []) AS needs, coalesce(len(nd.needs), 0) AS n_needs,
-  coalesce(a.events_before, 0) AS events_before,
-  coalesce(a.agencies_before, 0) AS agencies_before,
-  round(coalesce(a.cost_before, 0), 2) AS cost_before{wcols}{mcols}
-FROM persons p
-LEFT JOIN agg a USING (person_id)
-LEFT JOIN nd USING (person_id)
-LEFT JOIN hh USING (person_id)
+), b AS (
+  SELECT p.person_id, {idx} AS index_date,
+    date_diff('year', p.dob, {idx})
+      - CASE WHEN strftime({idx}, '%m%d') < strftime(p.dob, '%m%d') THEN 1 ELSE 0 END AS age,
+    p.sex, CASE WHEN p.sex = 'F' THEN 1 ELSE 0 END AS is_female,
+    hh.household_id, hh.n_current_persons = 1 AS living_alone,
+    coalesce(nd.needs, []) AS needs, coalesce(len(nd.needs), 0) AS n_needs,
+    coalesce(a.events_before, 0) AS events_before,
+    coalesce(a.agencies_before, 0) AS agencies_before,
+    round(coalesce(a.cost_before, 0), 2) AS cost_before
+  FROM persons p
+  LEFT JOIN agg a USING (person_id)
+  LEFT JOIN nd USING (person_id)
+  LEFT JOIN hh USING (person_id)
+)
+SELECT *, row_number() OVER (ORDER BY cost_before DESC, person_id) AS cost_rank,
+  count(*) OVER () AS n_all
+FROM b
+"""
+
+
+def _criteria(spec: CohortSpec) -> list[tuple[str, ActivityCriterion]]:
+    return [
+        (f"{k}_{j}", c)
+        for k in ("activity", "any_activity")
+        for j, c in enumerate(getattr(spec, k))
+    ]
+
+
+def criteria_sql(spec: CohortSpec, index_date: dt.date) -> str | None:
+    """SQL: per person with any matching event, the count for each of the spec's activity
+    criteria (``activity_0``, ``any_activity_0``, ...); None when the spec has none."""
+    crits = _criteria(spec)
+    if not crits:
+        return None
+    idx = _d(index_date)
+    widest = max(c.window_days or spec.lookback_days for _, c in crits)
+    any_match = " OR ".join(f"({_match(c)})" for _, c in crits)
+    cols, month_ctes, month_joins = [], [], []
+    for name, c in crits:
+        w = c.window_days or spec.lookback_days
+        cond = f"{_match(c)} AND e.start_date >= {idx} - {w}"
+        if c.per == "window":
+            cols.append(f"count(*) FILTER (WHERE {cond}) AS {name}")
+        else:
+            month_ctes.append(
+                f"{name} AS (SELECT person_id, max(n) AS {name} FROM (SELECT person_id, "
+                f"date_trunc('month', start_date) AS mth, count(*) AS n FROM pe e "
+                f"WHERE {cond} GROUP BY 1, 2) GROUP BY 1)"
+            )
+            month_joins.append(f"LEFT JOIN {name} USING (person_id)")
+    ctes = "".join(f",\n{x}" for x in month_ctes)
+    win = ", ".join(["person_id", *cols])
+    out = ", ".join(f"coalesce({n}, 0) AS {n}" for n, _ in crits)
+    return f"""
+WITH pe AS (
+  SELECT * FROM person_events e
+  WHERE e.start_date < {idx} AND e.start_date >= {idx} - {widest} AND ({any_match})
+), w AS (SELECT {win} FROM pe e GROUP BY person_id){ctes}
+SELECT person_id, {out}
+FROM (SELECT DISTINCT person_id FROM pe) ids
+LEFT JOIN w USING (person_id)
 {" ".join(month_joins)}
+"""
+
+
+def baseline_sql(
+    spec: CohortSpec,
+    index_date: dt.date,
+    period: tuple[dt.date, dt.date],
+    base: str | None = None,
+    ranks: bool = False,
+) -> str:
+    """SQL: every linked person with the baseline measures and the spec's criteria counts.
+
+    ``base``: a table holding ``base_sql`` for this index date and lookback (else inline).
+    ``ranks`` keeps ``cost_rank`` and ``n_all`` (for ``top_cost_share``)."""
+    b = base or f"({base_sql(index_date, spec.lookback_days, period)})"
+    crit = criteria_sql(spec, index_date)
+    names = [n for n, _ in _criteria(spec)]
+    keep = "" if ranks else " EXCLUDE (cost_rank, n_all)"
+    if crit is None:
+        return f"SELECT *{keep} FROM {b} b"
+    cols = "".join(f", coalesce(c.{n}, 0) AS {n}" for n in names)
+    return f"""
+SELECT b.*{cols} FROM (SELECT *{keep} FROM {b}) b
+LEFT JOIN ({crit}) c USING (person_id)
 """
 
 
@@ -425,11 +473,9 @@ def where_sql(spec: CohortSpec) -> str:
     return " AND ".join(conds) or "TRUE"
 
 
-def _select_sql(spec: CohortSpec, index_date: dt.date, period) -> str:
+def _select_sql(spec: CohortSpec, index_date: dt.date, period, base: str | None = None) -> str:
     return f"""
-WITH b AS ({baseline_sql(spec, index_date, period)}),
-r AS (SELECT *, row_number() OVER (ORDER BY cost_before DESC, person_id) AS cost_rank,
-        count(*) OVER () AS n_all FROM b)
+WITH r AS ({baseline_sql(spec, index_date, period, base, ranks=True)})
 SELECT * EXCLUDE (cost_rank, n_all) FROM r WHERE {where_sql(spec)} ORDER BY person_id
 """
 
@@ -449,13 +495,16 @@ def select_cohort(
     """
     src = _engine_and_period(source, tables)
     idx = _date(index_date) or default_index_date(spec, src.period)
-    return src.query(_select_sql(spec, idx, src.period))
+    base = src.tables.get(base_key(idx, spec.lookback_days))
+    return src.query(_select_sql(spec, idx, src.period, base))
 
 
 def everyone(source, spec: CohortSpec, index_date: str | dt.date, tables=None) -> pa.Table:
     """Every linked person's baseline at ``index_date`` (the pool comparisons come from)."""
     src = _engine_and_period(source, tables)
-    return src.query(baseline_sql(spec, _date(index_date), src.period) + " ORDER BY person_id")
+    idx = _date(index_date)
+    base = src.tables.get(base_key(idx, spec.lookback_days))
+    return src.query(baseline_sql(spec, idx, src.period, base) + " ORDER BY person_id")
 
 
 # --- outcomes per period ------------------------------------------------------------------

@@ -62,13 +62,7 @@ def comparison_group(
         members = select_cohort(source, spec, idx)
     member_ids = set(members.column("person_id").to_pylist())
     if method == "other_index_date":
-        other = _date(other_index_date)
-        if other is None:
-            earlier = idx - dt.timedelta(days=365)
-            later = idx + dt.timedelta(days=365)
-            other = (
-                earlier if earlier - dt.timedelta(days=spec.lookback_days) >= period[0] else later
-            )
+        other = _date(other_index_date) or default_other_index_date(spec, idx, period)
         t = select_cohort(source, spec, other)
         t = t.filter(pc.invert(pc.is_in(t.column("person_id"), members.column("person_id"))))
         return t.append_column("matched_to", pa.nulls(t.num_rows, pa.string())).append_column(
@@ -101,6 +95,17 @@ def comparison_group(
     out = pool.take(pa.array(rows)) if len(rows) else pool.slice(0, 0)
     out = out.append_column("matched_to", pa.array([pool_ids[m] for _, m in chosen], pa.string()))
     return out.append_column("propensity", pa.array(score, pa.float64()))
+
+
+def default_other_index_date(
+    spec: CohortSpec, index_date: dt.date, period: tuple[dt.date, dt.date]
+) -> dt.date:
+    """A year before ``index_date`` when there is a whole lookback of data before that, else
+    a year after (the ``other_index_date`` comparison's default)."""
+    earlier = index_date - dt.timedelta(days=365)
+    if earlier - dt.timedelta(days=spec.lookback_days) >= period[0]:
+        return earlier
+    return index_date + dt.timedelta(days=365)
 
 
 def _num(t: pa.Table, col: str) -> np.ndarray:

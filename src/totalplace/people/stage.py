@@ -13,6 +13,9 @@ from totalplace.people import concentration as conc
 from totalplace.people import costs, needs, segments
 from totalplace.people.cohorts import (
     CohortSpec,
+    _Source,
+    base_key,
+    base_sql,
     comparison_group,
     default_index_date,
     load_cohorts,
@@ -20,6 +23,7 @@ from totalplace.people.cohorts import (
     select_cohort,
 )
 from totalplace.people.costs import fy_bounds
+from totalplace.people.matching import default_other_index_date
 from totalplace.people.settings import PeopleSettings, load_settings
 from totalplace.place import StageResult
 from totalplace.prices import load_deflator
@@ -258,12 +262,23 @@ class People:
     def _cohort_tables(self, specs: list[CohortSpec]) -> tuple[pa.Table, pa.Table]:
         """Each cohort and its comparison group with their year before and after, in SQL."""
         eng = self.place.store.engine
+        # The criteria-free baseline at each index date (and lookback) is computed once and
+        # shared by every cohort selected there.
+        tables = dict(T)
+        src = _Source(self.place, T)
+        for spec in specs:
+            idx = default_index_date(spec, self.period)
+            for d in (idx, default_other_index_date(spec, idx, self.period)):
+                key = base_key(d, spec.lookback_days)
+                if key not in tables:
+                    tables[key] = f"_people_{key}"
+                    _temp(eng, tables[key], src.sql(base_sql(d, spec.lookback_days, self.period)))
         cohort_rows, member_parts = [], []
         for spec in specs:
             idx = default_index_date(spec, self.period)
-            mem = select_cohort(self.place, spec, idx, tables=T)
+            mem = select_cohort(self.place, spec, idx, tables=tables)
             comp = comparison_group(
-                self.place, spec, idx, method="other_index_date", members=mem, tables=T
+                self.place, spec, idx, method="other_index_date", members=mem, tables=tables
             )
             people = pa.concat_tables(
                 [
@@ -280,7 +295,12 @@ class People:
             )
             eng.register("_people_cohort_people", people)
             out = person_period_outcomes(
-                self.place, people, period_days=spec.followup_days, before=1, after=1, tables=T
+                self.place,
+                people,
+                period_days=spec.followup_days,
+                before=1,
+                after=1,
+                tables=tables,
             )
             eng.register("_people_cohort_outcomes", out)
             rows = eng.query(_cohort_members_sql(spec.name))
