@@ -330,7 +330,6 @@ KINDS = "_people_ev_kinds"
 # The stage's working table of event costs: narrow (numbers, codes), read by its later steps;
 # ``event_costs`` is published from it with the descriptive columns.
 WORKING_TABLE = "_people_event_costs"
-TZ_TABLE = "_people_tz"
 
 
 def kinds_sql(rules: list[CostRule], events: str = "events") -> str:
@@ -358,19 +357,46 @@ FROM (SELECT {fields}, {", ".join(f"lower({f}) AS {f}_l" for f in MATCH_FIELDS)}
 """
 
 
-def tz_offsets_sql(tz: str, events: str = "events") -> str:
-    """SQL (DuckDB): the place's UTC offset for every quarter hour the events start or end in.
+def utc_offsets(
+    tz: str, start: dt.datetime, end: dt.datetime
+) -> list[tuple[dt.datetime | None, int]]:
+    """The place's UTC offset (seconds) from each change between ``start`` and ``end`` (UTC,
+    naive): ``[(None, offset at start), (first UTC minute of the next offset, offset), ...]``.
 
-    Offsets change only on quarter hours (UTC), so converting these few thousand instants and
-    joining them back gives every event's local time for a fraction of the cost of converting
-    millions of timestamps one by one.
+    A few rows for years of data: local times then come from a CASE on the timestamp instead
+    of a time-zone lookup per event.
     """
-    q = "INTERVAL 15 MINUTE"
-    return f"""
-SELECT b, {local_sql("b", tz)} - b AS off FROM (
-  SELECT DISTINCT time_bucket({q}, start_at) AS b FROM {events}
-  UNION SELECT DISTINCT time_bucket({q}, end_at) FROM {events} WHERE end_at IS NOT NULL)
-"""
+    from zoneinfo import ZoneInfo
+
+    z = ZoneInfo(tz)
+
+    def off(t: dt.datetime) -> int:
+        return int(t.replace(tzinfo=dt.UTC).astimezone(z).utcoffset().total_seconds())
+
+    minute = dt.timedelta(minutes=1)
+    t = start.replace(second=0, microsecond=0)
+    out: list[tuple[dt.datetime | None, int]] = [(None, off(t))]
+    while t < end:
+        n = min(t + dt.timedelta(days=1), end.replace(second=0, microsecond=0) + minute)
+        if off(n) != off(t):
+            lo, hi = t, n  # off(lo) differs from off(hi): find the first minute of the new one
+            while hi - lo > minute:
+                mid = lo + ((hi - lo) // minute // 2) * minute
+                lo, hi = (mid, hi) if off(mid) == off(lo) else (lo, mid)
+            out.append((hi, off(hi)))
+        t = n
+    return out
+
+
+def offset_local_sql(ts: str, offsets: list[tuple[dt.datetime | None, int]]) -> str:
+    """SQL: the UTC TIMESTAMP ``ts`` as local wall-clock time, from ``utc_offsets``."""
+    if len(offsets) == 1:
+        return f"{ts} + to_seconds({offsets[0][1]})"
+    whens = " ".join(
+        f"WHEN {ts} < TIMESTAMP '{b.isoformat(sep=' ')}' THEN {a[1]}"
+        for a, b in zip(offsets, [o[0] for o in offsets[1:]], strict=False)
+    )
+    return f"{ts} + to_seconds(CASE {whens} ELSE {offsets[-1][1]} END)"
 
 
 def event_costs_sqls(
@@ -382,6 +408,7 @@ def event_costs_sqls(
     rules_name: str = RULES_TABLE,
     dialect: str = "duckdb",
     keep_reason: str | None = None,
+    offsets: list[tuple[dt.datetime | None, int]] | None = None,
 ) -> list[SqlStep]:
     """Steps ending in ``event_costs``: one row per event with its cost or its reason.
 
@@ -392,8 +419,9 @@ def event_costs_sqls(
     working table ``_people_event_costs`` (the costs, ``own``, ``basis``, ``rule_no``,
     ``kind_id``, the add-ons applied and ``reason_text``, kept only for kinds matching
     ``keep_reason``, an SQL condition over ``k.<field>_l``; default all) that later steps
-    read. All set-based: rules are matched per kind of event (``kinds_sql``), local times come
-    from a table of UTC offsets (DuckDB) or ``from_utc_timestamp`` (Spark).
+    read. All set-based: rules are matched per kind of event (``kinds_sql``); local times come
+    from the place's UTC offsets (``utc_offsets``, when given, DuckDB) or a time-zone
+    conversion per event (``local_sql``).
     """
     p0, p1 = period
     adds = [(i, r) for i, r in enumerate(rules, start=1) if r.add]
@@ -426,19 +454,12 @@ def event_costs_sqls(
         else "NULL"
     )
     kind_join = " AND ".join(f"k.{f} IS NOT DISTINCT FROM e.{f}" for f in MATCH_FIELDS)
-    if dialect == "spark":
-        start_local, end_local = (
-            local_sql("e.start_at", tz, dialect),
-            local_sql("e.end_at", tz, dialect),
-        )
-        tz_joins = ""
+    if dialect == "spark" or offsets is None:
+        start_local = local_sql("e.start_at", tz, dialect)
+        end_local = local_sql("e.end_at", tz, dialect)
     else:
-        start_local, end_local = "e.start_at + ts.off", "e.end_at + te.off"
-        q = "INTERVAL 15 MINUTE"
-        tz_joins = (
-            f"\nLEFT JOIN {TZ_TABLE} ts ON ts.b = time_bucket({q}, e.start_at)"
-            f"\nLEFT JOIN {TZ_TABLE} te ON te.b = time_bucket({q}, e.end_at)"
-        )
+        start_local = offset_local_sql("e.start_at", offsets)
+        end_local = offset_local_sql("e.end_at", offsets)
     matched = f"""
 SELECT e.agency, e.event_id, l.person_id, e.cost_gbp AS own_cost, e.reason_text,
     k.kind_id, k.rule_no{add_cols},
@@ -446,7 +467,7 @@ SELECT e.agency, e.event_id, l.person_id, e.cost_gbp AS own_cost, e.reason_text,
     {end_local} AS end_local,
     CAST({end_local} AS DATE) AS end_date
 FROM {events} e
-JOIN {KINDS} k ON {kind_join}{tz_joins}
+JOIN {KINDS} k ON {kind_join}
 LEFT JOIN {links} l ON l.agency = e.agency AND l.source_id = CAST(e.source_id AS VARCHAR)
 """
     reason_text = (
@@ -498,10 +519,11 @@ SELECT w.agency, w.event_id, w.person_id, w.start_date, w.end_local, w.end_date,
 FROM {WORKING_TABLE} w
 LEFT JOIN {rules_name} r ON r.rule_no = w.rule_no{add_joins}
 """
-    steps = [SqlStep(kinds_sql(rules, events), KINDS)]
-    if dialect != "spark":
-        steps.append(SqlStep(tz_offsets_sql(tz, events), TZ_TABLE))
-    return [*steps, SqlStep(working, WORKING_TABLE), SqlStep(published, "event_costs")]
+    return [
+        SqlStep(kinds_sql(rules, events), KINDS),
+        SqlStep(working, WORKING_TABLE),
+        SqlStep(published, "event_costs"),
+    ]
 
 
 def reason_sql(w: str = "w", r: str = "r") -> str:
