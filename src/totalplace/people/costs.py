@@ -388,15 +388,28 @@ def utc_offsets(
     return out
 
 
-def offset_local_sql(ts: str, offsets: list[tuple[dt.datetime | None, int]]) -> str:
-    """SQL: the UTC TIMESTAMP ``ts`` as local wall-clock time, from ``utc_offsets``."""
-    if len(offsets) == 1:
-        return f"{ts} + to_seconds({offsets[0][1]})"
+def offset_local_sql(
+    ts: str,
+    offsets: list[tuple[dt.datetime | None, int]],
+    tz: str,
+    span: tuple[dt.datetime, dt.datetime],
+) -> str:
+    """SQL (DuckDB): the UTC TIMESTAMP ``ts`` as local wall-clock time.
+
+    Inside ``span`` (the ``utc_offsets`` range) the offset is a short CASE on the timestamp,
+    latest change first; outside it (rare: records from long before the period) each value
+    is converted with ``local_sql``.
+    """
+    lo, hi = (f"TIMESTAMP '{t.isoformat(sep=' ')}'" for t in span)
     whens = " ".join(
-        f"WHEN {ts} < TIMESTAMP '{b.isoformat(sep=' ')}' THEN {a[1]}"
-        for a, b in zip(offsets, [o[0] for o in offsets[1:]], strict=False)
+        f"WHEN {ts} >= TIMESTAMP '{start.isoformat(sep=' ')}' THEN {off}"
+        for start, off in reversed(offsets[1:])
     )
-    return f"{ts} + to_seconds(CASE {whens} ELSE {offsets[-1][1]} END)"
+    offset = f"CASE {whens} ELSE {offsets[0][1]} END" if whens else str(offsets[0][1])
+    return (
+        f"CASE WHEN {ts} >= {lo} AND {ts} < {hi} THEN {ts} + to_seconds({offset}) "
+        f"ELSE {local_sql(ts, tz)} END"
+    )
 
 
 def event_costs_sqls(
@@ -408,7 +421,6 @@ def event_costs_sqls(
     rules_name: str = RULES_TABLE,
     dialect: str = "duckdb",
     keep_reason: str | None = None,
-    offsets: list[tuple[dt.datetime | None, int]] | None = None,
 ) -> list[SqlStep]:
     """Steps ending in ``event_costs``: one row per event with its cost or its reason.
 
@@ -420,8 +432,8 @@ def event_costs_sqls(
     ``kind_id``, the add-ons applied and ``reason_text``, kept only for kinds matching
     ``keep_reason``, an SQL condition over ``k.<field>_l``; default all) that later steps
     read. All set-based: rules are matched per kind of event (``kinds_sql``); local times come
-    from the place's UTC offsets (``utc_offsets``, when given, DuckDB) or a time-zone
-    conversion per event (``local_sql``).
+    from the place's UTC offsets around the period (``utc_offsets``, DuckDB) or a time-zone
+    conversion per event (``local_sql``, Spark and timestamps far from the period).
     """
     p0, p1 = period
     adds = [(i, r) for i, r in enumerate(rules, start=1) if r.add]
@@ -454,12 +466,18 @@ def event_costs_sqls(
         else "NULL"
     )
     kind_join = " AND ".join(f"k.{f} IS NOT DISTINCT FROM e.{f}" for f in MATCH_FIELDS)
-    if dialect == "spark" or offsets is None:
+    if dialect == "spark":
         start_local = local_sql("e.start_at", tz, dialect)
         end_local = local_sql("e.end_at", tz, dialect)
     else:
-        start_local = offset_local_sql("e.start_at", offsets)
-        end_local = offset_local_sql("e.end_at", offsets)
+        # The place's offsets from a year before the period to a year after it.
+        span = (
+            dt.datetime.combine(p0, dt.time()) - dt.timedelta(days=366),
+            dt.datetime.combine(p1, dt.time()) + dt.timedelta(days=367),
+        )
+        offsets = utc_offsets(tz, *span)
+        start_local = offset_local_sql("e.start_at", offsets, tz, span)
+        end_local = offset_local_sql("e.end_at", offsets, tz, span)
     matched = f"""
 SELECT e.agency, e.event_id, l.person_id, e.cost_gbp AS own_cost, e.reason_text,
     k.kind_id, k.rule_no{add_cols},

@@ -123,17 +123,12 @@ class People:
             eng.register(costs.RULES_TABLE, costs.rules_table(rules, table))
             tz = self.place.manifest.timezone
             with _timed(timings, "costs"):
-                span = eng.query(
-                    "SELECT least(min(start_at), min(end_at)) AS lo, "
-                    "greatest(max(start_at), max(end_at)) AS hi FROM events"
-                ).to_pylist()[0]
                 steps = costs.event_costs_sqls(
                     rules,
                     self.period,
                     tz,
                     dialect=eng.dialect,
                     keep_reason=needs.reason_kinds_sql(mapping),
-                    offsets=costs.utc_offsets(tz, span["lo"], span["hi"]) if span["lo"] else None,
                 )
                 for step in steps:
                     if step.output_table == "event_costs":
