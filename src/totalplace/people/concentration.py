@@ -30,13 +30,17 @@ def all_unit_totals_sql(person_costs: str, household_costs: str, years: list[str
     """Every person's and household's total cost over all years ('all') and in each of
     ``years``, those above zero only: ``unit_totals_sql`` for them all in one pass per unit."""
     keep = ", ".join(f"'{y}'" for y in years) or "NULL"
+    # ``part`` numbers each (unit, year): an integer to partition and group by.
+    part = "CASE WHEN year IS NULL THEN 0 " + " ".join(
+        f"WHEN year = '{y}' THEN {i}" for i, y in enumerate(years, start=1)
+    )
     parts = [
-        f"SELECT '{unit}' AS unit, coalesce(year, 'all') AS year, {key} AS id, "
+        f"SELECT {u * 1000} + {part} END AS part, '{unit}' AS unit, "
+        f"coalesce(year, 'all') AS year, {key} AS id, "
         f"sum(cost_gbp) AS c FROM {table} GROUP BY GROUPING SETS (({key}, year), ({key})) "
         f"HAVING sum(cost_gbp) > 0 AND (year IS NULL OR year IN ({keep}))"
-        for unit, key, table in (
-            ("person", "person_id", person_costs),
-            ("household", "household_id", household_costs),
+        for u, (unit, key, table) in enumerate(
+            (("person", "person_id", person_costs), ("household", "household_id", household_costs))
         )
     ]
     return "\nUNION ALL\n".join(parts)
@@ -88,56 +92,69 @@ FROM m LEFT JOIN r ON r.j = m.k ORDER BY m.pct
 
 def ranked_sql(totals: str) -> str:
     """Every unit with a cost, ranked within its (unit, year) from the cheapest: rank ``j`` and
-    the running total ``cum``. ``totals`` has unit, year, id and c (> 0). Ties in cost need no
-    order of their own: every figure below is the same whichever way they fall."""
+    the running total ``cum``. ``totals`` has part (an integer per unit and year, see
+    ``all_unit_totals_sql``), unit, year, id and c (> 0). Ties in cost need no order of their
+    own: every figure below is the same whichever way they fall."""
     return f"""
-SELECT unit, year, CAST(c AS DOUBLE) AS c,
-  row_number() OVER (PARTITION BY unit, year ORDER BY c) AS j,
-  sum(CAST(c AS DOUBLE)) OVER (PARTITION BY unit, year ORDER BY c
-    ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS cum
-FROM {totals}
+SELECT part, c,
+  row_number() OVER (PARTITION BY part ORDER BY c) AS j,
+  sum(c) OVER (PARTITION BY part ORDER BY c ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
+    AS cum
+FROM (SELECT part, CAST(c AS DOUBLE) AS c FROM {totals})
 """
 
 
-def _by_unit(values: dict[str, int | float]) -> str:
-    return "CASE unit " + " ".join(f"WHEN '{u}' THEN {v}" for u, v in values.items()) + " END"
+def _parts_sql(totals: str, ranked: str, populations: dict[str, int]) -> str:
+    """SQL: per part, its unit, year, population ``n``, units with a cost (``npos``), their
+    total (``tot``) and the number of units in each top share (``k_<share>``)."""
+
+    def by_unit(f) -> str:
+        return (
+            "CASE l.unit "
+            + " ".join(f"WHEN '{u}' THEN {f(int(v))}" for u, v in populations.items())
+            + " END"
+        )
+
+    ks = "".join(f", {by_unit(lambda v, q=q: round(v * q))} AS k_{_pct(q)}" for q in SHARES)
+    return f"""
+SELECT l.part, l.unit, l.year, {by_unit(lambda v: v)} AS n, t.npos, t.tot{ks}
+FROM (SELECT part, any_value(unit) AS unit, any_value(year) AS year FROM {totals}
+      GROUP BY part) l
+JOIN (SELECT part, count(*) AS npos, sum(c) AS tot FROM {ranked} GROUP BY part) t USING (part)
+"""
 
 
-def concentration_all_sql(ranked: str, populations: dict[str, int]) -> str:
+def concentration_all_sql(totals: str, ranked: str, populations: dict[str, int]) -> str:
     """``concentration_sql`` for every (unit, year) of a ``ranked_sql`` table at once.
 
     ``populations``: units per kind of unit, e.g. {"person": 20000, "household": 8000}.
     """
-    n = _by_unit({u: int(v) for u, v in populations.items()})
     tops = ",\n  ".join(
-        f"sum(c) FILTER (WHERE j > npos - "
-        f"{_by_unit({u: round(int(v) * q) for u, v in populations.items()})}) / tot "
-        f"AS top_{_pct(q)}"
+        f"sum(r.c) FILTER (WHERE r.j > s.npos - s.k_{_pct(q)}) / s.tot AS top_{_pct(q)}"
         for q in SHARES
     )
     return f"""
-WITH s AS (SELECT unit, year, count(*) AS npos, sum(c) AS tot FROM {ranked} GROUP BY 1, 2),
-r AS (SELECT r.*, s.npos, s.tot, {n} AS n FROM {ranked} r JOIN s USING (unit, year))
-SELECT unit, year, n AS population, npos AS with_cost, tot AS total_gbp,
-  2 * sum((n - npos + j) * c) / (n * tot) - (n + 1.0) / n AS gini,
-  {tops}
-FROM r GROUP BY unit, year, n, npos, tot
+WITH s AS ({_parts_sql(totals, ranked, populations)})
+SELECT any_value(s.unit) AS unit, any_value(s.year) AS year, any_value(s.n) AS population,
+  any_value(s.npos) AS with_cost, any_value(s.tot) AS total_gbp,
+  2 * sum((s.n - s.npos + r.j) * r.c) / any_value(s.n * s.tot)
+    - (any_value(s.n) + 1.0) / any_value(s.n) AS gini,
+  {tops.replace("/ s.tot AS", "/ any_value(s.tot) AS")}
+FROM {ranked} r JOIN s USING (part) GROUP BY part
 """
 
 
-def lorenz_all_sql(ranked: str, populations: dict[str, int], points: int = 100) -> str:
+def lorenz_all_sql(totals: str, ranked: str, populations: dict[str, int], points: int = 100) -> str:
     """``lorenz_sql`` for every (unit, year) of a ``ranked_sql`` table at once."""
-    n = _by_unit({u: int(v) for u, v in populations.items()})
     return f"""
-WITH s AS (SELECT unit, year, count(*) AS npos, sum(c) AS tot, {n} AS n
-           FROM {ranked} GROUP BY 1, 2),
+WITH s AS ({_parts_sql(totals, ranked, populations)}),
 p AS (SELECT CAST(range AS INTEGER) AS pct FROM range(0, {points + 1})),
-m AS (SELECT s.unit, s.year, s.tot, p.pct,
+m AS (SELECT s.part, s.unit, s.year, s.tot, p.pct,
         greatest(0, CAST(floor(s.n * p.pct / {points}.0) AS BIGINT) - (s.n - s.npos)) AS k
       FROM s CROSS JOIN p)
 SELECT m.unit, m.year, m.pct * 100.0 / {points} AS population_pct,
   coalesce(r.cum, 0) / m.tot AS cost_share
-FROM m LEFT JOIN {ranked} r ON r.unit = m.unit AND r.year = m.year AND r.j = m.k
+FROM m LEFT JOIN {ranked} r ON r.part = m.part AND r.j = m.k
 ORDER BY m.unit, m.year, m.pct
 """
 

@@ -556,11 +556,17 @@ def reason_sql(w: str = "w", r: str = "r") -> str:
 
 
 def years_values_sql(period: tuple[dt.date, dt.date]) -> str:
+    """The financial years touching the period: label, first day, day after, first year."""
     rows = ", ".join(
-        f"({_lit(lbl)}, DATE '{a.isoformat()}', DATE '{b.isoformat()}')"
+        f"({_lit(lbl)}, DATE '{a.isoformat()}', DATE '{b.isoformat()}', {a.year})"
         for lbl, a, b in fy_bounds(*period)
     )
-    return f"(VALUES {rows}) AS fy(year, y0, y1)"
+    return f"(VALUES {rows}) AS fy(year, y0, y1, y)"
+
+
+def fy_start_year_sql(d: str) -> str:
+    """SQL: the calendar year a date's financial year (April to March) starts in."""
+    return f"(year({d}) - CASE WHEN month({d}) < 4 THEN 1 ELSE 0 END)"
 
 
 def person_costs_sql(period: tuple[dt.date, dt.date], event_costs: str = "event_costs") -> str:
@@ -586,13 +592,16 @@ WITH ev AS (
 ), ev2 AS (
   SELECT *, least(greatest(e_raw, s + 1), {p1} + 1) AS e FROM ev
 ), fy AS (SELECT * FROM {years_values_sql(period)}
+), ev3 AS (
+  SELECT ev2.agency, ev2.event_id, ev2.person_id, ev2.pence, ev2.s, ev2.e, fy.year,
+    fy.y1 AS fy_end
+  FROM ev2 JOIN fy ON fy.y = {fy_start_year_sql(f"least(ev2.s, {p1})")}
 ), one AS (
-  SELECT ev2.agency, ev2.event_id, ev2.person_id, fy.year, ev2.pence AS p
-  FROM ev2 JOIN fy ON least(ev2.s, {p1}) >= fy.y0 AND least(ev2.s, {p1}) < fy.y1
-  WHERE ev2.e <= fy.y1 OR ev2.s >= {p1}
+  SELECT agency, event_id, person_id, year, pence AS p FROM ev3
+  WHERE e <= fy_end OR s >= {p1}
 ), multi AS (
-  SELECT ev2.* FROM ev2 JOIN fy ON least(ev2.s, {p1}) >= fy.y0 AND least(ev2.s, {p1}) < fy.y1
-  WHERE ev2.e > fy.y1 AND ev2.s < {p1}
+  SELECT agency, event_id, person_id, pence, s, e FROM ev3
+  WHERE e > fy_end AND s < {p1}
 ), ov AS (
   SELECT multi.*, fy.year,
     greatest(0, date_diff('day', greatest(s, y0), least(e, y1))) AS d
@@ -620,10 +629,13 @@ FROM split GROUP BY person_id, year, agency HAVING sum(p) > 0
 def household_costs_sql(
     person_costs: str = "person_costs", members: str = "household_members"
 ) -> str:
-    """Person costs added up by each person's current household, year and agency."""
+    """Person costs added up by each person's current household, year and agency.
+
+    ``n_persons`` counts rows: person_costs has one row per person, year and agency, so each
+    person counts once (no distinct count needed)."""
     return f"""
 SELECT m.household_id, c.year, c.agency, sum(c.cost_gbp) AS cost_gbp,
-  count(DISTINCT c.person_id) AS n_persons
+  count(*) AS n_persons
 FROM {person_costs} c JOIN {members} m ON m.person_id = c.person_id AND m.is_current
 GROUP BY m.household_id, c.year, c.agency
 """

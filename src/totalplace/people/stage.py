@@ -235,8 +235,10 @@ class People:
         _temp(eng, "_people_ranked", conc.ranked_sql("_people_unit_totals"))
         populations = {"person": pop, "household": n_households}
         out: dict[str, str | pa.Table] = {
-            "concentration": conc.concentration_all_sql("_people_ranked", populations),
-            "lorenz": conc.lorenz_all_sql("_people_ranked", populations),
+            "concentration": conc.concentration_all_sql(
+                "_people_unit_totals", "_people_ranked", populations
+            ),
+            "lorenz": conc.lorenz_all_sql("_people_unit_totals", "_people_ranked", populations),
         }
         # Each person's cost per year (the persistence figures' input).
         pc = (
