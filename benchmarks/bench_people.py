@@ -19,6 +19,7 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import os
+import resource
 import shutil
 import time
 from pathlib import Path
@@ -360,6 +361,8 @@ def measure(out: Path, residents: int, how: str = "given", pandas: bool | None =
         t0 = time.perf_counter()
         result = place.people.run()
         stage_s = time.perf_counter() - t0
+        # Peak memory of this process so far: the stage (the place was opened, not built here).
+        stage_rss_mb = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
         tm = result.detail["timings"]
         core_s = tm["costs"] + tm["needs"] + tm["concentration"]
         # The same inputs as DataFrames (not timed).
@@ -383,6 +386,7 @@ def measure(out: Path, residents: int, how: str = "given", pandas: bool | None =
         base = {
             "events": result.tables["event_costs"],
             "people_stage_s": round(stage_s, 1),
+            "stage_peak_rss_mb": stage_rss_mb,
             "core_s": round(core_s, 1),
             "timings": tm,
             "total_pence_ours": ours_total,
