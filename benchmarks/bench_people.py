@@ -1,17 +1,21 @@
 """Benchmark: the people stage (costs, needs, concentration, persistence) against pandas.
 
-Set-up (not timed): generate Anytown, ingest it, and stand in the true links for the link
-stage (``truth/source_records.parquet`` -> person_links, persons, households), which has its
-own benchmark. Then, in the same process:
+Set-up (not timed, cached between runs, see ``cached_place``): generate Anytown, ingest it,
+and stand in the true links for the link stage (``truth/source_records.parquet`` ->
+person_links, persons, households), which has its own benchmark. Then, in the same process:
 
 * ``people.run()``: the whole stage; its costs + needs + concentration (with persistence)
-  part is compared with
-* an idiomatic pandas implementation of the same figures from the same tables loaded into
-  DataFrames (loading not timed): every event costed by the same rules (first match, add-ons,
-  per-day episodes), person costs split over financial years, needs by the same mapping,
-  top shares and Gini, the decile transition matrix and the top-5% persistence.
+  part ("core") is compared with
+* a vectorised pandas implementation of the same figures from the same tables loaded into
+  DataFrames (loading not timed; ``pandas_figures``): the link merge, every event costed by
+  the same rules (first match, add-ons, per-day episodes; patterns matched on each column's
+  distinct values), person costs split over financial years, household costs, need spells
+  by the same mapping and gaps, top shares, Gini and Lorenz curves for people and households
+  over all years and each year, the decile transition matrix and the top-5% persistence.
 
-The two must agree: total cost to the penny and the top-1% share to 1e-9.
+The two must agree: total cost to the penny, the same need spells and household-cost rows,
+and every concentration figure (reported as ``max_figure_difference``).
+``TOTALPLACE_BENCH_PANDAS=0`` skips the peer.
 """
 
 from __future__ import annotations
@@ -28,9 +32,6 @@ import numpy as np
 
 SUITE = "people"
 DEFAULT_SIZES = [100_000, 1_000_000]
-# The pandas peer takes about 45 minutes at a million residents on the 2-core machine (264 s
-# at 100,000); above this size it runs only with TOTALPLACE_BENCH_PANDAS=1.
-PANDAS_MAX = 200_000
 
 
 def _true_links_sql(truth: Path) -> dict[str, str]:
@@ -355,7 +356,7 @@ def measure(out: Path, residents: int, how: str = "given", pandas: bool | None =
     from totalplace.place import Place
 
     if pandas is None:
-        pandas = residents <= PANDAS_MAX or os.environ.get("TOTALPLACE_BENCH_PANDAS") == "1"
+        pandas = os.environ.get("TOTALPLACE_BENCH_PANDAS") != "0"
     with Place.open(out) as place:
         eng = place.store.engine
         t0 = time.perf_counter()
@@ -396,7 +397,7 @@ def measure(out: Path, residents: int, how: str = "given", pandas: bool | None =
             "place": how,
         }
         if not pandas:
-            return {**base, "pandas_core_s": "not run (see PANDAS_MAX)"}
+            return {**base, "pandas_core_s": "not run (TOTALPLACE_BENCH_PANDAS=0)"}
         t1 = time.perf_counter()
         pdx = pandas_figures(
             ev,
