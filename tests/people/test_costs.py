@@ -141,6 +141,7 @@ def test_truth_shares_helper_counts_people_with_no_cost():
     assert duckdb  # imported for the slow tests
 
 
+@pytest.mark.slow
 def test_a_place_that_is_not_anytown_gets_a_cost_or_a_reason_for_every_event(minitown):
     """Minitown's agencies and activities are not Anytown's: the default rules cost what they
     know (its own A&E costs, police domestic and anti-social behaviour incidents) and every
