@@ -108,3 +108,34 @@ def test_cohort_command_reports_bad_definitions(people_place, tmp_path):
     )
     assert r.exit_code == 0, r.output
     assert out.read_text().count("\n") > 10
+
+
+@pytest.mark.slow
+def test_ranking_only_people_with_a_cost_gives_the_same_persistence_figures(people_open):
+    """The fast path (people with a cost only) equals every person's row in every year."""
+    eng = people_open.store.engine
+    ys = people_open.people.years
+    k = round(people_open.people.population() * 0.05)
+    eng.run(
+        "CREATE OR REPLACE TEMP TABLE _t_totals AS "
+        + conc.all_unit_totals_sql("person_costs", "household_costs", ys)
+    )
+    eng.run(
+        "CREATE OR REPLACE TEMP TABLE _t_fast AS "
+        + conc.cost_groups_sql("_t_totals", "persons", len(ys))
+    )
+    pc = "(SELECT person_id, year, cost_gbp FROM person_costs)"
+    eng.run(
+        "CREATE OR REPLACE TEMP TABLE _t_all AS " + conc.person_year_groups_sql(ys, pc, "persons")
+    )
+    for i in range(len(ys) - 1):
+        fast = eng.query(
+            f"SELECT * FROM ({conc.transitions_from_groups_sql(ys, i, '_t_fast')}) ORDER BY ALL"
+        ).to_pylist()
+        full = eng.query(
+            f"SELECT * FROM ({conc.decile_transitions_from_sql(ys, i, '_t_all')}) ORDER BY ALL"
+        ).to_pylist()
+        assert fast == full and sum(r["people"] for r in fast) == eng.count("persons")
+        fast = eng.query(conc.persistence_from_groups_sql(ys, i, k, 0.05, "_t_fast")).to_pylist()
+        full = eng.query(conc.persistence_from_sql(ys, i, k, 0.05, "_t_all")).to_pylist()
+        assert fast == full

@@ -262,6 +262,60 @@ FROM {groups} WHERE rk{i} <= {k}
 """
 
 
+def cost_groups_sql(unit_totals: str, persons: str, n_years: int) -> str:
+    """The people with a cost in each year (``part`` 1..n_years of ``all_unit_totals_sql``):
+    their decile among those with a cost (``g``, as ``decile_transitions_sql``) and their
+    rank from the costliest (``rk``, ties by person_id, as ``persistence_sql``).
+
+    Only people with a cost are ranked: the figures from it equal those from every person's
+    row (``person_year_groups_sql``) when each year's top share is all people with a cost,
+    which the stage checks before using it.
+    """
+    return f"""
+SELECT part, id, c,
+  ntile(10) OVER (PARTITION BY part ORDER BY c, id) AS g,
+  row_number() OVER (PARTITION BY part ORDER BY c DESC, id) AS rk
+FROM {unit_totals}
+WHERE unit = 'person' AND part BETWEEN 1 AND {n_years}
+  AND id IN (SELECT person_id FROM {persons})
+"""
+
+
+def transitions_from_groups_sql(
+    years: list[str], i: int, groups: str, persons: str = "persons"
+) -> str:
+    """``decile_transitions_sql`` for ``years[i]`` to the next from ``cost_groups_sql``:
+    people with no cost in either year make the (0, 0) cell."""
+    a, b = i + 1, i + 2
+    head = f"'{years[i]}' AS from_year, '{years[i + 1]}' AS to_year"
+    return f"""
+SELECT {head}, CAST(coalesce(x.g, 0) AS INTEGER) AS from_group,
+  CAST(coalesce(y.g, 0) AS INTEGER) AS to_group, count(*) AS people
+FROM (SELECT id, g FROM {groups} WHERE part = {a}) x
+FULL OUTER JOIN (SELECT id, g FROM {groups} WHERE part = {b}) y ON x.id = y.id
+GROUP BY 3, 4
+UNION ALL
+SELECT {head}, 0, 0, n FROM (
+  SELECT (SELECT count(*) FROM {persons})
+    - (SELECT count(DISTINCT id) FROM {groups} WHERE part IN ({a}, {b})) AS n
+) WHERE n > 0
+"""
+
+
+def persistence_from_groups_sql(years: list[str], i: int, k: int, share: float, groups: str) -> str:
+    """``persistence_sql`` for ``years[i]`` to the next from ``cost_groups_sql``."""
+    a, b = i + 1, i + 2
+    return f"""
+SELECT '{years[i]}' AS from_year, '{years[i + 1]}' AS to_year, {share} AS top_share,
+  count(*) AS people, sum(t.c) AS cost_year1, coalesce(sum(n.c), 0) AS cost_year2,
+  CAST(coalesce(sum(n.c), 0) AS DOUBLE) / CAST(sum(t.c) AS DOUBLE) - 1 AS change,
+  count(*) FILTER (WHERE n.rk <= {k}) AS stayed_in_top,
+  count(*) FILTER (WHERE n.id IS NULL) AS no_cost_year2
+FROM (SELECT id, c FROM {groups} WHERE part = {a} AND rk <= {k}) t
+LEFT JOIN (SELECT id, c, rk FROM {groups} WHERE part = {b}) n ON n.id = t.id
+"""
+
+
 def top_agencies_sql(k: int, person_costs: str, persons: str) -> str:
     """How many agencies know each of the ``k`` costliest people (over the whole period)."""
     return f"""

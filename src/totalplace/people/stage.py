@@ -249,16 +249,28 @@ class People:
         pairs = list(zip(ys, ys[1:], strict=False))
         k = round(pop * self.settings.high_use_share)
         if pairs:
-            _temp(eng, "_people_person_years", conc.person_year_groups_sql(ys, pc, "persons"))
-            g, share = "_people_person_years", self.settings.high_use_share
-            out["decile_transitions"] = "\nUNION ALL\n".join(
-                f"SELECT * FROM ({conc.decile_transitions_from_sql(ys, i, g)})"
-                for i in range(len(pairs))
-            )
-            out["persistence"] = "\nUNION ALL\n".join(
-                f"SELECT * FROM ({conc.persistence_from_sql(ys, i, k, share, g)})"
-                for i in range(len(pairs))
-            )
+            share = self.settings.high_use_share
+            with_cost = {
+                r["part"]: r["n"]
+                for r in eng.query(
+                    "SELECT part, count(*) AS n FROM _people_unit_totals "
+                    f"WHERE unit = 'person' AND part BETWEEN 1 AND {len(ys)} GROUP BY part"
+                ).to_pylist()
+            }
+            g = "_people_person_years"
+            if all(with_cost.get(i, 0) >= k for i in range(1, len(ys) + 1)):
+                # Each year's top share is all people with a cost: rank only them.
+                _temp(eng, g, conc.cost_groups_sql("_people_unit_totals", "persons", len(ys)))
+                trans = [conc.transitions_from_groups_sql(ys, i, g) for i in range(len(pairs))]
+                pers = [
+                    conc.persistence_from_groups_sql(ys, i, k, share, g) for i in range(len(pairs))
+                ]
+            else:  # a small place: every person's row in every year
+                _temp(eng, g, conc.person_year_groups_sql(ys, pc, "persons"))
+                trans = [conc.decile_transitions_from_sql(ys, i, g) for i in range(len(pairs))]
+                pers = [conc.persistence_from_sql(ys, i, k, share, g) for i in range(len(pairs))]
+            out["decile_transitions"] = "\nUNION ALL\n".join(f"SELECT * FROM ({q})" for q in trans)
+            out["persistence"] = "\nUNION ALL\n".join(f"SELECT * FROM ({q})" for q in pers)
         return out
 
     def _cohort_tables(self, specs: list[CohortSpec]) -> tuple[pa.Table, pa.Table]:
