@@ -478,8 +478,13 @@ def event_costs_sqls(
         offsets = utc_offsets(tz, *span)
         start_local = offset_local_sql("e.start_at", offsets, tz, span)
         end_local = offset_local_sql("e.end_at", offsets, tz, span)
+    reason_text = (
+        "e.reason_text"
+        if keep_reason is None
+        else f"CASE WHEN {keep_reason} THEN e.reason_text END"
+    )
     matched = f"""
-SELECT e.agency, e.event_id, l.person_id, e.cost_gbp AS own_cost, e.reason_text,
+SELECT e.agency, e.event_id, l.person_id, e.cost_gbp AS own_cost, {reason_text} AS reason_text,
     k.kind_id, k.rule_no{add_cols},
     CAST({start_local} AS DATE) AS start_date,
     {end_local} AS end_local,
@@ -488,12 +493,6 @@ FROM {events} e
 JOIN {KINDS} k ON {kind_join}
 LEFT JOIN {links} l ON l.agency = e.agency AND l.source_id = CAST(e.source_id AS VARCHAR)
 """
-    reason_text = (
-        "e.reason_text"
-        if keep_reason is None
-        else f"CASE WHEN {keep_reason} THEN e.reason_text END"
-    )
-    matched = matched.replace("e.reason_text,", f"{reason_text} AS reason_text,", 1)
     applied = "".join(f",\n    ({add_amount(i)}) > 0 AS add_on_{i}" for i, _ in adds)
     working = f"""
 WITH m AS ({matched}),

@@ -176,8 +176,9 @@ class People:
             with _timed(timings, "publish"):
                 counts = store.publish(tables)
             detail = self._cost_detail(eng)
-            detail["no_cost_by_activity"] = eng.query(_NO_COST_SQL.format(ec=T["event_costs"]))
-            detail["no_cost_by_activity"] = detail["no_cost_by_activity"].to_pylist()
+            detail["no_cost_by_activity"] = eng.query(
+                _NO_COST_SQL.format(ec=T["event_costs"])
+            ).to_pylist()
             detail["no_cost_rule_by_agency"] = {
                 r["agency"]: r["events"]
                 for r in eng.query(
@@ -240,8 +241,8 @@ class People:
             ),
             "lorenz": conc.lorenz_all_sql("_people_unit_totals", "_people_ranked", populations),
         }
-        # Each person's cost per year (the persistence figures' input).
-        pc = (
+        # Each person's cost per year (the persistence figures' input on a small place).
+        pc_years = (
             "(SELECT id AS person_id, year, c AS cost_gbp FROM _people_unit_totals "
             "WHERE unit = 'person' AND year <> 'all')"
         )
@@ -266,7 +267,7 @@ class People:
                     conc.persistence_from_groups_sql(ys, i, k, share, g) for i in range(len(pairs))
                 ]
             else:  # a small place: every person's row in every year
-                _temp(eng, g, conc.person_year_groups_sql(ys, pc, "persons"))
+                _temp(eng, g, conc.person_year_groups_sql(ys, pc_years, "persons"))
                 trans = [conc.decile_transitions_from_sql(ys, i, g) for i in range(len(pairs))]
                 pers = [conc.persistence_from_sql(ys, i, k, share, g) for i in range(len(pairs))]
             out["decile_transitions"] = "\nUNION ALL\n".join(f"SELECT * FROM ({q})" for q in trans)
