@@ -216,7 +216,8 @@ class People:
                 + ", ".join(f"{a}: {n:,}" for a, n in sorted(unmatched.items()))
                 + "); the default rules are written for Anytown's agencies and activities: "
                 "give this place's own with people: {cost_rules: ..., unit_costs: ...} in "
-                "place.yaml (see detail no_cost_by_activity)",
+                "place.yaml (each event's reason is in event_costs; the run's detail lists "
+                "them by activity in no_cost_by_activity)",
             )
         top = eng.query("SELECT top_1 FROM concentration WHERE unit = 'person' AND year = 'all'")
         headline = summary[0]
