@@ -334,7 +334,9 @@ def cached_place(residents: int, workdir: Path) -> tuple[Path, str]:
         return out, "built"
     cached = CACHE / _build_key(residents)
     if not (cached / ".ready").exists():
-        shutil.rmtree(cached, ignore_errors=True)
+        # Places built by older code for this size are stale: make room for this one.
+        for old in CACHE.glob(f"people-{residents}-s{SEED}-*"):
+            shutil.rmtree(old, ignore_errors=True)
         _build(residents, cached / "anytown")
         (cached / ".ready").write_text("ok\n", encoding="utf-8")
         how = "built"
