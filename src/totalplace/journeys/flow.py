@@ -114,22 +114,41 @@ JOIN {_q(acts)} t ON t.act = g.next_act
 ORDER BY count DESC, source, target"""
 
 
-def case_variants_sql(clean: str) -> str:
-    """One row per case (by its key): its variant (activities joined by ','), events and
-    throughput (s)."""
+def case_variants_sql(clean: str, dialect: str = "duckdb") -> str:
+    """One row per case (by its key): its activities in order, events and throughput (s).
+
+    On DuckDB the activities are a list of codes (``acts``), which is about twice as fast to
+    build as text; ``variants_sql`` names them once per variant. Spark's ``collect_list``
+    keeps no order, so there the case's ``variant`` text is built directly."""
+    if dialect == "spark":
+        seq = "string_agg(activity, ',' ORDER BY ts, ord) AS variant"
+    else:
+        seq = "list(act ORDER BY ts, ord) AS acts"
     return f"""
-SELECT case_key, string_agg(activity, ',' ORDER BY ts, ord) AS variant, count(*) AS events,
+SELECT case_key, {seq}, count(*) AS events,
   date_diff('microsecond', min(ts), max(ts)) / 1e6 AS throughput_s
 FROM {events_sql(clean)} e
 GROUP BY case_key"""
 
 
-def variants_sql(cases: str) -> str:
-    """Variants with the number of cases following each, most frequent first."""
-    return f"""
+def variants_sql(cases: str, acts: str, dialect: str = "duckdb") -> str:
+    """Variants (activities joined by ',') with the number of cases following each, most
+    frequent first."""
+    if dialect == "spark":
+        return f"""
 SELECT variant, count(*) AS count, median(throughput_s) AS median_throughput_s
 FROM {_q(cases)}
 GROUP BY variant
+ORDER BY count DESC, variant"""
+    return f"""
+WITH v AS (
+  SELECT acts, count(*) AS count, median(throughput_s) AS median_throughput_s
+  FROM {_q(cases)}
+  GROUP BY acts
+), n AS (SELECT list(activity ORDER BY act) AS names FROM {_q(acts)})
+SELECT array_to_string(list_transform(v.acts, lambda x: n.names[x]), ',') AS variant,
+  v.count, v.median_throughput_s
+FROM v, n
 ORDER BY count DESC, variant"""
 
 
@@ -290,8 +309,9 @@ def analyse(
     cases = f"{prefix}_cases"
     engine = _Dialected(engine)
     graph = dfg(engine, clean, acts)
-    engine.run(f'CREATE OR REPLACE TEMP TABLE "{cases}" AS {case_variants_sql(clean)}')
-    variants = engine.query(variants_sql(cases))
+    sql = case_variants_sql(clean, engine.dialect)
+    engine.run(f'CREATE OR REPLACE TEMP TABLE "{cases}" AS {sql}')
+    variants = engine.query(variants_sql(cases, acts, engine.dialect))
     per_activity = engine.query(activity_counts_sql(clean))
     starts, ends = start_end(graph, per_activity)
     handoffs = engine.query(handoffs_sql(clean)) if with_org else None
