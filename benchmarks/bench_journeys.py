@@ -63,7 +63,7 @@ def make_log(events: int, seed: int = 7):
             "activity": pa.array(names[act[order]]),
             "ts": pa.array(ts[order].astype("datetime64[s]").astype("datetime64[us]")),
             "org": pa.nulls(n, pa.string()),
-            "ord": pa.array(np.arange(n, dtype=np.int64)),
+            "ord": pa.array(np.arange(n, dtype=np.int32)),  # as read_event_log: 32-bit
         }
     )
 
