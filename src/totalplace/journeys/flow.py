@@ -1,7 +1,8 @@
 """Flow measures of an event log in SQL window functions: DFG, variants, handoffs, times.
 
-Every function here returns SQL text (DuckDB dialect) and touches no database; ``analyse``
-runs them through an engine, so the same code runs on DuckDB and on Spark. Inputs are a
+The ``*_sql`` functions return SQL text (DuckDB dialect) and touch no database; ``load``,
+``dfg`` and ``analyse`` run them through an engine, so the same code runs on DuckDB and on
+Spark (``journeys log --engine spark``). Inputs are a
 table (or parenthesised subquery) with the columns ``case_id``, ``activity``, ``ts``,
 ``org`` and ``ord`` (a tie-breaker: events with equal timestamps keep this order, which is
 file order for a log file).
