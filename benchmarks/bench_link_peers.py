@@ -230,7 +230,38 @@ def run(residents: int, workdir: Path) -> dict:
             except Exception as e:  # a peer failing is a result, not a crash
                 row[tool] = {"error": f"{type(e).__name__}: {str(e)[:200]}"}
             print(name, tool, row[tool], flush=True)
+        if name == "fake_20000_first_10000":
+            row["end_to_end"] = end_to_end(frame, work)
+            print(name, "end to end", row["end_to_end"], flush=True)
         out[name] = row
+    return out
+
+
+def end_to_end(frame, work: Path) -> dict:
+    """Wall time of a fresh process doing the whole job, as a user would run it: the
+    ``totalplace link-files`` command, and a Python script running plain Splink (the same
+    configuration as ``run_splink``) on the same CSV. Interpreter start and imports count."""
+    import subprocess
+    import sys
+
+    path = work / "input.csv"
+    frame.drop(columns=["truth"]).to_csv(path, index=False)
+    exe = Path(sys.executable).parent / "totalplace"
+    commands = {
+        "totalplace_cli": [
+            str(exe), "link-files", str(path), "--id-col", "id",
+            "--map", totalplace_map(frame), "--out", str(work / "cli"),
+        ],
+        "splink_script": [sys.executable, "-m", "benchmarks.bench_link_peers", "--splink", str(path)],
+    }  # fmt: skip
+    out = {}
+    for tool, cmd in commands.items():
+        runs = []
+        for _ in range(3):  # the best of three: this machine is shared and noisy
+            t0 = time.perf_counter()
+            subprocess.run(cmd, check=True, capture_output=True, cwd=Path(__file__).parent.parent)
+            runs.append(round(time.perf_counter() - t0, 2))
+        out[tool] = {"best_seconds": min(runs), "runs": runs}
     return out
 
 
@@ -238,6 +269,12 @@ if __name__ == "__main__":
     import json
     import sys
     import tempfile
+
+    if sys.argv[1:2] == ["--splink"]:  # the plain Splink script timed by end_to_end
+        import pandas as pd
+
+        run_splink(pd.read_csv(sys.argv[2], dtype=str).assign(truth=None))
+        sys.exit(0)
 
     with tempfile.TemporaryDirectory() as tmp:
         print(json.dumps(run(0, Path(tmp)), indent=1))

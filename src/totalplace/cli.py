@@ -15,7 +15,6 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from totalplace import __version__
 from totalplace.errors import StageNotAvailable, TotalplaceError
 
 console = Console(stderr=False, highlight=False)
@@ -150,7 +149,7 @@ class LazyGroup(click.Group):
     cls=LazyGroup,
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
 )
-@click.version_option(__version__, prog_name="totalplace")
+@click.version_option(package_name="totalplace", prog_name="totalplace")
 @click.option(
     "--debug",
     is_flag=True,

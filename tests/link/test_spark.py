@@ -7,6 +7,8 @@ import shutil
 import pyarrow as pa
 import pytest
 
+from totalplace.link.evaluate import same_cluster_share
+
 pytestmark = [
     pytest.mark.spark,
     pytest.mark.skipif(shutil.which("java") is None, reason="no Java runtime on PATH"),
@@ -20,27 +22,13 @@ pytestmark = [
 LINKAGE = {"u_max_pairs": 300_000, "em_max_pairs": 300_000, "threshold": 0.9}
 
 
-def partitions(links: pa.Table) -> dict[str, frozenset[str]]:
-    """Each record's cluster as the set of its records (cluster ids themselves are arbitrary)."""
-    members: dict[str, set[str]] = {}
-    for uid, pid in zip(
-        links.column("unique_id").to_pylist(), links.column("person_id").to_pylist(), strict=True
-    ):
-        members.setdefault(pid, set()).add(uid)
-    return {uid: frozenset(m) for m in members.values() for uid in m}
-
-
-def same_cluster_share(a: pa.Table, b: pa.Table) -> float:
-    pa_, pb = partitions(a), partitions(b)
-    assert pa_.keys() == pb.keys(), "both runs must cover the same records"
-    return sum(pa_[u] == pb[u] for u in pa_) / len(pa_)
-
-
 def test_partition_comparison_is_strict():
     a = pa.table({"unique_id": ["1", "2", "3", "4"], "person_id": ["P1", "P1", "P2", "P3"]})
     b = pa.table({"unique_id": ["1", "2", "3", "4"], "person_id": ["X", "X", "Y", "Y"]})
     assert same_cluster_share(a, a) == 1.0
     assert same_cluster_share(a, b) == 0.5  # records 3 and 4 are merged in b
+    with pytest.raises(ValueError, match="same records"):
+        same_cluster_share(a, a.slice(0, 3))
 
 
 @pytest.fixture(scope="module")

@@ -375,9 +375,8 @@ def create_app(
         return resp
 
     # --- admin -------------------------------------------------------------------------------
-    @app.get("/admin/users", response_class=HTMLResponse)
-    def users_page(request: Request, message: str = ""):
-        u = require(request, "admin")
+    def users_view(request: Request, u, message: str, status_code: int = 200):
+        """The users page (users, roles, caseloads) with a message; 400 after a bad form."""
         return page(
             request,
             "users.html",
@@ -386,7 +385,12 @@ def create_app(
             roles=ROLES,
             caseloads=accounts.caseloads(),
             message=message,
+            status_code=status_code,
         )
+
+    @app.get("/admin/users", response_class=HTMLResponse)
+    def users_page(request: Request, message: str = ""):
+        return users_view(request, require(request, "admin"), message)
 
     @app.post("/admin/users")
     def add_user(
@@ -401,16 +405,7 @@ def create_app(
         try:
             accounts.add_user(username.strip(), password, role)
         except AccountError as e:
-            return page(
-                request,
-                "users.html",
-                u,
-                users=accounts.users(),
-                roles=ROLES,
-                caseloads=accounts.caseloads(),
-                message=str(e),
-                status_code=400,
-            )
+            return users_view(request, u, str(e), status_code=400)
         accounts.audit(u, "add user", "done", detail=f"{username} ({role})")
         return RedirectResponse("/admin/users?message=User+added", status_code=303)
 
@@ -435,16 +430,7 @@ def create_app(
         try:
             accounts.assign(username, ids, by=u.username)
         except AccountError as e:
-            return page(
-                request,
-                "users.html",
-                u,
-                users=accounts.users(),
-                roles=ROLES,
-                caseloads=accounts.caseloads(),
-                message=str(e),
-                status_code=400,
-            )
+            return users_view(request, u, str(e), status_code=400)
         accounts.audit(u, "assign caseload", "done", detail=f"{username}: {', '.join(ids)}")
         return RedirectResponse("/admin/users?message=Caseload+updated", status_code=303)
 

@@ -91,3 +91,22 @@ def pairwise_metrics(con, clusters: pa.Table | str, truth: pa.Table | str) -> di
 
 def _f1(p: float, r: float) -> float:
     return 0.0 if p + r == 0 else 2 * p * r / (p + r)
+
+
+def same_cluster_share(a: pa.Table, b: pa.Table) -> float:
+    """The share of records whose whole cluster is the same in two linkages of one set of
+    records (each a table of ``unique_id``, ``person_id``; cluster ids themselves are
+    arbitrary, so clusters are compared as sets of records). Used to check that two engines,
+    or two runs, link the same people."""
+
+    def partitions(links: pa.Table) -> dict[str, frozenset[str]]:
+        members: dict[str, set[str]] = {}
+        uids, pids = links.column("unique_id").to_pylist(), links.column("person_id").to_pylist()
+        for uid, pid in zip(uids, pids, strict=True):
+            members.setdefault(pid, set()).add(uid)
+        return {uid: frozenset(m) for m in members.values() for uid in m}
+
+    pa_, pb = partitions(a), partitions(b)
+    if pa_.keys() != pb.keys():
+        raise ValueError("the two linkages must cover the same records")
+    return sum(pa_[u] == pb[u] for u in pa_) / len(pa_) if pa_ else 1.0

@@ -108,9 +108,12 @@ def nickname_pairs() -> tuple[tuple[str, str], ...]:
 def register_nicknames(con) -> None:
     """Make the nickname list queryable as ``_tp_nicknames(name, canonical)`` on ``con``."""
     pairs = nickname_pairs()
-    con.register(
-        NICKNAMES_TABLE,
-        pa.table({"name": [p[0] for p in pairs], "canonical": [p[1] for p in pairs]}),
+    # Two list parameters unnested, not a registered Arrow table: DuckDB imports pandas
+    # (about a second) the first time anything is registered, which link-files need not pay.
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE {NICKNAMES_TABLE} AS "
+        "SELECT unnest($names) AS name, unnest($canonicals) AS canonical",
+        {"names": [p[0] for p in pairs], "canonicals": [p[1] for p in pairs]},
     )
 
 

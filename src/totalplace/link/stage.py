@@ -166,6 +166,9 @@ class Link:
                 )
                 del frame
                 tables, extra = self._tables(con, out, run.run_id, source)
+                # Every table is in Arrow now: free Splink's work database (up to its memory
+                # limit, 8 GB by default) before the store copies the tables in.
+                con.close()
                 t_pub = time.perf_counter()
                 counts = store.publish(tables)
                 out.timings["read_prepare"] = round(read_s, 3)

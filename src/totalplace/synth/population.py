@@ -148,6 +148,8 @@ def name_lists() -> dict[str, tuple[list[str], np.ndarray]]:
         t = _data_csv("names", fname)
         names = t.column("name").to_pylist()
         w = np.asarray(t.column("weight").to_numpy(), dtype=float)
+        if key == "family":
+            names, w = _with_surname_tail(names, w)
         out[key] = (names, w / w.sum())
         if "era" in t.column_names:
             era = np.array(t.column("era").to_pylist())
@@ -161,6 +163,52 @@ def name_lists() -> dict[str, tuple[list[str], np.ndarray]]:
 
 
 _ERAS = ("modern", "middle", "old")
+
+# Surnames in Britain are far more varied than any short list: Smith, the most common, is
+# borne by a little over 1% of people (about 1 in 85 in the ONS count of surnames in
+# England and Wales, 2002), and the few hundred commonest names cover only a minority.
+# A place drawn from 261 common surnames alone gave Smith to 12.7% of its residents, so
+# that namesakes sharing a full name and a date of birth were dozens of times more common
+# than in a real place of that size (at 1.6M residents they dominated linkage's false
+# links). So the bundled list keeps its order and relative weights, scaled to give the
+# first name SURNAME_TOP_SHARE of people, and the rest of the population draws from a long
+# tail of invented but English-looking compound surnames (place-name elements:
+# "Ashford", "Brookley", ...), weighted by rank.
+SURNAME_TOP_SHARE = 0.012
+_SURNAME_STARTS = (
+    "Ash", "Bar", "Bel", "Black", "Brad", "Bram", "Brook", "Burn", "Cal", "Carl", "Chad",
+    "Clay", "Cold", "Crans", "Dal", "Dun", "East", "Elm", "Fair", "Farn", "Fen", "Fox",
+    "Gar", "Glen", "Gold", "Hal", "Ham", "Har", "Haw", "Hay", "Hes", "High", "Hol", "Kel",
+    "Kings", "Lang", "Lin", "Lock", "Mar", "Mel", "Mid", "Mill", "Mor", "New", "Nor", "Oak",
+    "Pen", "Pres", "Red", "Ros", "Rush", "Sand", "Shel", "Stan", "Sten", "Stock", "Thorn",
+    "Wal", "West", "Whit", "Wick", "Win", "Wood", "Wyn",
+)  # fmt: skip
+_SURNAME_ENDS = (
+    "bury", "by", "cliffe", "combe", "croft", "dale", "den", "don", "field", "ford", "gate",
+    "grave", "ham", "hill", "holm", "hurst", "ington", "land", "ley", "lock", "low", "mere",
+    "more", "ridge", "shaw", "stead", "stone", "thorpe", "ton", "well", "wick", "win",
+    "wood", "worth",
+)  # fmt: skip
+
+
+def _with_surname_tail(names: list[str], w: np.ndarray) -> tuple[list[str], np.ndarray]:
+    """The bundled surnames, scaled so the first has SURNAME_TOP_SHARE of people, then the
+    compound tail (weights 1/rank**0.3) carrying the rest; names already listed are skipped."""
+    listed = set(names)
+    tail = [a + b for a in _SURNAME_STARTS for b in _SURNAME_ENDS if a + b not in listed]
+    # Interleave the starts so that the heaviest tail names are not all "Ash..." names.
+    tail.sort(key=lambda n: (hash_rank(n), n))
+    head = w / w[0] * SURNAME_TOP_SHARE
+    rest = max(1.0 - head.sum(), 0.0)
+    tw = 1.0 / np.arange(1, len(tail) + 1) ** 0.3
+    return names + tail, np.concatenate([head, tw / tw.sum() * rest])
+
+
+def hash_rank(name: str) -> int:
+    """A fixed pseudo-random order of names (the same on every machine and Python run)."""
+    import zlib
+
+    return zlib.crc32(name.encode())
 
 
 def _era_probs(birth_year: np.ndarray) -> np.ndarray:
