@@ -1,7 +1,8 @@
 """Flow measures of an event log in SQL window functions: DFG, variants, handoffs, times.
 
-Every function here returns SQL text (DuckDB dialect) and touches no database; ``analyse``
-runs them through an engine, so the same code runs on DuckDB and on Spark. Inputs are a
+The ``*_sql`` functions return SQL text (DuckDB dialect) and touch no database; ``load``,
+``dfg`` and ``analyse`` run them through an engine, so the same code runs on DuckDB and on
+Spark (``journeys log --engine spark``). Inputs are a
 table (or parenthesised subquery) with the columns ``case_id``, ``activity``, ``ts``,
 ``org`` and ``ord`` (a tie-breaker: events with equal timestamps keep this order, which is
 file order for a log file).
@@ -12,7 +13,7 @@ events of one case; a variant is a case's activity sequence; throughput time is 
 timestamp minus the first; gaps are in seconds (microsecond precision); medians and
 percentiles interpolate between the two middle values, as numpy does.
 
->>> "PARTITION BY case_key ORDER BY ts, ord" in steps_sql("events_clean")
+>>> "PARTITION BY case_key ORDER BY ts, ord" in dfg_sql("_jl_clean", "_jl_acts")
 True
 """
 
@@ -47,129 +48,171 @@ def ts_expr(col: str = "ts", text: bool = True, time_format: str | None = None) 
 
 
 def clean_sql(
-    raw: str, text_time: bool = True, time_format: str | None = None, case_key: bool = False
+    raw: str,
+    text_time: bool = True,
+    time_format: str | None = None,
+    case_key: bool = False,
+    acts: str | None = None,
 ) -> str:
     """Every row of ``raw`` with its time parsed and ``problem`` (NULL for a good event).
 
     ``case_key``: ``raw`` has a ``case_key`` column (an integer per case id, which sorts
-    and partitions faster than text); otherwise the case id itself is the key."""
-    ts = ts_expr("ts", text_time, time_format)
-    key = "case_key" if case_key else "case_id"
-    blank_time = "ts IS NULL OR trim(ts) = ''" if text_time else "ts IS NULL"
+    and partitions faster than text); otherwise the case id itself is the key. ``acts``: a
+    table of ``acts_sql`` whose code each row gets as ``act``."""
+    ts = ts_expr("src.ts", text_time, time_format)
+    key = "src.case_key" if case_key else "src.case_id"
+    blank_time = "src.ts IS NULL OR trim(src.ts) = ''" if text_time else "src.ts IS NULL"
+    act = ", a.act" if acts else ""
+    join = f"\nLEFT JOIN {_q(acts)} a ON a.activity = src.activity" if acts else ""
     return f"""
-SELECT case_id, {key} AS case_key, activity, {ts} AS ts, org, ord,
+SELECT src.case_id, {key} AS case_key, src.activity{act}, {ts} AS ts, src.org, src.ord,
   CASE
-    WHEN case_id IS NULL OR trim(case_id) = '' THEN '{PROBLEMS[0]}'
-    WHEN activity IS NULL OR trim(activity) = '' THEN '{PROBLEMS[1]}'
+    WHEN src.case_id IS NULL OR trim(src.case_id) = '' THEN '{PROBLEMS[0]}'
+    WHEN src.activity IS NULL OR trim(src.activity) = '' THEN '{PROBLEMS[1]}'
     WHEN {blank_time} THEN '{PROBLEMS[2]}'
     WHEN {ts} IS NULL THEN '{PROBLEMS[3]}'
   END AS problem
-FROM {_q(raw)} src"""
+FROM {_q(raw)} src{join}"""
 
 
-def steps_sql(clean: str) -> str:
-    """Good events in case order, each with its successor (activity, time, org) and the gap."""
+def acts_sql(raw: str) -> str:
+    """An integer code per activity name (``act``): the window and the grouping work on
+    codes, which sort, move and compare faster than text; names are joined back at the end."""
+    return f"""
+SELECT activity, CAST(row_number() OVER (ORDER BY activity) AS INT) AS act
+FROM (SELECT DISTINCT activity FROM {_q(raw)} WHERE activity IS NOT NULL) a"""
+
+
+def events_sql(clean: str) -> str:
+    """The good events of a cleaned log (``clean_sql`` joined to its activity codes)."""
+    return f"(SELECT * FROM {_q(clean)} WHERE problem IS NULL)"
+
+
+def dfg_sql(clean: str, acts: str, gaps: bool = True) -> str:
+    """The directly-follows graph in one window pass over the good events of ``clean``:
+    source, target, count and (``gaps``) the median and 90th-percentile gap in seconds.
+
+    Gaps are whole microseconds (BIGINT) until the two percentiles are taken, in one
+    aggregate; the activity codes of ``acts`` become names on the few result rows."""
     w = "OVER (PARTITION BY case_key ORDER BY ts, ord)"
+    gap = f",\n    date_diff('microsecond', ts, lead(ts) {w}) AS gap_us" if gaps else ""
+    q = ", quantile_cont(gap_us, [0.5, 0.9]) AS q" if gaps else ""
+    cols = ", g.q[1] / 1e6 AS median_gap_s, g.q[2] / 1e6 AS p90_gap_s" if gaps else ""
     return f"""
-SELECT case_id, case_key, activity, ts, org, ord,
-  row_number() {w} AS seq,
-  lead(activity) {w} AS next_activity,
-  lead(ts) {w} AS next_ts,
-  lead(org) {w} AS next_org,
-  date_diff('microsecond', ts, lead(ts) {w}) / 1e6 AS gap_s
-FROM {_q(clean)} c
-WHERE problem IS NULL"""
-
-
-def dfg_counts_sql(events: str, key: str = "case_key") -> str:
-    """Directly-follows counts only, from clean events (``key``, activity, ts, ord)."""
-    return f"""
-SELECT activity AS source, next_activity AS target, count(*) AS count
-FROM (
-  SELECT activity, lead(activity) OVER (PARTITION BY {key} ORDER BY ts, ord) AS next_activity
-  FROM {_q(events)}
-) x
-WHERE next_activity IS NOT NULL
-GROUP BY activity, next_activity"""
-
-
-def dfg_perf_sql(events: str, key: str = "case_key") -> str:
-    """The DFG with gap timings in one pass, from clean events (``key``, activity, ts, ord)."""
-    w = f"OVER (PARTITION BY {key} ORDER BY ts, ord)"
-    return f"""
-SELECT activity AS source, next_activity AS target, count(*) AS count,
-  median(gap_s) AS median_gap_s, quantile_cont(gap_s, 0.9) AS p90_gap_s
-FROM (
-  SELECT activity, lead(activity) {w} AS next_activity,
-    date_diff('microsecond', ts, lead(ts) {w}) / 1e6 AS gap_s
-  FROM {_q(events)}
-) x
-WHERE next_activity IS NOT NULL
-GROUP BY activity, next_activity"""
-
-
-def dfg_sql(steps: str) -> str:
-    """Directly-follows graph: source, target, count, median and 90th-percentile gap (s)."""
-    return f"""
-SELECT activity AS source, next_activity AS target, count(*) AS count,
-  median(gap_s) AS median_gap_s, quantile_cont(gap_s, 0.9) AS p90_gap_s
-FROM {_q(steps)}
-WHERE next_activity IS NOT NULL
-GROUP BY activity, next_activity
+WITH pairs AS (
+  SELECT act, lead(act) {w} AS next_act{gap}
+  FROM {events_sql(clean)} e
+), g AS (
+  SELECT act, next_act, count(*) AS count{q}
+  FROM pairs
+  WHERE next_act IS NOT NULL
+  GROUP BY act, next_act
+)
+SELECT s.activity AS source, t.activity AS target, g.count{cols}
+FROM g
+JOIN {_q(acts)} s ON s.act = g.act
+JOIN {_q(acts)} t ON t.act = g.next_act
 ORDER BY count DESC, source, target"""
 
 
-def case_variants_sql(steps: str) -> str:
-    """One row per case (by its key): its variant (activities joined by ','), events and throughput (s)."""
+def case_variants_sql(clean: str, dialect: str = "duckdb") -> str:
+    """One row per case (by its key): its activities in order, events and throughput (s).
+
+    On DuckDB the activities are a list of codes (``acts``), which is about twice as fast to
+    build as text; ``variants_sql`` names them once per variant. Spark's ``collect_list``
+    keeps no order, so there the case's ``variant`` text is built directly."""
+    if dialect == "spark":
+        seq = "string_agg(activity, ',' ORDER BY ts, ord) AS variant"
+    else:
+        seq = "list(act ORDER BY ts, ord) AS acts"
     return f"""
-SELECT case_key, string_agg(activity, ',' ORDER BY seq) AS variant, count(*) AS events,
+SELECT case_key, {seq}, count(*) AS events,
   date_diff('microsecond', min(ts), max(ts)) / 1e6 AS throughput_s
-FROM {_q(steps)}
+FROM {events_sql(clean)} e
 GROUP BY case_key"""
 
 
-def variants_sql(cases: str) -> str:
-    """Variants with the number of cases following each, most frequent first."""
-    return f"""
+def variants_sql(cases: str, acts: str, dialect: str = "duckdb") -> str:
+    """Variants (activities joined by ',') with the number of cases following each, most
+    frequent first."""
+    if dialect == "spark":
+        return f"""
 SELECT variant, count(*) AS count, median(throughput_s) AS median_throughput_s
 FROM {_q(cases)}
 GROUP BY variant
 ORDER BY count DESC, variant"""
-
-
-def start_end_sql(steps: str) -> str:
-    """Start and end activities with their case counts (``kind`` 'start' or 'end')."""
     return f"""
-SELECT 'start' AS kind, activity, count(*) AS count FROM {_q(steps)} WHERE seq = 1
-GROUP BY activity
-UNION ALL
-SELECT 'end' AS kind, activity, count(*) AS count FROM {_q(steps)} WHERE next_ts IS NULL
-GROUP BY activity"""
+WITH v AS (
+  SELECT acts, count(*) AS count, median(throughput_s) AS median_throughput_s
+  FROM {_q(cases)}
+  GROUP BY acts
+), n AS (SELECT list(activity ORDER BY act) AS names FROM {_q(acts)})
+SELECT array_to_string(list_transform(v.acts, lambda x: n.names[x]), ',') AS variant,
+  v.count, v.median_throughput_s
+FROM v, n
+ORDER BY count DESC, variant"""
 
 
-def handoffs_sql(steps: str) -> str:
+def activity_counts_sql(clean: str) -> str:
+    """Events per activity (the good events)."""
+    return f"""
+SELECT activity, count(*) AS events FROM {events_sql(clean)} e GROUP BY activity"""
+
+
+def start_end(dfg: pa.Table, events: pa.Table) -> tuple[dict[str, int], dict[str, int]]:
+    """Start and end activities with their case counts, from the DFG and the events per
+    activity: every event but a case's first is the target of exactly one directly-follows
+    pair, and every event but its last the source of one, so an activity's starts are its
+    events less its incoming pairs, and its ends its events less its outgoing pairs.
+
+    >>> dfg = pa.table({"source": ["a", "b"], "target": ["b", "b"], "count": [2, 1]})
+    >>> start_end(dfg, pa.table({"activity": ["a", "b"], "events": [2, 3]}))  # abb, ab
+    ({'a': 2}, {'b': 2})
+    """
+    into: dict[str, int] = {}
+    out_of: dict[str, int] = {}
+    for r in dfg.select(["source", "target", "count"]).to_pylist():
+        out_of[r["source"]] = out_of.get(r["source"], 0) + r["count"]
+        into[r["target"]] = into.get(r["target"], 0) + r["count"]
+    starts, ends = {}, {}
+    for r in events.to_pylist():
+        a, n = r["activity"], r["events"]
+        if n - into.get(a, 0):
+            starts[a] = n - into.get(a, 0)
+        if n - out_of.get(a, 0):
+            ends[a] = n - out_of.get(a, 0)
+    by_count = lambda d: dict(sorted(d.items(), key=lambda kv: (-kv[1], kv[0])))  # noqa: E731
+    return by_count(starts), by_count(ends)
+
+
+def handoffs_sql(clean: str) -> str:
     """Consecutive events of a case whose org differs: the org-to-org handoff network."""
+    w = "OVER (PARTITION BY case_key ORDER BY ts, ord)"
     return f"""
 SELECT org AS source, next_org AS target, count(*) AS count,
   count(DISTINCT case_key) AS cases,
   median(gap_s) AS median_gap_s, quantile_cont(gap_s, 0.9) AS p90_gap_s
-FROM {_q(steps)}
+FROM (
+  SELECT case_key, org, lead(org) {w} AS next_org,
+    date_diff('microsecond', ts, lead(ts) {w}) / 1e6 AS gap_s
+  FROM {events_sql(clean)} e
+) x
 WHERE next_org IS NOT NULL AND org IS NOT NULL AND org <> next_org
 GROUP BY org, next_org
 ORDER BY count DESC, source, target"""
 
 
-def rework_sql(steps: str) -> str:
-    """Rework: an activity repeated within a case (cases, repeats, and straight after itself)."""
+def rework_sql(clean: str) -> str:
+    """Rework: an activity repeated within a case (cases with a repeat, repeats, cases);
+    ``analyse`` adds the self-loops (straight after itself) from the DFG."""
     return f"""
 WITH per_case AS (
-  SELECT case_key, activity, count(*) AS n,
-    sum(CASE WHEN next_activity = activity THEN 1 ELSE 0 END) AS self_loops
-  FROM {_q(steps)}
+  SELECT case_key, activity, count(*) AS n
+  FROM {events_sql(clean)} e
   GROUP BY case_key, activity
 )
 SELECT activity, count(*) FILTER (WHERE n > 1) AS cases_repeated,
-  sum(n - 1) AS repeats, sum(self_loops) AS self_loops, count(*) AS cases
+  sum(n - 1) AS repeats, count(*) AS cases
 FROM per_case
 GROUP BY activity
 HAVING sum(n - 1) > 0
@@ -188,7 +231,7 @@ class _Dialected:
     """An engine whose run/query/scalar adapt the journeys SQL to its dialect first."""
 
     def __init__(self, engine: Engine):
-        self._e = engine
+        self._e = engine._e if isinstance(engine, _Dialected) else engine
         self.dialect = engine.dialect
 
     def run(self, sql: str) -> None:
@@ -225,6 +268,31 @@ class LogAnalysis:
     summary: dict[str, Any] = field(default_factory=dict)
 
 
+def load(
+    engine: Engine,
+    raw: str,
+    *,
+    text_time: bool = True,
+    time_format: str | None = None,
+    case_key: bool = False,
+    prefix: str = "_jl",
+) -> tuple[str, str]:
+    """Read ``raw`` once into two temp tables, ``<prefix>_acts`` (a code per activity) and
+    ``<prefix>_clean`` (every row typed, with its activity code and problem); returns
+    their names. Every flow measure is then a query on them (``dfg_sql``...)."""
+    engine = _Dialected(engine)
+    acts, clean = f"{prefix}_acts", f"{prefix}_clean"
+    engine.run(f'CREATE OR REPLACE TEMP TABLE "{acts}" AS {acts_sql(raw)}')
+    sql = clean_sql(raw, text_time, time_format, case_key, acts=acts)
+    engine.run(f'CREATE OR REPLACE TEMP TABLE "{clean}" AS {sql}')
+    return clean, acts
+
+
+def dfg(engine: Engine, clean: str, acts: str, gaps: bool = True) -> pa.Table:
+    """The directly-follows graph of a loaded log (``load``), as ``analyse`` computes it."""
+    return _Dialected(engine).query(dfg_sql(clean, acts, gaps))
+
+
 def analyse(
     engine: Engine,
     raw: str,
@@ -236,18 +304,19 @@ def analyse(
     prefix: str = "_jl",
 ) -> LogAnalysis:
     """Run the flow SQL over the registered table ``raw`` (see ``eventlog.read_event_log``)."""
-    clean, steps, cases = f"{prefix}_clean", f"{prefix}_steps", f"{prefix}_cases"
-    engine = _Dialected(engine)
-    engine.run(
-        f'CREATE OR REPLACE TEMP TABLE "{clean}" AS {clean_sql(raw, text_time, time_format, case_key)}'
+    clean, acts = load(
+        engine, raw, text_time=text_time, time_format=time_format, case_key=case_key, prefix=prefix
     )
-    engine.run(f'CREATE OR REPLACE TEMP TABLE "{steps}" AS {steps_sql(clean)}')
-    engine.run(f'CREATE OR REPLACE TEMP TABLE "{cases}" AS {case_variants_sql(steps)}')
-    dfg = engine.query(dfg_sql(steps))
-    variants = engine.query(variants_sql(cases))
-    ends = engine.query(start_end_sql(steps) + " ORDER BY kind, count DESC, activity").to_pylist()
-    handoffs = engine.query(handoffs_sql(steps)) if with_org else None
-    rework = engine.query(rework_sql(steps))
+    cases = f"{prefix}_cases"
+    engine = _Dialected(engine)
+    graph = dfg(engine, clean, acts)
+    sql = case_variants_sql(clean, engine.dialect)
+    engine.run(f'CREATE OR REPLACE TEMP TABLE "{cases}" AS {sql}')
+    variants = engine.query(variants_sql(cases, acts, engine.dialect))
+    per_activity = engine.query(activity_counts_sql(clean))
+    starts, ends = start_end(graph, per_activity)
+    handoffs = engine.query(handoffs_sql(clean)) if with_org else None
+    rework = _with_self_loops(engine.query(rework_sql(clean)), graph)
     rejects = engine.query(
         f'SELECT ord + 1 AS "row", problem AS reason, case_id, activity '
         f'FROM "{clean}" WHERE problem IS NOT NULL ORDER BY ord'
@@ -261,11 +330,11 @@ def analyse(
         "rows": rows_in,
         "cases": int(s["cases"] or 0),
         "events": int(s["events"] or 0),
-        "activities": int(engine.scalar(f'SELECT count(DISTINCT activity) FROM "{steps}"')),
+        "activities": per_activity.num_rows,
         "variants": variants.num_rows,
-        "dfg_edges": dfg.num_rows,
-        "start_activities": {r["activity"]: r["count"] for r in ends if r["kind"] == "start"},
-        "end_activities": {r["activity"]: r["count"] for r in ends if r["kind"] == "end"},
+        "dfg_edges": graph.num_rows,
+        "start_activities": starts,
+        "end_activities": ends,
         "median_throughput_s": s["median_throughput_s"],
         "mean_throughput_s": s["mean_throughput_s"],
         "rejected": sum(by_reason.values()),
@@ -273,6 +342,18 @@ def analyse(
     }
     if with_org:
         summary["handoffs"] = handoffs.num_rows if handoffs is not None else 0
-    for t in (cases, steps, clean):  # dependants first (Spark views refer back)
+    for t in (cases, clean, acts):  # dependants first (Spark views refer back)
         drop_temp(engine, t)
-    return LogAnalysis(dfg, variants, handoffs, rework, rejects, summary)
+    return LogAnalysis(graph, variants, handoffs, rework, rejects, summary)
+
+
+def _with_self_loops(rework: pa.Table, graph: pa.Table) -> pa.Table:
+    """``rework_sql``'s table with ``self_loops`` (an activity straight after itself: the
+    DFG's count from it to itself) before ``cases``."""
+    loops = {
+        r["source"]: r["count"]
+        for r in graph.select(["source", "target", "count"]).to_pylist()
+        if r["source"] == r["target"]
+    }
+    col = pa.array([loops.get(a, 0) for a in rework.column("activity").to_pylist()], pa.int64())
+    return rework.add_column(rework.schema.get_field_index("cases"), "self_loops", col)

@@ -23,16 +23,25 @@ ORDER = "start_at, agency, event_id"
 
 
 _QUANTILE = re.compile(r"quantile_cont\(([^(),]+), ([0-9.]+)\)")
+_QUANTILES = re.compile(r"quantile_cont\(([^(),]+), \[([0-9., ]+)\]\)")
 
 
 def for_engine(sql: str, dialect: str) -> str:
     """The journeys SQL's one other dialect difference: exact percentiles. sqlglot turns
     DuckDB's ``quantile_cont`` into Spark's approximate one; Spark's ``percentile`` is exact.
 
+    Several at once (DuckDB's list form) become Spark's array form; sqlglot then moves
+    the 1-based list subscripts to Spark's 0-based ones.
+
     >>> for_engine("SELECT quantile_cont(gap_s, 0.9) FROM t", "spark")
     'SELECT percentile(gap_s, 0.9) FROM t'
+    >>> for_engine("SELECT quantile_cont(gap_us, [0.5, 0.9]) AS q FROM t", "spark")
+    'SELECT percentile(gap_us, array(0.5, 0.9)) AS q FROM t'
     """
-    return _QUANTILE.sub(r"percentile(\1, \2)", sql) if dialect == "spark" else sql
+    if dialect != "spark":
+        return sql
+    sql = _QUANTILES.sub(r"percentile(\1, array(\2))", sql)
+    return _QUANTILE.sub(r"percentile(\1, \2)", sql)
 
 
 def _lit(s: str) -> str:
