@@ -20,7 +20,7 @@ Truth tables:
 * ``contacts``: agency, event_id, service, demand_type ('value'/'failure'), category,
   after_handoff, follows_event_id.
 * ``transitions``: person_id, kind, at, followed_up, followed_up_within_days,
-  adverse_outcome, observed_days, agency, event_id.
+  adverse_outcome, adverse_added, observed_days, agency, event_id.
 * ``programme``: person_id, eligible, joined, join_date, prior_ae_attendances,
   effect_rate_ratio, cost_after_gbp, counterfactual_cost_after_gbp, programme_cost_gbp.
 * ``spend``: agency, year, funder, service, theme, category, amount_gbp, activity_cost_gbp.

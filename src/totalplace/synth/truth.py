@@ -220,7 +220,7 @@ def build_truth(ctx: Any, sim: Any, ids: EventIds, rng: np.random.Generator) -> 
     )
     out: dict[str, Any] = {"event_costs": event_costs, "person_costs": person_costs}
     out["contacts"] = contacts_truth(sim, ids)
-    out["transitions"] = transitions_truth(sim, ids, grid, pid)
+    out["transitions"] = transitions_truth(sim, ids, grid, pid, ctx.reg)
     out["programme"] = programme_truth(ctx, sim)
     spend, files = spend_truth(ctx, act_parts, rng)
     out["spend"] = spend
@@ -255,10 +255,39 @@ def contacts_truth(sim: Any, ids: EventIds) -> pa.Table:
     )
 
 
-def transitions_truth(sim: Any, ids: EventIds, grid: Grid, pid: np.ndarray) -> pa.Table:
+# Transitions whose adverse outcome is an arrest, with its window in days after the index
+# day. The transition model adds some arrests, but a released prisoner's or an excluded
+# pupil's ordinary offending adds others, and those are re-arrests just the same: the truth
+# says whether one happened (``adverse_outcome``), and separately whether the model put it
+# there (``adverse_added``, the built-in effect of follow-up).
+ARREST_OUTCOMES = {"prison_release": 180, "school_exclusion": 365}
+
+
+def arrested_within(reg: Registry, person: np.ndarray, day: np.ndarray, days: int) -> np.ndarray:
+    """Whether each person has an arrest 1 to ``days`` days after their ``day``."""
+    arrests = reg.of("police", "arrest")
+    if not arrests or not len(person):
+        return np.zeros(len(person), bool)
+    who = np.concatenate([b.person for b in arrests]).astype(np.int64)
+    when = np.concatenate([b.start for b in arrests]) // DAY
+    span = int(max(when.max(), day.max() + days)) + 1
+    keys = np.sort(who * span + when)
+    lo = person.astype(np.int64) * span + day + 1
+    i = np.searchsorted(keys, lo, side="left")
+    return (i < len(keys)) & (keys[np.minimum(i, len(keys) - 1)] <= lo + days - 1)
+
+
+def transitions_truth(
+    sim: Any, ids: EventIds, grid: Grid, pid: np.ndarray, reg: Registry
+) -> pa.Table:
     parts = []
     for t in sim.transitions:
         agency, eid = ids.lookup(t.index_uid)
+        adverse = t.adverse.copy()
+        for kind, days in ARREST_OUTCOMES.items():
+            sel = t.kind == kind
+            if sel.any():
+                adverse[sel] |= arrested_within(reg, t.person[sel], t.at[sel], days)
         parts.append(
             pa.table(
                 {
@@ -269,7 +298,8 @@ def transitions_truth(sim: Any, ids: EventIds, grid: Grid, pid: np.ndarray) -> p
                     "followed_up_within_days": pa.array(
                         t.follow_up_days, pa.int32(), mask=t.follow_up_days < 0
                     ),
-                    "adverse_outcome": pa.array(t.adverse),
+                    "adverse_outcome": pa.array(adverse),
+                    "adverse_added": pa.array(t.adverse),
                     "observed_days": pa.array((grid.end - t.at).astype(np.int32)),
                     "agency": agency,
                     "event_id": eid,
