@@ -69,6 +69,14 @@ Splink internals:
 
 from __future__ import annotations
 
-from totalplace.link.stage import Link
-
 __all__ = ["Link"]
+
+
+def __getattr__(name: str):
+    # Imported when first asked for: `totalplace link-files` uses the model and pipeline
+    # modules only, and the place stage pulls in the store, manifest and place code.
+    if name == "Link":
+        from totalplace.link.stage import Link
+
+        return Link
+    raise AttributeError(f"module 'totalplace.link' has no attribute {name!r}")

@@ -55,7 +55,7 @@ log = logging.getLogger(__name__)
 M_FLOOR = 0.001
 M_FLOOR_BY_COMPARISON = {"sex": 0.01}
 PRIOR_MAX_WEIGHT = 8.0
-U_PAIRS_PER_RECORD = 30  # u pairs sampled per record ...
+U_PAIRS_PER_RECORD = 10  # u pairs sampled per record ...
 U_PAIRS_MIN = 100_000  # ... but at least this many (or every pair on small data)
 EM_MIN_PAIRS = 100  # an EM rule with fewer pairs is skipped
 # The household level (``settings.family_name_comparison``) is used only when at least this
@@ -382,7 +382,7 @@ class LinkageOptions(BaseModel):
     u_max_pairs: float | None = Field(
         None,
         gt=0,
-        description="pairs sampled to estimate u (default: 30 per record, at least 100,000 "
+        description="pairs sampled to estimate u (default: 10 per record, at least 100,000 "
         "or every pair, at most 10 million)",
     )
     em_max_pairs: float = Field(2e6, gt=0, description="pairs per EM training rule (sampled)")
@@ -504,10 +504,22 @@ class Timer:
 
 
 def _to_backend(db_api, table: pa.Table, name: str):
-    """Register an Arrow table with the Splink backend (Spark wants pandas)."""
+    """Register an Arrow table with the Splink backend (Spark wants pandas).
+
+    On Spark the table is checkpointed once registered. A DataFrame made from local data
+    is a ``LocalRelation``: its rows sit inside every query plan built on it, and Spark's
+    optimiser evaluates projections over them row by row (``ConvertToLocalRelation``) each
+    time a query is planned. Splink plans hundreds of queries over its input, so on a
+    5,000-resident place that planning took most of three minutes; over a checkpoint the
+    plans are small.
+    """
     if db_api.sql_dialect.sql_dialect_str == "duckdb":
         return db_api.register(table, table_name=name)
-    return db_api.register(table.to_pandas(), table_name=name)
+    out = db_api.register(table.to_pandas(), table_name=name)
+    db_api.spark.table(out.physical_name).localCheckpoint(eager=True).createOrReplaceTempView(
+        out.physical_name
+    )
+    return out
 
 
 class LinkModel:
