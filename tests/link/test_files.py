@@ -150,6 +150,39 @@ def test_per_file_options_must_match_the_number_of_files(two_lists, tmp_path):
         )
 
 
+def test_the_totalplace_command_links_in_a_fresh_process(fake_1000, tmp_path):
+    """The installed entry point (``cli.console_main``, which loads the command's modules
+    with the garbage collector off and skips the collection at exit) links and writes
+    everything, as a user runs it."""
+    import subprocess
+    import sys
+
+    out = tmp_path / "entry"
+    code = "from totalplace.cli import console_main; console_main()"
+    args = ["link-files", str(fake_1000), "--id-col", "unique_id", "--map", FAKE_MAP]
+    r = subprocess.run(
+        [sys.executable, "-c", code, *args, "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert r.returncode == 0, r.stderr
+    assert "Read 1,000 rows from 1 file(s)" in r.stdout
+    assert json.loads((out / "summary.json").read_text())["records"] == 1000
+    assert (out / "clusters.csv").read_text().count("\n") == 1001
+
+
+def test_importing_the_cli_leaves_the_callers_collector_alone():
+    import gc
+
+    from totalplace import cli
+
+    frozen = gc.get_freeze_count()
+    with cli.imports_without_gc():
+        assert gc.isenabled()
+    assert gc.isenabled() and gc.get_freeze_count() == frozen
+
+
 def test_cli_link_files(fake_1000, tmp_path):
     out = tmp_path / "cli"
     r = CliRunner().invoke(
